@@ -1,0 +1,47 @@
+# The README's two commands: `make demo` and `make test`. Both create .venv when it is missing.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+# The CPU build of torch lies on disk; a plain `pip install torch` would pull several GB of CUDA.
+TORCH_CPU ?= torch==2.13.0
+export DS_ACCELERATOR ?= cpu
+export RAY_AUTH_MODE ?= token
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: setup demo test test-fast bench cluster-up cluster-down cluster-status clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip setuptools wheel
+	@if ! command -v nvidia-smi >/dev/null 2>&1; then \
+	  echo "no CUDA found: installing the CPU build $(TORCH_CPU)"; $(PIP) install -q $(TORCH_CPU); fi
+	$(PIP) install -q -e '.[test]'
+	@touch $(STAMP)
+
+demo: setup
+	$(PY) -m jobs.demo
+
+test: setup
+	$(PY) -m pytest --durations=20 tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+
+test-fast: setup
+	$(PY) -m pytest -m "not slow and not ray" tests
+
+bench: setup
+	$(PY) -m jobs.bench all --json runs/bench.json
+
+cluster-up: setup
+	$(PY) -m jobs.cluster up
+
+cluster-down: setup
+	$(PY) -m jobs.cluster down
+
+cluster-status: setup
+	$(PY) -m jobs.cluster status
+
+clean:
+	rm -rf runs .cluster
