@@ -1,0 +1,430 @@
+"""One typed config tree for every family, job, study file and sweep.
+
+`Config` holds six sections (model, objective, optim, data, train, sampler, run). The CLI
+(`--set model.latent_dim=64`), TOML study files and Tune/Optuna trials all address fields by the
+same dotted keys, and everything goes through `apply_overrides` + `validate`, so a bad key or value
+is caught in one place with one clear message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A config key or value is invalid; the message names the field and what to do."""
+
+
+@dataclass
+class ModelConfig:
+    """Architecture. One flat record shared by all families; a family ignores fields it has no use for."""
+
+    vocab_size: int = 4096
+    """Token vocabulary (set from the data manifest at train time)."""
+    eos_id: int = 0
+    """End-of-document token id (from the tokenizer)."""
+    pad_id: int = 1
+    """Padding token id (from the tokenizer)."""
+    mask_id: int = 2
+    """[MASK] token id, used by the VAE mask loss and by LLaDA (from the tokenizer)."""
+    dim: int = 128
+    """Hidden size of the backbone (AR / LLaDA transformer, Cola DiT)."""
+    n_layers: int = 2
+    """Backbone depth."""
+    n_heads: int = 4
+    """Attention heads of the backbone."""
+    ffn_hidden: int = 0
+    """Backbone MLP hidden size; 0 means 4 * dim. The matched ladder solves it for AR/LLaDA."""
+    rope_theta: float = 10000.0
+    """RoPE base frequency."""
+    tie_embeddings: bool = False
+    """Tie the input embedding and output head (AR / LLaDA)."""
+    # --- Cola: Text VAE -----------------------------------------------------------------------
+    latent_dim: int = 16
+    """Channels per latent (d)."""
+    patch_size: int = 1
+    """Tokens pooled into one latent (p)."""
+    block_size: int = 4
+    """Latents per DiT block (block-causal granularity)."""
+    vae_dim: int = 128
+    """Hidden size of the VAE encoder and decoder."""
+    vae_layers: int = 1
+    """Depth of the VAE encoder and of the decoder (each)."""
+    vae_heads: int = 4
+    """Attention heads in the VAE."""
+    vae_ffn_hidden: int = 0
+    """VAE MLP hidden size; 0 means 4 * vae_dim."""
+    vae_logsnr: str = "learned"
+    """`learned` (free log-variance head) or `fixed:<v>` (sigma^2 = exp(-v))."""
+    timestep_freq_dim: int = 256
+    """Sinusoidal timestep features fed to the DiT's timestep MLP."""
+
+    def backbone_ffn(self) -> int:
+        """Resolved backbone MLP hidden size."""
+        return self.ffn_hidden or 4 * self.dim
+
+    def vae_ffn(self) -> int:
+        """Resolved VAE MLP hidden size."""
+        return self.vae_ffn_hidden or 4 * self.vae_dim
+
+    def fixed_logsnr(self) -> float | None:
+        """The fixed VAE logSNR, or None when it is learned."""
+        if self.vae_logsnr == "learned":
+            return None
+        return float(self.vae_logsnr.split(":", 1)[1])
+
+
+@dataclass
+class ObjectiveConfig:
+    """Loss settings. Cola fields follow DESIGN.md §3, LLaDA fields §4."""
+
+    beta_kl: float = 1e-3
+    """beta: weight of KL(q || N(0, I)) in Stage 1 and of E_q[log q] in Stage 2."""
+    lambda_mask: float = 0.5
+    """Weight of the BERT-style mask reconstruction loss."""
+    mask_ratio: float = 0.15
+    """Fraction of encoder input tokens replaced by [MASK] for the mask loss."""
+    lambda_vae: float = 1.0
+    """Stage 2: weight of the VAE terms."""
+    lambda_fm: float = 1.0
+    """Stage 2: weight of the flow-matching loss."""
+    lambda_ref: float = 1.0
+    """Stage 2: weight of KL(q_phi || q_phi_ref) to the frozen Stage-1 encoder."""
+    t_sampling: str = "logit_normal"
+    """Flow-matching time distribution: `logit_normal` or `uniform`."""
+    noise_loc: float = 1.0
+    """Logit-normal location (larger = noisier). Paper: 1.0 at d=16, 1.7 at 64, 2.3 at 128."""
+    noise_scale: float = 1.0
+    """Logit-normal scale."""
+    clean_prefix_prob: float = 0.05
+    """Per block: probability that a random prefix of the noisy block is pinned clean (t=0)."""
+    llada_eps: float = 1e-3
+    """LLaDA: mask probability is (1 - eps) * t + eps."""
+    llada_random_length_prob: float = 0.01
+    """LLaDA: fraction of batches cut to a random shorter length."""
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with linear warmup and cosine decay."""
+
+    lr: float = 1e-3
+    """Peak learning rate (of the backbone / DiT)."""
+    min_lr_ratio: float = 0.1
+    """Cosine floor as a fraction of the peak."""
+    warmup_steps: int = 20
+    """Linear warmup steps."""
+    beta1: float = 0.9
+    beta2: float = 0.95
+    eps: float = 1e-8
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    """Max global gradient norm (0 disables clipping)."""
+
+
+@dataclass
+class DataConfig:
+    """Where the token sequences come from."""
+
+    path: str = ""
+    """Prepared data directory or s3:// prefix (holds manifest.json)."""
+    seq_len: int = 64
+    """Tokens per training sequence (must equal the manifest's)."""
+    shuffle: bool = True
+    """Shuffle sequence order each epoch (seeded)."""
+    tokenizer_hash: str = ""
+    """sha256 of the tokenizer the data was made with (from the manifest); a model trained on
+    one tokenizer refuses data made with another."""
+
+
+@dataclass
+class TrainConfig:
+    """Training loop settings."""
+
+    steps: int = 100
+    """Optimizer steps."""
+    micro_batch_size: int = 8
+    """Sequences per worker per forward pass."""
+    grad_accum: int = 1
+    """Micro-batches accumulated per optimizer step."""
+    eval_every: int = 50
+    """Eval-loss period in steps (0: only at the end)."""
+    eval_batches: int = 4
+    """Micro-batches of the validation split per eval."""
+    log_every: int = 10
+    ckpt_every: int = 50
+    """Checkpoint period in steps (0: only at the end)."""
+    keep_checkpoints: int = 2
+    seed: int = 0
+    device: str = "cpu"
+    """`cpu` or `cuda`."""
+    precision: str = "fp32"
+    """`fp32` or `bf16` (bf16 only makes sense on GPU; CPU bf16 matmuls are ~100x slower here)."""
+    threads: int = 0
+    """torch intra-op threads (0: leave torch's default)."""
+    # --- Cola --------------------------------------------------------------------------------
+    stage: int = 1
+    """Cola training stage: 1 = VAE only, 2 = joint VAE + DiT."""
+    latent_evolution: str = "joint"
+    """Stage 2 VAE treatment: `joint`, `fixed_vae`, `scratch` or `interval`."""
+    vae_lr_ratio: float = 1.0
+    """VAE learning rate as a fraction of the DiT's (Stage 2)."""
+    interval_steps: int = 50
+    """`interval`: the VAE alternates frozen / trainable every this many steps."""
+    latent_stats_batches: int = 8
+    """Batches used to estimate the latent shift/scale at the start of Stage 2."""
+    # --- distribution (used by cola_platform) -------------------------------------------------
+    workers: int = 0
+    """Ray Train workers (0: in-process loop)."""
+    zero_stage: int = 0
+    """DeepSpeed ZeRO stage (0-3) when workers > 0."""
+
+
+@dataclass
+class SamplerConfig:
+    """Generation settings (per family; a family ignores the others)."""
+
+    max_new_tokens: int = 32
+    temperature: float = 0.0
+    """0 means greedy."""
+    top_k: int = 0
+    top_p: float = 1.0
+    steps: int = 16
+    """Cola ODE steps per block; LLaDA denoising steps in total."""
+    cfg: float = 4.0
+    """Classifier-free guidance weight (Cola: v_u + w (v_c - v_u); LLaDA: 0 disables)."""
+    solver: str = "euler"
+    """Cola ODE solver: `euler` or `heun`."""
+    block_length: int = 8
+    """LLaDA semi-autoregressive block length."""
+    remasking: str = "low_confidence"
+    """LLaDA: `low_confidence` or `random`."""
+    seed: int = 0
+
+
+@dataclass
+class RunConfig:
+    """Bookkeeping: names and tracking."""
+
+    family: str = "ar"
+    preset: str = "tiny"
+    name: str = ""
+    study: str = ""
+    init_from: str = ""
+    """Cola Stage 2: the Stage-1 run directory to start from."""
+    tracking_uri: str = ""
+    """MLflow tracking server; empty means no MLflow."""
+    experiment: str = "cola"
+
+
+@dataclass
+class Config:
+    """The whole resolved configuration of one run."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Nested plain dict (JSON/TOML friendly)."""
+        return dataclasses.asdict(self)
+
+    def flat(self) -> dict[str, Any]:
+        """Flattened `section.field -> value` dict (for MLflow params and hashing)."""
+        return {f"{s}.{k}": v for s, sec in self.to_dict().items() for k, v in sec.items()}
+
+    def hash(self, exclude_sections: tuple[str, ...] = ("run",)) -> str:
+        """Short stable hash of the config, ignoring bookkeeping sections."""
+        flat = {k: v for k, v in self.flat().items() if k.split(".")[0] not in exclude_sections}
+        return hashlib.sha256(json.dumps(flat, sort_keys=True).encode()).hexdigest()[:10]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Config:
+        """Build from a nested dict (unknown keys are an error)."""
+        cfg = cls()
+        apply_overrides(cfg, flatten(data))
+        return cfg
+
+    def save(self, path: str | Path) -> None:
+        """Write as JSON (atomically)."""
+        from cola_core.utils.io import atomic_write_text
+
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=True))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Config:
+        """Read a config written by `save`."""
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+SECTIONS = tuple(f.name for f in dataclasses.fields(Config))
+
+
+def flatten(nested: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`{"model": {"dim": 64}}` -> `{"model.dim": 64}`."""
+    out: dict[str, Any] = {}
+    for key, value in nested.items():
+        full = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, full + "."))
+        else:
+            out[full] = value
+    return out
+
+
+def _field_type(section_obj: Any, name: str) -> type:
+    hints = typing.get_type_hints(type(section_obj))
+    tp = hints[name]
+    if isinstance(tp, types.UnionType):  # e.g. `float | None` -> float
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    return tp
+
+
+def _coerce(key: str, value: Any, tp: type) -> Any:
+    """Convert a CLI string / TOML value to the field's type, or raise ConfigError."""
+    if isinstance(value, str) and tp is not str:
+        text = value.strip()
+        if tp is bool:
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ConfigError(f"{key}={value!r} is not a boolean (use true/false)")
+        try:
+            return tp(float(text)) if tp is int and "e" in text.lower() else tp(text)
+        except ValueError:
+            raise ConfigError(f"{key}={value!r} is not a valid {tp.__name__}") from None
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if tp is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+        raise ConfigError(f"{key}={value!r} must be a {tp.__name__}")
+    return value
+
+
+def set_key(cfg: Config, key: str, value: Any) -> None:
+    """Set one dotted key (`optim.lr`) with type coercion; unknown keys raise ConfigError."""
+    parts = key.split(".")
+    if len(parts) != 2 or parts[0] not in SECTIONS:
+        raise ConfigError(f"unknown config key {key!r}: keys look like SECTION.FIELD with SECTION in {SECTIONS}")
+    section = getattr(cfg, parts[0])
+    names = {f.name for f in dataclasses.fields(section)}
+    if parts[1] not in names:
+        close = [n for n in names if n.startswith(parts[1][:3])]
+        hint = f" (did you mean {', '.join(sorted(close))}?)" if close else ""
+        raise ConfigError(f"unknown config key {key!r}{hint}")
+    setattr(section, parts[1], _coerce(key, value, _field_type(section, parts[1])))
+
+
+def apply_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
+    """Apply a flat `{dotted.key: value}` mapping in place; returns cfg for chaining."""
+    for key, value in overrides.items():
+        set_key(cfg, key, value)
+    return cfg
+
+
+def parse_set_args(items: list[str]) -> dict[str, str]:
+    """`["optim.lr=3e-4", ...]` (from repeated `--set`) -> `{"optim.lr": "3e-4"}`."""
+    out: dict[str, str] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r} must look like key=value, e.g. optim.lr=3e-4")
+        key, value = item.split("=", 1)
+        out[key.strip()] = value
+    return out
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML file, turning syntax errors into ConfigError."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {str(p)!r} does not exist")
+    try:
+        return tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{p}: invalid TOML ({err})") from None
+
+
+_CHOICES = {
+    "model.vae_logsnr": None,  # checked below
+    "objective.t_sampling": ("logit_normal", "uniform"),
+    "train.latent_evolution": ("joint", "fixed_vae", "scratch", "interval"),
+    "train.device": ("cpu", "cuda"),
+    "train.precision": ("fp32", "bf16"),
+    "sampler.solver": ("euler", "heun"),
+    "sampler.remasking": ("low_confidence", "random"),
+}
+
+
+def validate(cfg: Config) -> Config:
+    """Check cross-field constraints; raise ConfigError naming the first problem."""
+    m, o, t, s = cfg.model, cfg.objective, cfg.train, cfg.sampler
+    flat = cfg.flat()
+    for key, choices in _CHOICES.items():
+        if choices is not None and flat[key] not in choices:
+            raise ConfigError(f"{key}={flat[key]!r} must be one of {', '.join(choices)}")
+    if m.vae_logsnr != "learned":
+        if not m.vae_logsnr.startswith("fixed:"):
+            raise ConfigError(f"model.vae_logsnr={m.vae_logsnr!r} must be 'learned' or 'fixed:<value>'")
+        try:
+            v = float(m.vae_logsnr.split(":", 1)[1])
+        except ValueError:
+            raise ConfigError(f"model.vae_logsnr={m.vae_logsnr!r}: the value after 'fixed:' is not a number") from None
+        if not math.isfinite(v) or not -20 <= v <= 30:
+            raise ConfigError(f"model.vae_logsnr={m.vae_logsnr!r}: the fixed logSNR must lie in [-20, 30]")
+    positive = {
+        "model.vocab_size": m.vocab_size, "model.dim": m.dim, "model.n_layers": m.n_layers,
+        "model.n_heads": m.n_heads, "model.latent_dim": m.latent_dim, "model.patch_size": m.patch_size,
+        "model.block_size": m.block_size, "model.vae_dim": m.vae_dim, "model.vae_layers": m.vae_layers,
+        "model.vae_heads": m.vae_heads, "data.seq_len": cfg.data.seq_len, "train.steps": t.steps,
+        "train.micro_batch_size": t.micro_batch_size, "train.grad_accum": t.grad_accum,
+        "sampler.steps": s.steps, "sampler.block_length": s.block_length, "optim.lr": cfg.optim.lr,
+    }
+    for key, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"{key}={value} must be positive")
+    for key, value in {"sampler.max_new_tokens": s.max_new_tokens, "optim.warmup_steps": cfg.optim.warmup_steps,
+                       "train.workers": t.workers, "model.ffn_hidden": m.ffn_hidden}.items():
+        if value < 0:
+            raise ConfigError(f"{key}={value} must be >= 0")
+    if m.dim % m.n_heads or (m.dim // m.n_heads) % 2:
+        raise ConfigError(f"model.dim={m.dim} must be divisible by model.n_heads={m.n_heads} into an even head size")
+    if m.vae_dim % m.vae_heads or (m.vae_dim // m.vae_heads) % 2:
+        raise ConfigError(f"model.vae_dim={m.vae_dim} must be divisible by model.vae_heads={m.vae_heads} into an even head size")
+    if cfg.run.family == "cola":
+        unit = m.block_size * m.patch_size
+        if cfg.data.seq_len % unit:
+            what = f"model.block_size={m.block_size}" + (f" x model.patch_size={m.patch_size}" if m.patch_size > 1 else "")
+            raise ConfigError(f"{what} must divide data.seq_len={cfg.data.seq_len}")
+    for key, value in {"objective.mask_ratio": o.mask_ratio, "objective.clean_prefix_prob": o.clean_prefix_prob,
+                       "objective.llada_eps": o.llada_eps, "objective.llada_random_length_prob": o.llada_random_length_prob,
+                       "optim.min_lr_ratio": cfg.optim.min_lr_ratio, "sampler.top_p": s.top_p}.items():
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{key}={value} must lie in [0, 1]")
+    if o.noise_scale <= 0:
+        raise ConfigError(f"objective.noise_scale={o.noise_scale} must be positive")
+    if t.stage not in (1, 2):
+        raise ConfigError(f"train.stage={t.stage} must be 1 or 2")
+    if t.zero_stage not in (0, 1, 2, 3):
+        raise ConfigError(f"train.zero_stage={t.zero_stage} must be 0, 1, 2 or 3")
+    if t.vae_lr_ratio < 0:
+        raise ConfigError(f"train.vae_lr_ratio={t.vae_lr_ratio} must be >= 0")
+    if s.temperature < 0 or s.cfg < 0:
+        raise ConfigError("sampler.temperature and sampler.cfg must be >= 0")
+    return cfg

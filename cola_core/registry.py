@@ -1,0 +1,105 @@
+"""The family registry: one `FamilySpec` per model family (cola, ar, llada).
+
+One training loop, one eval harness and one sweep layer serve all families because each family
+supplies the same bundle of functions here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import torch
+from torch import nn
+
+from cola_core.config import Config, ConfigError, ModelConfig
+
+
+@dataclass(frozen=True)
+class ParamCounts:
+    """Exact parameter counts of a model built from a config."""
+
+    total: int
+    non_embedding: int
+    """Everything except token embeddings and the output head (vocab-sized matrices)."""
+    vae: int = 0
+    """Cola only: the Text VAE (encoder + decoder), reported separately from the DiT."""
+    backbone: int = 0
+    """The matched part: the AR/LLaDA transformer or the Cola DiT (non-embedding)."""
+
+
+@dataclass(frozen=True)
+class FlopsPerToken:
+    """Exact matmul FLOPs per training token (attention scores included; see cola_core/flops.py)."""
+
+    forward: float
+    train: float
+    """Forward + backward of everything trained, plus forward-only frozen parts."""
+
+
+@dataclass
+class LossOutput:
+    """What an objective returns: the scalar to backprop and named float metrics."""
+
+    loss: torch.Tensor
+    metrics: dict[str, float]
+
+
+class Objective(Protocol):
+    """A training objective: (model, token batch (B, L), step) -> LossOutput."""
+
+    def __call__(self, model: nn.Module, tokens: torch.Tensor, step: int) -> LossOutput: ...
+
+
+class Sampler(Protocol):
+    """Generates continuations: prompt ids (list of lists) -> new ids (list of lists)."""
+
+    def generate(self, prompts: list[list[int]], max_new_tokens: int) -> list[list[int]]: ...
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """Everything the platform needs from a family."""
+
+    name: str
+    build_model: Callable[[Config], nn.Module]
+    build_objective: Callable[[Config], Objective]
+    build_sampler: Callable[[nn.Module, Config], Sampler]
+    count_params: Callable[[ModelConfig], ParamCounts]
+    flops_per_token: Callable[[Config], FlopsPerToken]
+    param_groups: Callable[[nn.Module, Config], dict[str, list[nn.Parameter]]] | None = None
+    """Named trainable parameter groups (Cola: `dit`, `vae`); None means one group `all`."""
+    lr_scale: Callable[[Config, str, int], float] | None = None
+    """Learning-rate multiplier of a named group at a step (Cola: VAE ratio, interval freezing)."""
+    prepare: Callable[[nn.Module, Config, Callable[[], torch.Tensor]], None] | None = None
+    """One-off set-up on a fresh run that needs data (Cola Stage 2: latent shift/scale)."""
+    eval_loss: Callable[[nn.Module, torch.Tensor, Config], dict[str, float]] | None = None
+    """Likelihood-style metrics on a held-out batch (NLL / ELBO / bound); None uses the objective."""
+
+
+_REGISTRY: dict[str, FamilySpec] = {}
+
+
+def register_family(spec: FamilySpec) -> FamilySpec:
+    """Add a family to the registry (called at import of each family package)."""
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def _load_builtin() -> None:
+    # Importing the packages registers them; kept lazy so `cola_core.registry` stays cheap.
+    import cola_core.families  # noqa: F401
+
+
+def get_family(name: str) -> FamilySpec:
+    """Look up a family by name, or raise ConfigError listing the known ones."""
+    _load_builtin()
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown family {name!r}: choose one of {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def family_names() -> list[str]:
+    """Registered family names."""
+    _load_builtin()
+    return sorted(_REGISTRY)

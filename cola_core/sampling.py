@@ -1,0 +1,28 @@
+"""Turning logits into tokens: greedy, temperature, top-k and top-p (nucleus)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def sample_logits(
+    logits: torch.Tensor, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """logits (..., V) -> token ids (...). temperature 0 is greedy."""
+    if temperature <= 0:
+        return logits.argmax(dim=-1)
+    logits = logits.float() / temperature
+    if top_k > 0:
+        kth = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+        probs = sorted_logits.softmax(dim=-1)
+        # Drop a token when the mass before it already reaches top_p (the first token always stays).
+        drop = probs.cumsum(dim=-1) - probs >= top_p
+        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+    probs = logits.softmax(dim=-1)
+    flat = probs.reshape(-1, probs.shape[-1])  # (N, V)
+    ids = torch.multinomial(flat, 1, generator=generator)  # (N, 1)
+    return ids.view(probs.shape[:-1])

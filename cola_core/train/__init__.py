@@ -1,0 +1,1 @@
+"""The family-agnostic training loop, its local engine and checkpoints."""

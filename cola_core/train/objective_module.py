@@ -1,0 +1,38 @@
+"""Binds a family's model and objective into one module whose forward returns the loss.
+
+Engines (the local one here, DeepSpeed in cola_platform) then only ever call `module(tokens, step)`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from cola_core.config import Config
+from cola_core.registry import FamilySpec, LossOutput, Objective
+
+
+class ObjectiveModule(nn.Module):
+    """`forward(tokens, step) -> LossOutput`; `.model` is the family's model."""
+
+    def __init__(self, model: nn.Module, objective: Objective):
+        super().__init__()
+        self.model = model
+        self.objective = objective
+
+    def forward(self, tokens: torch.Tensor, step: int = 0) -> LossOutput:
+        return self.objective(self.model, tokens, step)
+
+
+def named_param_groups(spec: FamilySpec, model: nn.Module, cfg: Config, weight_decay: float) -> list[dict]:
+    """AdamW groups: each named family group split into decay (matrices) and no-decay (vectors)."""
+    named = spec.param_groups(model, cfg) if spec.param_groups else {"all": list(model.parameters())}
+    groups = []
+    for name, params in named.items():
+        params = [p for p in params if p.requires_grad]
+        decay = [p for p in params if p.dim() >= 2]
+        no_decay = [p for p in params if p.dim() < 2]
+        for plist, wd in ((decay, weight_decay), (no_decay, 0.0)):
+            if plist:
+                groups.append({"params": plist, "weight_decay": wd, "name": name})
+    return groups

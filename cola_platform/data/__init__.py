@@ -1,0 +1,1 @@
+"""Data: sources, tokenization into packed Parquet shards + manifest, and readers for training."""

@@ -1,0 +1,82 @@
+"""In-process training (`jobs.train --workers 0`): the debugging path and the single-process reference."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from cola_core.config import Config
+from cola_core.train.checkpoints import LocalCheckpoints
+from cola_core.train.engine import LocalEngine
+from cola_core.train.loop import LoopHooks, run_loop
+from cola_core.utils.seeding import seed_everything
+from cola_platform.data.array_stream import ArrayBatchStream, fixed_batches
+from cola_platform.data.manifest import Manifest
+from cola_platform.data.shards import read_split
+from cola_platform import storage
+from cola_platform.training.export import export_model
+from cola_platform.training.result import build_result
+from cola_platform.training.run_dir import MetricsLog, RunDir
+from cola_platform.training.setup import build_trainable, check_tokenizer
+
+log = logging.getLogger(__name__)
+
+
+def progress_logger(total_steps: int) -> Callable[[dict[str, Any]], None]:
+    """A metrics sink that logs one line per train record."""
+
+    def sink(record: dict[str, Any]) -> None:
+        if "loss" in record:
+            log.info("step %d/%d loss %.4f lr %.2e %.0f tok/s", record["step"], total_steps, record["loss"],
+                     record["lr"], record["tokens_per_second"])
+        elif "eval_loss" in record:
+            log.info("step %d eval_loss %.4f", record["step"], record["eval_loss"])
+
+    return sink
+
+
+def prepare_run_dir(cfg: Config, run: RunDir, manifest: Manifest) -> None:
+    """First start: write the config and copy the data's tokenizer; later starts: check they agree."""
+    if run.config.is_file():
+        saved = Config.load(run.config)
+        check_tokenizer(cfg, saved.data.tokenizer_hash, f"run {run.root}")
+        return
+    run.root.mkdir(parents=True, exist_ok=True)
+    cfg.save(run.config)
+    run.tokenizer.write_text(storage.read_text(storage.join(cfg.data.path, manifest.tokenizer)))
+
+
+def train_in_process(cfg: Config, out: Path, manifest: Manifest, extra_hooks: LoopHooks | None = None) -> dict[str, Any]:
+    """Train `cfg` in this process into run directory `out`; resumes from its latest checkpoint."""
+    run = RunDir(Path(out))
+    prepare_run_dir(cfg, run, manifest)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    seed_everything(cfg.train.seed)
+    trainable = build_trainable(cfg)
+    engine = LocalEngine(trainable.module, trainable.groups, cfg)
+    train, val = read_split(cfg.data.path, manifest, "train"), read_split(cfg.data.path, manifest, "validation")
+    stream = ArrayBatchStream(train, cfg.train.micro_batch_size, cfg.train.seed, cfg.data.shuffle)
+    ckpts = LocalCheckpoints(run.checkpoints, cfg.train.keep_checkpoints)
+    latest = ckpts.latest()
+    resume_state = engine.load(latest) if latest else None
+    if resume_state is None and trainable.spec.prepare is not None:
+        stats_stream = ArrayBatchStream(train, cfg.train.micro_batch_size, cfg.train.seed + 1)
+        trainable.spec.prepare(trainable.model, cfg, stats_stream.next_batch)
+    start_step = resume_state["loop"]["step"] if resume_state else 0
+    hooks = LoopHooks(
+        on_record=[MetricsLog(run.metrics, start_step), progress_logger(cfg.train.steps)],
+        save_checkpoint=lambda step, state: ckpts.save(step, lambda d: engine.save(d, state)),
+    )
+    if extra_hooks is not None:
+        hooks.on_record += extra_hooks.on_record
+    loop = run_loop(cfg, trainable.spec, engine, stream,
+                    lambda: fixed_batches(val, cfg.train.micro_batch_size, cfg.train.eval_batches), hooks, resume_state)
+    export_model(trainable.model, run)
+    result = build_result(cfg, loop, world_size=1, extra={"resumed_from_step": start_step, "restarts": 0,
+                                                           "run_dir": str(run.root)})
+    run.write_result(result)
+    return result

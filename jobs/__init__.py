@@ -1,0 +1,1 @@
+"""Entry points: `python -m jobs.<name>` locally, or `ray job submit ... -- python -m jobs.<name>`."""

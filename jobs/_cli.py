@@ -1,0 +1,44 @@
+"""Shared job plumbing: logging set-up and turning user errors into one line + a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Callable, Sequence
+
+from cola_core.config import ConfigError
+from cola_platform.errors import UserError
+
+EXIT_USER_ERROR = 2
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """One compact log format for every job (stderr), quiet third-party loggers."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S", stream=sys.stderr)
+    for noisy in ("urllib3", "botocore", "s3fs", "fsspec", "aiobotocore", "filelock", "matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> None:
+    """Run a job's main; bad input becomes `error: ...` on stderr and exit code 2."""
+    os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    try:
+        code = main(argv)
+    except (ConfigError, UserError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code or 0)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one `error:` line and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"error: {self.prog}: {message}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
