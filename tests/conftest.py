@@ -1,0 +1,114 @@
+"""Session-wide fixtures: real servers on 127.0.0.1 (S3 from moto, MLflow, a local Ray cluster).
+
+Each server starts once per test session on a free port and is stopped by the handle or PID this
+file started, never by name. Tests that need one just ask for the fixture.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("DS_ACCELERATOR", "cpu")
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float) -> None:
+    """Poll `url` until it answers 200 or `timeout` seconds pass."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f}s")
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A moto S3 server on loopback; sets the standard AWS variables so s3fs, pyarrow and Ray workers find it."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_ENDPOINT_URL": endpoint}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield endpoint
+    server.stop()
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture
+def s3_bucket(s3_server) -> str:
+    """A fresh bucket; returns its `s3://name` URI."""
+    import s3fs
+
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_server}, skip_instance_cache=True)
+    fs.mkdir(name)
+    return f"s3://{name}"
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """An MLflow tracking server (sqlite backend, local artifacts) on loopback; yields its URI."""
+    root = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+           "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts"),
+           "--workers", "1"]
+    log = open(root / "server.log", "w")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=root)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{uri}/health", timeout=120)
+    except TimeoutError:
+        proc.kill()
+        raise
+    yield uri
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(s3_server):
+    """One local Ray cluster for the session (2 CPUs, dashboard on; see DESIGN.md §10).
+
+    Depends on the S3 fixture so Ray's workers inherit the S3 endpoint variables.
+    """
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=True, log_to_driver=False,
+             runtime_env={"env_vars": {"DS_ACCELERATOR": "cpu", "PYTHONPATH": str(REPO)}})
+    yield ray
+    ray.shutdown()
