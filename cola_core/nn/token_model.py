@@ -54,8 +54,9 @@ def token_transformer_params(m: ModelConfig) -> tuple[int, int]:
 def token_transformer_forward_flops(m: ModelConfig, seq_len: int) -> float:
     """Forward matmul FLOPs per token: 2 x every weight matrix + dense attention scores (4 * T * d per layer).
 
-    SDPA computes all T x T scores even under a causal mask, so attention is counted dense, which is
-    also what `torch.utils.flop_counter.FlopCounterMode` reports.
+    SDPA computes all T x T scores even under a causal mask, so attention is counted dense. This is
+    what `torch.utils.flop_counter.FlopCounterMode` reports under the MATH SDPA backend (on CPU it
+    reports 0 for the fused kernels, so the FLOPs tests pin the MATH backend).
     """
     d, f = m.dim, m.backbone_ffn()
     matmul_params = m.n_layers * (4 * d * d + 3 * d * f) + m.vocab_size * d  # head; the embedding is a lookup

@@ -1,0 +1,22 @@
+"""LLaDA baseline: bidirectional mask predictor, 1/t-weighted masked CE, semi-autoregressive sampler."""
+
+from cola_core.families.llada.accounting import llada_flops_per_token, llada_param_counts
+from cola_core.families.llada.likelihood import llada_eval_loss
+from cola_core.families.llada.model import build_llada_model
+from cola_core.families.llada.objective import MaskedDiffusionLoss
+from cola_core.families.llada.sampler import LLaDASampler
+from cola_core.registry import FamilySpec, register_family
+
+SPEC = register_family(
+    FamilySpec(
+        name="llada",
+        build_model=build_llada_model,
+        build_objective=lambda cfg: MaskedDiffusionLoss(
+            cfg.model.mask_id, cfg.objective.llada_eps, cfg.objective.llada_random_length_prob
+        ),
+        build_sampler=lambda model, cfg: LLaDASampler(model, cfg.sampler, cfg.model.mask_id, cfg.model.eos_id),
+        count_params=llada_param_counts,
+        flops_per_token=llada_flops_per_token,
+        eval_loss=llada_eval_loss,
+    )
+)
