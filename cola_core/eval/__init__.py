@@ -1,0 +1,1 @@
+"""Evaluation identical for every family: few-shot generative tasks, storyworld quality, likelihoods."""
