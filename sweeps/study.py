@@ -1,0 +1,128 @@
+"""Sweep study files: one TOML declares the question, the space, the search and the objective.
+
+    [study]
+    name = "rq1_latent_dim_vs_loc_tiny"
+    family = "cola"
+    preset = "tiny"
+    data = "runs/data/storyworld-64"
+    steps = 120
+    search = "grid"                   # grid | tpe | random
+    objective = ["fm_loss_uniform"]   # result keys; several = multi-objective
+    mode = ["min"]
+    [overrides]                        # fixed config for every trial
+    [space] / [derived] / [constants]  # see sweeps/space.py
+
+Everything is validated before any trial starts: an unknown key, an empty space, an impossible
+coupling or a bad value is one `error:` line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from cola_core.config import Config, ConfigError, load_toml
+from cola_core.presets import resolve_config
+from sweeps.space import SearchSpace, parse_space
+
+SEARCHES = ("grid", "tpe", "random")
+SCHEDULERS = ("none", "asha")
+TIME_ATTRS = ("tokens", "flops")
+ANALYSES = ("", "rq1", "compare")
+TOP_LEVEL = ("study", "overrides", "space", "derived", "constants")
+
+
+@dataclass
+class SweepStudy:
+    """The [study] table, typed."""
+
+    name: str
+    family: str
+    data: str
+    steps: int
+    preset: str = "tiny"
+    search: str = "tpe"
+    num_samples: int = 8
+    """Trials for tpe/random; repeats of the full grid for grid."""
+    objective: list[str] = field(default_factory=lambda: ["eval_loss"])
+    mode: list[str] = field(default_factory=lambda: ["min"])
+    scheduler: str = "none"
+    time_attr: str = "tokens"
+    grace_fraction: float = 0.25
+    """ASHA: the first rung, as a fraction of a full trial's `time_attr` budget."""
+    reduction_factor: int = 2
+    workers_per_trial: int = 1
+    """Ray Train workers per trial (0: the trial trains in its own process)."""
+    max_concurrent: int = 0
+    """0: derived from cluster CPUs and workers per trial."""
+    max_failures: int = 1
+    """Retries of a failed trial before it is recorded as failed."""
+    stage1_steps: int = 0
+    """Cola Stage-2 sweeps: steps of the shared Stage-1 VAE per distinct VAE config (0: not Cola Stage 2)."""
+    eval_tasks: list[str] = field(default_factory=list)
+    """Generative tasks run at the end of every trial (their accuracies become result keys)."""
+    eval_items: int = 50
+    analysis: str = ""
+    """`rq1`: best noise loc per latent dim and its drift; `compare`: a ranked table by a group key."""
+    group_by: str = ""
+    """`compare`: the parameter whose values are compared (e.g. train.latent_evolution)."""
+    seed: int = 0
+    description: str = ""
+    space: SearchSpace = field(default_factory=SearchSpace)
+    overrides: dict[str, Any] = field(default_factory=dict)
+    path: str = ""
+
+    def base_config(self) -> Config:
+        """Preset + fixed overrides (data-derived fields are filled in by the runner)."""
+        return resolve_config(self.family, self.preset, {"train.steps": self.steps, **self.overrides})
+
+
+def _check_study_table(table: dict[str, Any], where: str) -> None:
+    known = {f.name for f in fields(SweepStudy)} - {"space", "overrides", "path"}
+    unknown = set(table) - known
+    if unknown:
+        raise ConfigError(f"{where}: unknown [study] key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    for key in ("name", "family", "data", "steps"):
+        if key not in table:
+            raise ConfigError(f"{where}: [study] needs {key!r}")
+
+
+def _check_values(s: SweepStudy, where: str) -> None:
+    for value, allowed, key in ((s.search, SEARCHES, "search"), (s.scheduler, SCHEDULERS, "scheduler"),
+                                (s.time_attr, TIME_ATTRS, "time_attr"), (s.analysis, ANALYSES, "analysis")):
+        if value not in allowed:
+            raise ConfigError(f"{where}: study.{key}={value!r} must be one of {', '.join(a or repr(a) for a in allowed)}")
+    if len(s.objective) != len(s.mode) or not s.objective:
+        raise ConfigError(f"{where}: study.objective and study.mode need the same (non-zero) length")
+    if any(m not in ("min", "max") for m in s.mode):
+        raise ConfigError(f"{where}: study.mode entries must be 'min' or 'max'")
+    if s.scheduler == "asha" and len(s.objective) > 1:
+        raise ConfigError(f"{where}: ASHA needs a single objective")
+    if s.steps < 1 or s.num_samples < 1 or s.workers_per_trial < 0 or s.max_failures < 0:
+        raise ConfigError(f"{where}: steps and num_samples must be >= 1, workers_per_trial and max_failures >= 0")
+    if not 0 < s.grace_fraction <= 1:
+        raise ConfigError(f"{where}: study.grace_fraction must lie in (0, 1]")
+    if s.analysis == "compare" and not s.group_by:
+        raise ConfigError(f"{where}: analysis = 'compare' needs study.group_by")
+
+
+def load_sweep_study(path: str | Path) -> SweepStudy:
+    """Parse and validate a sweep study file."""
+    where = str(path)
+    raw = load_toml(path)
+    unknown = set(raw) - set(TOP_LEVEL)
+    if unknown:
+        raise ConfigError(f"{where}: unknown table(s) {', '.join(sorted(unknown))}; use {', '.join(TOP_LEVEL)}")
+    table = dict(raw.get("study", {}))
+    _check_study_table(table, where)
+    for key in ("objective", "mode", "eval_tasks"):
+        if isinstance(table.get(key), str):
+            table[key] = [table[key]]
+    study = SweepStudy(**table, overrides=dict(raw.get("overrides", {})), path=where)
+    _check_values(study, where)
+    base = study.base_config()
+    study.space = parse_space(raw, base)
+    if study.search == "grid":
+        study.space.grid_points()  # ranges are an error for grid search
+    return study

@@ -1,0 +1,86 @@
+"""Pure sweep/scaling analyses: safe expressions, RQ1 drift test, power-law/isoFLOP fits, crossovers."""
+
+import numpy as np
+import pytest
+
+from sweeps.expr import ExprError, evaluate, names
+from sweeps.fits import crossover, fit_isoflop, fit_optimal_size, fit_power_law
+from sweeps.rq1 import drift_test
+
+
+def test_expressions_are_safe_and_dotted():
+    env = {"base": 1.0, "model.latent_dim": 64, "delta": 0.1}
+    expr = "base + 0.5 * log(model.latent_dim / 16) + delta"
+    assert names(expr) == {"base", "model.latent_dim", "delta"}
+    assert evaluate(expr, env) == pytest.approx(1.0 + 0.5 * np.log(4) + 0.1)
+    for bad in ("__import__('os')", "open('x')", "[1, 2]", "base if 1 else 2", "model.latent_dim.real"):
+        with pytest.raises(ExprError):
+            evaluate(bad, env)
+    with pytest.raises(ExprError, match="unknown name"):
+        evaluate("gamma + 1", env)
+
+
+def synthetic_rq1(drift: float, seed: int):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for d in (16, 64, 128):
+        best = 1.0 + drift * np.log(d / 16)
+        for loc in np.linspace(0.0, 3.0, 7):
+            for _ in range(2):
+                rows.append({"model.latent_dim": d, "objective.noise_loc": loc,
+                             "fm_loss_uniform": 1.0 + 0.1 * (loc - best) ** 2 + rng.normal(0, 0.005)})
+    return rows
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rq1_recovers_a_planted_drift(seed):
+    result = drift_test(synthetic_rq1(0.5, seed), n_boot=300, seed=seed)
+    assert result.monotonic_drift and result.direction == "increasing"
+    assert result.slope == pytest.approx(0.5, abs=0.1)
+    assert [round(r.best_loc, 1) for r in result.dims] == pytest.approx([1.0, 1.7, 2.0], abs=0.15)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rq1_reports_no_drift_when_there_is_none(seed):
+    result = drift_test(synthetic_rq1(0.0, seed), n_boot=300, seed=seed)
+    assert not result.monotonic_drift and result.direction == "none"
+    assert result.slope_ci[0] < 0 < result.slope_ci[1]
+
+
+def test_power_law_recovers_exponent():
+    c = np.logspace(15, 19, 6)
+    m = 3e3 * c ** -0.12 * np.exp(np.random.default_rng(0).normal(0, 0.005, 6))
+    fit = fit_power_law(c, m)
+    assert fit.alpha == pytest.approx(-0.12, abs=0.01) and fit.r2 > 0.99
+    assert fit.alpha_ci[0] < -0.12 < fit.alpha_ci[1] or abs(fit.alpha + 0.12) < 0.005
+    with pytest.raises(ValueError):
+        fit_power_law([1e15], [2.0])
+
+
+def test_isoflop_recovers_optimal_size_exponent():
+    budgets = [1e16, 1e17, 1e18]
+    fits = []
+    for c in budgets:
+        n_opt = 0.1 * c**0.5
+        sizes = n_opt * np.array([1 / 8, 1 / 4, 1 / 2, 1.0, 2.0, 4.0, 8.0])
+        loss = 2.0 + 0.3 * (np.log10(sizes) - np.log10(n_opt)) ** 2
+        loss[1] += 0.3  # one outlier: the Huber fit shrugs it off (plain least squares moves ~0.12 decades)
+        fits.append(fit_isoflop(c, list(sizes), list(loss)))
+    assert all(f is not None for f in fits)
+    for f, c in zip(fits, budgets):
+        assert np.log10(f.optimal_params) == pytest.approx(np.log10(0.1 * c**0.5), abs=0.03)
+    law = fit_optimal_size(fits)
+    assert law.alpha == pytest.approx(0.5, abs=0.05)
+
+
+def test_crossover_found_only_when_lines_cross():
+    c = np.logspace(15, 18, 5)
+    cola = 0.05 * (c / 1e15) ** 0.30   # steeper accuracy growth
+    ar = 0.10 * (c / 1e15) ** 0.15
+    x = crossover(list(c), list(cola), list(c), list(ar), higher_is_better=True)
+    expected = 1e15 * 2 ** (1 / 0.15)  # 0.05 r^.3 = 0.1 r^.15  ->  r = 2^(1/.15)
+    assert x.budget == pytest.approx(expected, rel=0.05) and x.fraction_crossing > 0.9
+    parallel = crossover(list(c), list(0.5 * ar), list(c), list(ar), higher_is_better=True)
+    assert parallel.budget is None
+    worse = crossover(list(c), list(ar), list(c), list(cola), higher_is_better=True)
+    assert worse.budget is None
