@@ -1,0 +1,1 @@
+"""Text data: the storyworld corpus, tokenizers and sequence packing."""
