@@ -2,3 +2,4 @@
 
 from cola_core.families import ar  # noqa: F401
 from cola_core.families import llada  # noqa: F401
+from cola_core.families import cola  # noqa: F401

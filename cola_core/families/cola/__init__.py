@@ -1,0 +1,36 @@
+"""Cola DLM: Text VAE + block-causal DiT prior with flow matching (DESIGN.md §3).
+
+Public API:
+* `build_cola_model(cfg)` -> `ColaModel` (`vae`, `dit`, `ref_encoder`, latent shift/scale buffers);
+* `ColaObjective(cfg)` (Stage 1 / Stage 2 loss), `cola_param_groups`, `cola_lr_scale`;
+* `prepare_latent_stats` (the family's `prepare` hook), `cola_eval_loss` / `cola_elbo_per_token`;
+* `ColaSampler(model, cfg)`; `cola_param_counts`, `cola_flops_per_token`, `sampling_flops_per_token`.
+"""
+
+from cola_core.families.cola.accounting import cola_flops_per_token, cola_param_counts, sampling_flops_per_token
+from cola_core.families.cola.likelihood import cola_elbo_per_token, cola_eval_loss
+from cola_core.families.cola.model import ColaModel, build_cola_model, prepare_latent_stats
+from cola_core.families.cola.objective import ColaObjective, cola_lr_scale, cola_param_groups
+from cola_core.families.cola.sampler import ColaSampler, build_cola_sampler
+from cola_core.registry import FamilySpec, register_family
+
+__all__ = [
+    "ColaModel", "ColaObjective", "ColaSampler", "build_cola_model", "cola_elbo_per_token", "cola_eval_loss",
+    "cola_flops_per_token", "cola_lr_scale", "cola_param_counts", "cola_param_groups", "prepare_latent_stats",
+    "sampling_flops_per_token", "SPEC",
+]
+
+SPEC = register_family(
+    FamilySpec(
+        name="cola",
+        build_model=build_cola_model,
+        build_objective=ColaObjective,
+        build_sampler=build_cola_sampler,
+        count_params=cola_param_counts,
+        flops_per_token=cola_flops_per_token,
+        param_groups=cola_param_groups,
+        lr_scale=cola_lr_scale,
+        prepare=prepare_latent_stats,
+        eval_loss=cola_eval_loss,
+    )
+)

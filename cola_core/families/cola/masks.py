@@ -1,0 +1,41 @@
+"""Attention masks of the Cola family (boolean, True = may attend).
+
+* The Text VAE is strictly causal at latent granularity (`vae_causal_mask`).
+* The DiT trains on the "2L" layout `[z0 clean | z_t noisy]`, both halves at positions 0..L-1
+  (`two_l_mask`); a noisy query in block b sees clean blocks < b and its own noisy block only.
+* At sampling time the DiT sees a block-causal clean prefix (`prefix_mask`) and, for the current
+  block, everything already cached plus the block itself (no mask needed).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from cola_core.nn.masks import block_causal_mask, causal_mask
+
+
+def vae_causal_mask(t_q: int, t_k: int | None = None, device: torch.device | None = None) -> torch.Tensor:
+    """Latent j sees latents <= j; the queries are the last `t_q` of `t_k` positions (KV cache)."""
+    return causal_mask(t_q, t_k, device=device)
+
+
+def two_l_mask(n: int, block_size: int, device: torch.device | None = None) -> torch.Tensor:
+    """The (2n, 2n) training mask of the 2L layout; rows/cols 0..n-1 clean, n..2n-1 noisy.
+
+    clean q (block b) -> clean k in blocks <= b;  clean q -> noisy k: never;
+    noisy q (block b) -> clean k in blocks < b;   noisy q -> noisy k in block b only.
+    """
+    blk = torch.arange(n, device=device) // block_size
+    bq, bk = blk[:, None], blk[None, :]  # (n, 1), (1, n)
+    clean_clean = bk <= bq
+    clean_noisy = torch.zeros(n, n, dtype=torch.bool, device=device)
+    noisy_clean = bk < bq
+    noisy_noisy = bk == bq
+    top = torch.cat([clean_clean, clean_noisy], dim=1)  # (n, 2n)
+    bottom = torch.cat([noisy_clean, noisy_noisy], dim=1)  # (n, 2n)
+    return torch.cat([top, bottom], dim=0)  # (2n, 2n)
+
+
+def prefix_mask(n: int, block_size: int, device: torch.device | None = None) -> torch.Tensor:
+    """Block-causal (n, n) mask over clean latents (a prompt's complete blocks; the no-cache sampler)."""
+    return block_causal_mask(n, block_size, device=device)
