@@ -46,7 +46,7 @@ PRESETS: dict[str, Preset] = {
     "xs": Preset(dim=128, n_layers=2, n_heads=4, vae_dim=128, vae_layers=1, vae_heads=4, ar_layers=2,
                  block_size=8, lr=2e-3, micro_batch_size=16, seq_len=128, note="CPU demo scale"),
     "s": Preset(dim=256, n_layers=4, n_heads=4, vae_dim=192, vae_layers=2, vae_heads=4, ar_layers=4,
-                block_size=8, lr=1e-3, micro_batch_size=16, seq_len=128, note="CPU, minutes per 100 steps"),
+                block_size=8, lr=1e-3, micro_batch_size=8, seq_len=256, note="CPU, minutes per 100 steps"),
     "m": Preset(dim=384, n_layers=6, n_heads=6, vae_dim=256, vae_layers=2, vae_heads=4, ar_layers=7,
                 block_size=16, lr=8e-4, micro_batch_size=16, seq_len=256, note="CPU overnight / 1 GPU"),
     "l": Preset(dim=512, n_layers=8, n_heads=8, vae_dim=384, vae_layers=2, vae_heads=6, ar_layers=9,

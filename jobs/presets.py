@@ -1,5 +1,7 @@
 """Print the matched preset ladder: parameters and training FLOPs per token for every family.
 
+Cola's FLOPs are those of joint Stage-2 training.
+
     python -m jobs.presets            # a table
     python -m jobs.presets --json     # machine-readable
 """
@@ -20,6 +22,8 @@ def ladder(vocab_size: int, seq_len: int | None = None) -> list[dict[str, Any]]:
     for preset in preset_names():
         for family in family_names():
             over: dict[str, Any] = {"model.vocab_size": vocab_size}
+            if family == "cola":  # the joint Stage-2 cost (encoder + decoder + 2L DiT + reference encoder)
+                over["train.stage"] = 2
             if seq_len:
                 over["data.seq_len"] = seq_len
             cfg = resolve_config(family, preset, over)

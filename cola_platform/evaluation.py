@@ -1,0 +1,133 @@
+"""Evaluating a finished run: generative tasks, storyworld quality and likelihoods, side by side."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cola_core.config import ConfigError
+from cola_core.data.storyworld.tasks import TASK_BUILDERS
+from cola_core.eval.generate import make_generate_fn
+from cola_core.eval.harness import run_task
+from cola_core.eval.quality import run_quality
+from cola_core.eval.tasks import TaskItem, item_from_record, load_jsonl_tasks
+from cola_platform.errors import UserError
+from cola_platform.training.export import LoadedRun
+
+log = logging.getLogger(__name__)
+QUALITY_TASK = "sw-quality"
+BUILTIN_TASKS = (*TASK_BUILDERS, QUALITY_TASK)
+
+
+@dataclass
+class EvalRequest:
+    """What to evaluate."""
+
+    tasks: list[str] = field(default_factory=lambda: list(BUILTIN_TASKS))
+    task_files: list[str] = field(default_factory=list)
+    items: int = 1000
+    max_new_tokens: int = 32
+    k_shot: int | None = None
+    seed: int = 0
+    likelihood_batches: int = 4
+
+
+def builtin_items(name: str, n: int, seed: int) -> list[TaskItem]:
+    """Storyworld task items from held-out plans."""
+    records = TASK_BUILDERS[name](n, seed)
+    return [item_from_record(r, r["type"], i, name) for i, r in enumerate(records)]
+
+
+def check_tasks(req: EvalRequest) -> None:
+    """Unknown task names are an error before any generation starts."""
+    unknown = [t for t in req.tasks if t not in BUILTIN_TASKS]
+    if unknown:
+        raise ConfigError(f"unknown task(s) {', '.join(unknown)}: built-in tasks are {', '.join(BUILTIN_TASKS)}; "
+                          "use --tasks-file for your own JSONL")
+    if req.items < 1:
+        raise ConfigError("--items must be >= 1")
+
+
+def likelihood_metrics(loaded: LoadedRun, batches: int) -> dict[str, float]:
+    """The family's held-out likelihood metrics (NLL / ELBO / bound) on the run's validation data."""
+    from cola_platform.data.manifest import read_manifest
+    from cola_platform.data.array_stream import fixed_batches
+    from cola_platform.data.shards import read_split
+
+    cfg = loaded.cfg
+    try:
+        val = read_split(cfg.data.path, read_manifest(cfg.data.path), "validation")
+    except UserError as err:
+        log.warning("likelihood skipped: %s", err)
+        return {}
+    fn = loaded.spec.eval_loss
+    rows = []
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.train.seed + 12345)
+        for tokens in fixed_batches(val, cfg.train.micro_batch_size, batches):
+            rows.append(fn(loaded.model, tokens, cfg) if fn else {})
+    return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]} if rows and rows[0] else {}
+
+
+def evaluate_run(loaded: LoadedRun, req: EvalRequest) -> dict[str, Any]:
+    """Run every requested task, the quality check and the likelihoods; returns the eval record."""
+    check_tasks(req)
+    files = {Path(f).stem: load_jsonl_tasks(f) for f in req.task_files}
+    generate = make_generate_fn(loaded.spec, loaded.model, loaded.cfg, loaded.tokenizer)
+    count = lambda text: len(loaded.tokenizer.encode(text))  # noqa: E731
+    start = time.perf_counter()
+    results: dict[str, Any] = {}
+    for name in [t for t in req.tasks if t != QUALITY_TASK]:
+        log.info("task %s (%d items)", name, req.items)
+        results[name] = run_task(name, builtin_items(name, req.items, req.seed), generate, req.max_new_tokens,
+                                 req.k_shot, req.seed, count).to_dict()
+    for name, items in files.items():
+        log.info("task file %s (%d items)", name, len(items))
+        results[name] = run_task(name, items, generate, req.max_new_tokens, req.k_shot, req.seed, count).to_dict()
+    quality = run_quality(generate, req.items, max(req.max_new_tokens, 64), req.seed).to_dict() if QUALITY_TASK in req.tasks else None
+    seconds = time.perf_counter() - start
+    generated = sum(r["generated_tokens"] for r in results.values())
+    accs = [r["accuracy"] for r in results.values()]
+    s = loaded.cfg.sampler
+    return {
+        "run": str(loaded.run.root), "family": loaded.cfg.run.family, "preset": loaded.cfg.run.preset,
+        "tasks": results, "quality": quality,
+        "accuracy_mean": sum(accs) / len(accs) if accs else None,
+        "likelihood": likelihood_metrics(loaded, req.likelihood_batches),
+        "sampler": sampler_settings(loaded.cfg.run.family, s),
+        "seconds": seconds, "tokens_per_second": generated / max(sum(r["seconds"] for r in results.values()), 1e-9),
+        "items": req.items, "seed": req.seed, "max_new_tokens": req.max_new_tokens,
+    }
+
+
+def sampler_settings(family: str, s) -> dict[str, Any]:
+    """The sampler knobs that matter for a family."""
+    if family == "cola":
+        return {"steps": s.steps, "cfg": s.cfg, "solver": s.solver, "temperature": s.temperature}
+    if family == "llada":
+        return {"steps": s.steps, "block_length": s.block_length, "cfg": s.cfg, "remasking": s.remasking, "temperature": s.temperature}
+    return {"temperature": s.temperature, "top_k": s.top_k, "top_p": s.top_p}
+
+
+def flat_metrics(record: dict[str, Any]) -> dict[str, float]:
+    """The eval record as flat metric names identical across families (for MLflow and result tables)."""
+    out: dict[str, float] = {}
+    for name, r in record["tasks"].items():
+        key = name.replace("-", "_")
+        out[f"{key}_acc"], out[f"{key}_acc_stderr"] = r["accuracy"], r["stderr"]
+        if r.get("f1") is not None:
+            out[f"{key}_f1"] = r["f1"]
+    if record.get("quality"):
+        q = record["quality"]
+        out.update({f"sw_quality_{k}": q[k] for k in ("valid", "valid_stderr", "grammatical", "consistent",
+                                                        "distinct_1", "distinct_2", "distinct_3", "self_bleu")})
+    if record.get("accuracy_mean") is not None:
+        out["accuracy_mean"] = record["accuracy_mean"]
+    out.update({f"likelihood_{k}": v for k, v in record.get("likelihood", {}).items()})
+    out["eval_tokens_per_second"] = record["tokens_per_second"]
+    return out
