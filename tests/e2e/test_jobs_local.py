@@ -1,0 +1,72 @@
+"""The jobs end to end in this process's machine (no Ray): prepare_data -> train -> sample, and bad input."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def job(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=REPO, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("jobs") / "sw"
+    job("jobs.prepare_data", "--source", "storyworld", "--num-docs", "1500", "--seq-len", "64", "--vocab-size", "512",
+        "--out", str(out), "--engine", "local")
+    return out
+
+
+def test_prepare_data_writes_manifest_and_tokenizer(data_dir):
+    manifest = json.loads((data_dir / "manifest.json").read_text())
+    for key in ("num_sequences", "num_tokens", "seq_len", "vocab_size", "shards", "tokenizer"):
+        assert key in manifest
+    assert manifest["seq_len"] == 64 and manifest["num_tokens"] == 64 * manifest["num_sequences"]
+    assert (data_dir / manifest["tokenizer"]).is_file()
+
+
+@pytest.mark.parametrize("family", ["ar", "llada", "cola"])
+def test_train_then_sample(data_dir, tmp_path, family):
+    run = tmp_path / f"{family}-run"
+    job("jobs.train", "--family", family, "--preset", "tiny", "--data", str(data_dir), "--steps", "4", "--out", str(run),
+        "--set", "train.eval_batches=1", "--set", "train.micro_batch_size=4")
+    result = json.loads((run / "result.json").read_text())
+    for key in ("family", "preset", "steps", "initial_loss", "final_loss", "eval_loss", "params_total",
+                "params_non_embedding", "train_flops", "tokens_per_second"):
+        assert key in result, key
+    assert result["family"] == family and result["steps"] == 4 and result["train_flops"] > 0
+    assert (run / "metrics.jsonl").read_text().count('"step": 4') >= 1
+    out = job("jobs.sample", "--run", str(run), "--prompt", "Once upon a time", "--max-new-tokens", "8", "--json")
+    sample = json.loads(out.stdout)
+    assert sample["family"] == family and isinstance(sample["completion"], str)
+
+
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["jobs.train", "--family", "ar", "--data", "/nonexistent/dir", "--steps", "2"], "does not exist"),
+        (["jobs.train", "--family", "gpt5", "--data", "{data}", "--steps", "2"], "unknown family"),
+        (["jobs.train", "--family", "ar", "--preset", "huge", "--data", "{data}"], "unknown preset"),
+        (["jobs.train", "--family", "ar", "--data", "{data}", "--set", "model.nope=1"], "unknown config key"),
+        (["jobs.train", "--family", "ar", "--data", "{data}", "--set", "optim.lr=fast"], "not a valid float"),
+        (["jobs.train", "--family", "ar", "--data", "{data}", "--set", "model.vocab_size=7"], "come from the data manifest"),
+        (["jobs.sample", "--run", "/nonexistent/run", "--prompt", "x"], "does not exist"),
+        (["jobs.prepare_data", "--source", "file:/nonexistent.txt", "--seq-len", "64", "--out", "{tmp}/x"], "does not exist"),
+    ],
+)
+def test_bad_input_is_one_line_and_nonzero(data_dir, tmp_path, args, fragment):
+    args = [a.replace("{data}", str(data_dir)).replace("{tmp}", str(tmp_path)) for a in args]
+    proc = job(*args, check=False)
+    assert proc.returncode != 0
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert lines and lines[-1].startswith("error:") and fragment in lines[-1], proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "x").exists()
