@@ -9,6 +9,7 @@ from torch import nn
 
 from cola_core.families.cola.likelihood import cola_elbo_per_token, cola_eval_loss, prior_log_density
 from cola_core.families.cola.masks import two_l_mask
+from cola_core.families.cola.objective import ColaObjective
 from test_cola_helpers import tiny_cfg, tiny_model
 
 
@@ -89,3 +90,22 @@ def test_elbo_and_eval_loss() -> None:
     stage1 = tiny_cfg(stage=1)
     m1 = tiny_model(stage1)
     assert set(cola_eval_loss(m1, tokens, stage1)) == {"eval_loss", "rec_ce", "recon_acc"}
+
+
+def test_fm_loss_uniform_does_not_depend_on_the_training_noise_location() -> None:
+    from cola_core.families.cola.likelihood import fm_loss_uniform
+
+    cfg = tiny_cfg()
+    model = tiny_model(cfg)
+    tokens = torch.randint(0, cfg.model.vocab_size, (2, 16))
+    values = []
+    for loc in (-1.0, 0.0, 2.5):
+        cfg.objective.noise_loc = loc
+        torch.manual_seed(3)
+        values.append(fm_loss_uniform(model, tokens, cfg))
+    assert values[0] == values[1] == values[2] > 0
+    torch.manual_seed(3)
+    cfg.objective.t_sampling = "logit_normal"
+    trained_dist = ColaObjective(cfg)
+    torch.manual_seed(3)
+    assert trained_dist(model, tokens, 0).metrics["fm_loss"] != values[0]

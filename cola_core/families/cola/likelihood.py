@@ -17,6 +17,8 @@ the limit of many steps; use it to compare runs evaluated with the same settings
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 
 import torch
@@ -24,6 +26,7 @@ import torch.nn.functional as F
 
 from cola_core.config import Config
 from cola_core.families.cola.masks import two_l_mask
+from cola_core.families.cola.flow import fm_branch
 from cola_core.families.cola.model import ColaModel
 from cola_core.families.cola.objective import ColaObjective
 
@@ -77,6 +80,19 @@ def cola_elbo_per_token(model: ColaModel, tokens: torch.Tensor, steps: int = 8, 
     return (log_px + log_prior - log_q) / L
 
 
+@torch.no_grad()
+def fm_loss_uniform(model: ColaModel, tokens: torch.Tensor, cfg: Config) -> float:
+    """Flow-matching loss with t ~ U(0, 1) and no pinned prefixes, on posterior-mode latents.
+
+    The training FM loss depends on the noise location it samples t from, so it cannot rank runs
+    trained with different `noise_loc`; this one weighs every noise level the same and, under the
+    eval loop's fixed RNG, draws the same t and noise for every run: the RQ1 / noise-schedule metric.
+    """
+    uniform = dataclasses.replace(cfg.objective, t_sampling="uniform", clean_prefix_prob=0.0)
+    zn = model.normalize(model.vae.encode(tokens).mode())  # (B, n, C)
+    return fm_branch(model.dit, zn, uniform, model.block_size).loss.item()
+
+
 def cola_eval_loss(model: ColaModel, tokens: torch.Tensor, cfg: Config, elbo_steps: int = 8,
                    elbo_sequences: int = 2) -> dict[str, float]:
     """Held-out metrics: `eval_loss` (the stage's training loss), `rec_ce`, `recon_acc`; in Stage 2 also
@@ -88,6 +104,7 @@ def cola_eval_loss(model: ColaModel, tokens: torch.Tensor, cfg: Config, elbo_ste
     metrics = {"eval_loss": out.loss.item(), "rec_ce": out.metrics["rec_ce"], "recon_acc": out.metrics["recon_acc"]}
     if cfg.train.stage == 2:
         metrics["fm_loss"] = out.metrics["fm_loss"]
+        metrics["fm_loss_uniform"] = fm_loss_uniform(model, tokens, cfg)
         elbo = cola_elbo_per_token(model, tokens[:elbo_sequences], steps=elbo_steps, probes=1)
         metrics["elbo_nats_per_token"] = -elbo.mean().item()
     return metrics
