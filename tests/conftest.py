@@ -108,7 +108,7 @@ def ray_cluster(s3_server):
     """
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=True, log_to_driver=False,
+    ray.init(address="local", num_cpus=2, include_dashboard=True, log_to_driver=False,
              runtime_env={"env_vars": {"DS_ACCELERATOR": "cpu", "PYTHONPATH": str(REPO)}})
     yield ray
     ray.shutdown()
