@@ -19,6 +19,7 @@ from cola_core.config import apply_overrides, parse_set_args, validate
 from cola_core.utils.io import atomic_write_json
 from cola_platform.evaluation import BUILTIN_TASKS, EvalRequest, evaluate_run, flat_metrics
 from cola_platform.training.export import load_run
+from cola_platform.paths import project_path
 from jobs._cli import Parser, run_main, setup_logging
 
 log = logging.getLogger("jobs.eval")
@@ -55,7 +56,8 @@ def print_table(record: dict) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
-    loaded = load_run(args.run)
+    loaded = load_run(project_path(args.run))
+    args.out = project_path(args.out)
     loaded.cfg = validate(apply_overrides(loaded.cfg, {"sampler.temperature": 0.0, **parse_set_args(args.set)}))
     req = EvalRequest(tasks=[t for t in args.tasks.split(",") if t], task_files=args.tasks_file, items=args.items,
                       max_new_tokens=args.max_new_tokens, k_shot=args.k_shot, seed=args.seed)

@@ -20,6 +20,7 @@ from cola_core.config import parse_set_args
 from cola_core.registry import family_names
 from cola_platform.training.run_dir import RunDir
 from cola_platform.training.setup import config_for_data
+from cola_platform.paths import project_path
 from jobs._cli import Parser, run_main, setup_logging
 
 log = logging.getLogger("jobs.train")
@@ -63,10 +64,11 @@ def overrides_from_args(args) -> dict[str, str]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
+    args.data, args.init_from = project_path(args.data), project_path(args.init_from)
     cfg, manifest = config_for_data(args.family, args.preset, args.data, overrides_from_args(args))
     default_name = args.name or f"train-{cfg.run.family}-{cfg.run.preset}-{cfg.hash()}"
     cfg.run.name = cfg.run.name or default_name
-    out = Path(args.out) if args.out else Path("runs") / default_name
+    out = Path(project_path(args.out or str(Path("runs") / default_name)))
     run = RunDir(out)
     if run.finished():
         log.info("%s already finished; not training again (delete it to retrain)", out)

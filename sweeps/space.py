@@ -4,6 +4,8 @@
     "model.latent_dim" = { grid = [16, 64, 128] }
     delta = { uniform = [-0.5, 0.5] }             # a free variable, not a config key
     "model.vae_logsnr" = { choice = ["learned", "fixed:1.5"] }
+    variant = { bundle = { joint = { "train.latent_evolution" = "joint" },
+                           joint_x0.01 = { "train.latent_evolution" = "joint", "train.vae_lr_ratio" = 0.01 } } }
 
     [derived]
     "objective.noise_loc" = "base + 0.5 * log(model.latent_dim / 16) + delta"
@@ -12,7 +14,8 @@
     base = 1.0
 
 A searched name with a dot must be a config key; a bare name is a free variable usable only in
-derived expressions. `resolve_trial` turns one sampled point into config overrides.
+derived expressions. A `bundle` is a choice between named sets of config overrides (for variants
+that change several keys at once, like the paper's latent-evolution strategies). `resolve_trial` turns one sampled point into config overrides.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 from cola_core.config import Config, ConfigError, apply_overrides, set_key, validate
 from sweeps.expr import ExprError, evaluate, names
 
-KINDS = ("grid", "choice", "uniform", "loguniform", "int")
+KINDS = ("grid", "choice", "uniform", "loguniform", "int", "bundle")
 
 
 @dataclass(frozen=True)
@@ -36,16 +39,18 @@ class Param:
     name: str
     kind: str
     values: tuple
+    bundles: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, hash=False)
+    """`bundle` kind: value name -> the config overrides it stands for."""
 
     def corners(self) -> list[Any]:
         """Representative values for up-front validation (all grid/choice values, range ends)."""
-        if self.kind in ("grid", "choice"):
+        if self.kind in ("grid", "choice", "bundle"):
             return list(self.values)
         return [self.values[0], self.values[1]]
 
     def sample(self, rng: random.Random) -> Any:
         """One random value (random search, and tests)."""
-        if self.kind in ("grid", "choice"):
+        if self.kind in ("grid", "choice", "bundle"):
             return rng.choice(self.values)
         lo, hi = self.values
         if self.kind == "uniform":
@@ -65,7 +70,7 @@ class SearchSpace:
 
     def grid_points(self) -> list[dict[str, Any]]:
         """Cartesian product of grid/choice params (the full grid); ranges are not griddable."""
-        ranged = [p.name for p in self.params.values() if p.kind not in ("grid", "choice")]
+        ranged = [p.name for p in self.params.values() if p.kind not in ("grid", "choice", "bundle")]
         if ranged:
             raise ConfigError(f"grid search needs grid/choice values, but {', '.join(ranged)} are ranges")
         keys = list(self.params)
@@ -74,6 +79,9 @@ class SearchSpace:
     def resolve_trial(self, point: dict[str, Any], base: Config) -> dict[str, Any]:
         """Sampled point -> config overrides (searched config keys + derived keys)."""
         overrides = {k: v for k, v in point.items() if "." in k}
+        for name, p in self.params.items():
+            if p.kind == "bundle" and name in point:
+                overrides.update(p.bundles[point[name]])
         env: dict[str, Any] = {**self.constants, **point}
         flat = apply_overrides(_copy(base), overrides).flat()
         env.update({k: v for k, v in flat.items() if k not in env})
@@ -95,6 +103,10 @@ def parse_param(name: str, spec: Any, where: str) -> Param:
     kind, values = next(iter(spec.items()))
     if kind not in KINDS:
         raise ConfigError(f"{where}.{name}: unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+    if kind == "bundle":
+        if not isinstance(values, dict) or not values or not all(isinstance(v, dict) for v in values.values()):
+            raise ConfigError(f"{where}.{name}: bundle needs {{ name = {{ \"section.key\" = value, ... }}, ... }}")
+        return Param(name, kind, tuple(values), bundles={k: dict(v) for k, v in values.items()})
     if not isinstance(values, list) or not values:
         raise ConfigError(f"{where}.{name}: the {kind} list is empty")
     if kind in ("uniform", "loguniform", "int"):
@@ -112,7 +124,8 @@ def parse_space(raw: dict[str, Any], base: Config) -> SearchSpace:
         raise ConfigError("the study's [space] is empty: declare at least one searched parameter")
     space = SearchSpace(params=params, derived=dict(raw.get("derived", {})),
                         constants={k: float(v) for k, v in raw.get("constants", {}).items()})
-    for key in [k for k in params if "." in k] + list(space.derived):
+    bundle_keys = [k for p in params.values() for b in p.bundles.values() for k in b]
+    for key in [k for k in params if "." in k] + list(space.derived) + bundle_keys:
         set_key(_copy(base), key, _placeholder(base, key))  # unknown config key -> ConfigError
     for key, expr in space.derived.items():
         if key in params:
@@ -128,8 +141,8 @@ def parse_space(raw: dict[str, Any], base: Config) -> SearchSpace:
 
 
 def _placeholder(base: Config, key: str) -> Any:
-    section, name = key.split(".", 1)
-    return getattr(getattr(base, section), name)
+    """The base value of `key` (None for an unknown key, which `set_key` then rejects by name)."""
+    return base.flat().get(key)
 
 
 def check_corners(space: SearchSpace, base: Config) -> None:

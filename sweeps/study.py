@@ -9,6 +9,11 @@
     search = "grid"                   # grid | tpe | random
     objective = ["fm_loss_uniform"]   # result keys; several = multi-objective
     mode = ["min"]
+    [prepare]                          # optional: how to create `data` if it is missing
+    source = "storyworld"
+    num_docs = 5000
+    seq_len = 64
+    vocab_size = 1024
     [overrides]                        # fixed config for every trial
     [space] / [derived] / [constants]  # see sweeps/space.py
 
@@ -30,7 +35,7 @@ SEARCHES = ("grid", "tpe", "random")
 SCHEDULERS = ("none", "asha")
 TIME_ATTRS = ("tokens", "flops")
 ANALYSES = ("", "rq1", "compare")
-TOP_LEVEL = ("study", "overrides", "space", "derived", "constants")
+TOP_LEVEL = ("study", "overrides", "space", "derived", "constants", "prepare")
 
 
 @dataclass
@@ -40,7 +45,8 @@ class SweepStudy:
     name: str
     family: str
     data: str
-    steps: int
+    steps: int = 0
+    """Optimizer steps of every trial (0 only for evaluation-only studies with `checkpoint`)."""
     preset: str = "tiny"
     search: str = "tpe"
     num_samples: int = 8
@@ -67,25 +73,33 @@ class SweepStudy:
     """`rq1`: best noise loc per latent dim and its drift; `compare`: a ranked table by a group key."""
     group_by: str = ""
     """`compare`: the parameter whose values are compared (e.g. train.latent_evolution)."""
+    checkpoint: str = ""
+    """Evaluation-only study: the finished run every trial evaluates (sampler.* spaces, no training)."""
     seed: int = 0
     description: str = ""
     space: SearchSpace = field(default_factory=SearchSpace)
     overrides: dict[str, Any] = field(default_factory=dict)
+    prepare: dict[str, Any] = field(default_factory=dict)
+    """How to create `data` when it does not exist yet (jobs.prepare_data flags)."""
     path: str = ""
 
-    def base_config(self) -> Config:
-        """Preset + fixed overrides (data-derived fields are filled in by the runner)."""
-        return resolve_config(self.family, self.preset, {"train.steps": self.steps, **self.overrides})
+    def base_config(self, data_overrides: dict[str, Any] | None = None) -> Config:
+        """Preset + data-derived fields + fixed overrides."""
+        steps = {"train.steps": self.steps} if self.steps else {}
+        return resolve_config(self.family, self.preset, {**(data_overrides or {}), **steps, **self.overrides,
+                                                         "run.study": self.name, "run.experiment": self.name})
 
 
 def _check_study_table(table: dict[str, Any], where: str) -> None:
-    known = {f.name for f in fields(SweepStudy)} - {"space", "overrides", "path"}
+    known = {f.name for f in fields(SweepStudy)} - {"space", "overrides", "prepare", "path"}
     unknown = set(table) - known
     if unknown:
         raise ConfigError(f"{where}: unknown [study] key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
-    for key in ("name", "family", "data", "steps"):
+    for key in ("name", "family", "data"):
         if key not in table:
             raise ConfigError(f"{where}: [study] needs {key!r}")
+    if "steps" not in table and not table.get("checkpoint"):
+        raise ConfigError(f"{where}: [study] needs 'steps' (or 'checkpoint' for an evaluation-only study)")
 
 
 def _check_values(s: SweepStudy, where: str) -> None:
@@ -99,7 +113,7 @@ def _check_values(s: SweepStudy, where: str) -> None:
         raise ConfigError(f"{where}: study.mode entries must be 'min' or 'max'")
     if s.scheduler == "asha" and len(s.objective) > 1:
         raise ConfigError(f"{where}: ASHA needs a single objective")
-    if s.steps < 1 or s.num_samples < 1 or s.workers_per_trial < 0 or s.max_failures < 0:
+    if (s.steps < 1 and not s.checkpoint) or s.num_samples < 1 or s.workers_per_trial < 0 or s.max_failures < 0:
         raise ConfigError(f"{where}: steps and num_samples must be >= 1, workers_per_trial and max_failures >= 0")
     if not 0 < s.grace_fraction <= 1:
         raise ConfigError(f"{where}: study.grace_fraction must lie in (0, 1]")
@@ -119,7 +133,7 @@ def load_sweep_study(path: str | Path) -> SweepStudy:
     for key in ("objective", "mode", "eval_tasks"):
         if isinstance(table.get(key), str):
             table[key] = [table[key]]
-    study = SweepStudy(**table, overrides=dict(raw.get("overrides", {})), path=where)
+    study = SweepStudy(**table, overrides=dict(raw.get("overrides", {})), prepare=dict(raw.get("prepare", {})), path=where)
     _check_values(study, where)
     base = study.base_config()
     study.space = parse_space(raw, base)

@@ -19,6 +19,7 @@ from cola_platform.cluster.procs import ProcRef, descendants, exit_reason, stop_
 from cola_platform.cluster.state import (DEFAULT_STATE_DIR, ClusterState, ServiceRecord, env_path, state_path,
                                          write_env_file)
 from cola_platform.errors import UserError
+from cola_platform.paths import PROJECT_ROOT_ENV
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +179,7 @@ def client_env(spec: ClusterSpec, with_ray: bool = True) -> dict[str, str]:
         env.update(RAY_ADDRESS=f"http://{HOST}:{spec.dashboard_port}", RAY_AUTH_MODE="token",
                    COLA_RAY_GCS_ADDRESS=f"{HOST}:{spec.ray_port}", RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
     env["MLFLOW_TRACKING_URI"] = f"http://{HOST}:{spec.mlflow_port}"
+    env[PROJECT_ROOT_ENV] = str(Path.cwd().absolute())
     if spec.s3:
         env.update(AWS_ENDPOINT_URL=f"http://{HOST}:{spec.s3_port}", **svc.S3_CREDENTIALS, COLA_S3_BUCKET=spec.bucket)
     return env

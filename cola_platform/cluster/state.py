@@ -103,6 +103,7 @@ ENV_COMMENTS = {
     "COLA_RAY_GCS_ADDRESS": "for a driver started by hand on this machine: RAY_ADDRESS=$COLA_RAY_GCS_ADDRESS python ...",
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0 = Ray treats 127.0.0.1 as this node's address (the head listens on loopback only)",
     "MLFLOW_TRACKING_URI": "MLflow tracking server",
+    "COLA_PROJECT_ROOT": "relative data/run paths of submitted jobs resolve here (not in Ray's copy of the working dir)",
     "AWS_ENDPOINT_URL": "local S3 server (moto); dummy credentials below",
     "COLA_S3_BUCKET": "default bucket: s3://$COLA_S3_BUCKET/...",
 }

@@ -15,10 +15,9 @@ from cola_platform.data.manifest import Manifest, read_manifest
 from cola_platform.errors import UserError
 
 
-def config_for_data(family: str, preset: str, data: str, overrides: dict[str, Any]) -> tuple[Config, Manifest]:
-    """Preset + overrides, with vocabulary, special ids, sequence length and tokenizer hash from the manifest."""
-    manifest = read_manifest(data)
-    from_data = {
+def data_overrides(data: str, manifest: Manifest) -> dict[str, Any]:
+    """Config fields a prepared data directory decides: vocabulary, special ids, length, tokenizer."""
+    return {
         "data.path": data,
         "data.seq_len": manifest.seq_len,
         "data.tokenizer_hash": manifest.tokenizer_hash,
@@ -27,6 +26,12 @@ def config_for_data(family: str, preset: str, data: str, overrides: dict[str, An
         "model.pad_id": manifest.special_tokens["pad"],
         "model.mask_id": manifest.special_tokens["mask"],
     }
+
+
+def config_for_data(family: str, preset: str, data: str, overrides: dict[str, Any]) -> tuple[Config, Manifest]:
+    """Preset + overrides, with vocabulary, special ids, sequence length and tokenizer hash from the manifest."""
+    manifest = read_manifest(data)
+    from_data = data_overrides(data, manifest)
     clash = {k for k in overrides if k in from_data and k != "data.path" and str(overrides[k]) != str(from_data[k])}
     if clash:
         raise ConfigError(f"{', '.join(sorted(clash))} come from the data manifest and cannot be overridden")

@@ -1,0 +1,119 @@
+"""Summaries of finished sweeps: the trial table, the best config, per-question analyses and plots."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from sweeps.rq1 import drift_test
+from sweeps.study import SweepStudy
+
+PAPER_RQ1 = {16: 1.0, 64: 1.7, 128: 2.3}
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def best_trial(records: list[dict], metric: str, mode: str) -> dict | None:
+    """The finished trial with the best `metric`."""
+    ok = [r for r in records if r["status"] == "ok" and _finite(r.get(metric))]
+    if not ok:
+        return None
+    return (min if mode == "min" else max)(ok, key=lambda r: r[metric])
+
+
+def compare_groups(records: list[dict], key: str, metric: str, mode: str) -> list[dict]:
+    """Mean and standard error of `metric` per value of `key`, best first."""
+    groups: dict[Any, list[float]] = {}
+    for r in records:
+        if r["status"] == "ok" and _finite(r.get(metric)) and key in r:
+            groups.setdefault(r[key], []).append(r[metric])
+    rows = []
+    for value, xs in groups.items():
+        mean = sum(xs) / len(xs)
+        se = math.sqrt(sum((x - mean) ** 2 for x in xs) / (len(xs) - 1) / len(xs)) if len(xs) > 1 else float("nan")
+        rows.append({"value": value, "mean": mean, "stderr": se, "n": len(xs)})
+    return sorted(rows, key=lambda row: row["mean"], reverse=(mode == "max"))
+
+
+def compute_spent(records: list[dict], study: SweepStudy, full_trial_flops: float) -> dict[str, float]:
+    """FLOPs the sweep trained versus running every trial to the end, and versus the full grid."""
+    spent = sum(r.get("flops", 0.0) for r in records if _finite(r.get("flops")))
+    grid_size = len(study.space.grid_points()) if all(p.kind in ("grid", "choice") for p in study.space.params.values()) else 0
+    stopped = sum(1 for r in records if _finite(r.get("flops")) and r["flops"] < 0.999 * full_trial_flops)
+    return {"flops_spent": spent, "flops_all_trials_full": full_trial_flops * len(records),
+            "flops_full_grid": full_trial_flops * grid_size * (study.num_samples if study.search == "grid" else 1),
+            "trials_stopped_early": stopped, "grid_size": grid_size}
+
+
+def summarize(study: SweepStudy, records: list[dict], out: Path, full_trial_flops: float) -> dict[str, Any]:
+    """Everything the study's result.json and MLflow parent run hold; writes summary.md and plots."""
+    metric, mode = study.objective[0], study.mode[0]
+    best = best_trial(records, metric, mode)
+    summary: dict[str, Any] = {
+        "study": study.name, "objective": study.objective, "mode": study.mode, "search": study.search,
+        "scheduler": study.scheduler, "n_trials": len(records),
+        "n_ok": sum(r["status"] == "ok" for r in records), "n_failed": sum(r["status"] != "ok" for r in records),
+        "best": best, "best_value": best.get(metric) if best else None,
+        "compute": compute_spent(records, study, full_trial_flops), "trials": records,
+    }
+    if study.analysis == "rq1":
+        summary["rq1"] = rq1_analysis(records, metric, mode)
+    if study.analysis == "compare":
+        summary["compare"] = {"key": study.group_by, "rows": compare_groups(records, study.group_by, metric, mode)}
+    from sweeps.sweep_plots import write_plots
+
+    summary["plots"] = [str(p) for p in write_plots(study, records, summary, out / "plots")]
+    (out / "summary.md").write_text(markdown(study, summary))
+    return summary
+
+
+def rq1_analysis(records: list[dict], metric: str, mode: str) -> dict[str, Any]:
+    """Best loc per latent dim and the drift test, or the reason it could not run."""
+    rows = [r for r in records if r["status"] == "ok" and _finite(r.get(metric))
+            and "model.latent_dim" in r and "objective.noise_loc" in r]
+    try:
+        result = drift_test(rows, metric=metric, mode=mode).to_dict()
+    except ValueError as err:
+        return {"error": str(err)}
+    result["paper"] = PAPER_RQ1
+    return result
+
+
+def markdown(study: SweepStudy, s: dict[str, Any]) -> str:
+    """A human-readable report of the summary."""
+    metric = study.objective[0]
+    lines = [f"# Sweep `{study.name}`", "", study.description or "", "",
+             f"- search: {study.search}, scheduler: {study.scheduler}, objective: {', '.join(study.objective)} "
+             f"({', '.join(study.mode)})", f"- trials: {s['n_trials']} ({s['n_ok']} ok, {s['n_failed']} failed)"]
+    c = s["compute"]
+    lines.append(f"- compute: {c['flops_spent']:.3g} FLOPs trained; every trial to the end {c['flops_all_trials_full']:.3g}; "
+                 f"full grid {c['flops_full_grid']:.3g}; stopped early: {c['trials_stopped_early']}")
+    if s["best"]:
+        params = {k: v for k, v in s["best"].items() if "." in k or k in study.space.params}
+        lines += ["", f"**Best** {metric} = {s['best_value']:.4g} with `{params}`"]
+    keys = sorted({k for r in s["trials"] for k in r if "." in k or k in study.space.params})
+    lines += ["", "| " + " | ".join([*keys, metric, "status"]) + " |", "|" + "---|" * (len(keys) + 2)]
+    for r in sorted(s["trials"], key=lambda r: (r["status"] != "ok", r.get(metric, math.inf))):
+        cells = [_fmt(r.get(k)) for k in keys] + [_fmt(r.get(metric)), r["status"]]
+        lines.append("| " + " | ".join(cells) + " |")
+    if "rq1" in s and "dims" in s["rq1"]:
+        q = s["rq1"]
+        lines += ["", "## RQ1: best noise location per latent dim", "", "| latent dim | best loc | 95% CI | paper |", "|---|---|---|---|"]
+        for d in q["dims"]:
+            lines.append(f"| {d['latent_dim']} | {d['best_loc']:.2f} | [{d['best_loc_ci'][0]:.2f}, {d['best_loc_ci'][1]:.2f}] "
+                         f"| {PAPER_RQ1.get(d['latent_dim'], '')} |")
+        lines.append(f"\nslope of best loc vs ln(d/16): {q['slope']:.2f} (95% CI {q['slope_ci'][0]:.2f}..{q['slope_ci'][1]:.2f}); "
+                     f"monotonic drift: **{q['monotonic_drift']}** ({q['direction']}, {q['monotone_fraction']:.0%} of bootstrap replicates ordered)")
+    if "compare" in s:
+        lines += ["", f"## {s['compare']['key']}", "", f"| value | mean {metric} | stderr | n |", "|---|---|---|---|"]
+        lines += [f"| {r['value']} | {r['mean']:.4g} | {r['stderr']:.2g} | {r['n']} |" for r in s["compare"]["rows"]]
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "" if v is None else str(v)

@@ -1,0 +1,67 @@
+"""Sweep study files are validated before any trial starts; spaces resolve to config overrides."""
+
+import math
+
+import pytest
+
+from cola_core.config import Config, ConfigError
+from sweeps.study import load_sweep_study
+
+HEAD = '[study]\nname = "t"\nfamily = "cola"\npreset = "tiny"\ndata = "d"\nsteps = 10\nsearch = "grid"\n'
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "study.toml"
+    path.write_text(text)
+    return path
+
+
+def test_coupled_space_with_derived_loc_and_bundles(tmp_path):
+    study = load_sweep_study(write(tmp_path, HEAD + (
+        'objective = "fm_loss_uniform"\n[overrides]\n"train.stage" = 2\n'
+        '[space]\n"model.latent_dim" = { grid = [16, 64] }\ndelta = { grid = [-0.5, 0.0] }\n'
+        'variant = { bundle = { joint = { "train.latent_evolution" = "joint" }, slow = { "train.latent_evolution" = "joint", "train.vae_lr_ratio" = 0.01 } } }\n'
+        '[derived]\n"objective.noise_loc" = "base + 0.5 * log(model.latent_dim / 16) + delta"\n[constants]\nbase = 1.0\n')))
+    points = study.space.grid_points()
+    assert len(points) == 2 * 2 * 2
+    base = study.base_config()
+    over = study.space.resolve_trial({"model.latent_dim": 64, "delta": 0.0, "variant": "slow"}, base)
+    assert over["objective.noise_loc"] == pytest.approx(1.0 + 0.5 * math.log(4))
+    assert over["train.vae_lr_ratio"] == 0.01 and over["model.latent_dim"] == 64
+
+
+@pytest.mark.parametrize("body,fragment", [
+    ('objective = "x"\n[space]\n"model.nope" = { grid = [1, 2] }\n', "unknown config key 'model.nope'"),
+    ('objective = "x"\n[space]\n', "[space] is empty"),
+    ('objective = "x"\n', "[space] is empty"),
+    ('objective = "x"\n[space]\n"model.block_size" = { grid = [4, 5] }\n', "invalid trial"),
+    ('objective = "x"\n[space]\n"objective.noise_loc" = { grid = [] }\n', "list is empty"),
+    ('objective = "x"\n[space]\n"objective.noise_loc" = { uniform = [2, 1] }\n', "low < high"),
+    ('objective = "x"\n[space]\n"objective.noise_loc" = { gaussian = [0, 1] }\n', "unknown kind"),
+    ('objective = "x"\n[space]\nd = { grid = [1.0] }\n[derived]\n"objective.noise_loc" = "d + missing"\n', "undefined missing"),
+    ('objective = "x"\n[space]\nd = { grid = [-9.0] }\n[derived]\n"objective.noise_scale" = "d"\n', "invalid trial"),
+    ('objective = "x"\nbogus = 1\n[space]\n"model.latent_dim" = { grid = [16] }\n', "unknown [study] key"),
+    ('objective = "x"\nsearch = "bayes"\n[space]\n"model.latent_dim" = { grid = [16] }\n', "study.search"),
+    ('objective = ["a", "b"]\nmode = ["min"]\n[space]\n"model.latent_dim" = { grid = [16] }\n', "same (non-zero) length"),
+    ('objective = "x"\n[space]\n"objective.noise_loc" = { uniform = [0, 1] }\n', "grid search needs grid/choice"),
+])
+def test_bad_studies_fail_up_front(tmp_path, body, fragment):
+    head = HEAD.replace('search = "grid"\n', "") if "search =" in body else HEAD
+    with pytest.raises(ConfigError, match=fragment.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+        load_sweep_study(write(tmp_path, head + body))
+
+
+def test_unknown_table_is_rejected(tmp_path):
+    with pytest.raises(ConfigError, match="unknown table"):
+        load_sweep_study(write(tmp_path, HEAD + 'objective = "x"\n[spaces]\n'))
+
+
+def test_shipped_studies_parse():
+    from pathlib import Path
+
+    files = sorted((Path(__file__).resolve().parents[2] / "studies").glob("*.toml"))
+    sweeps = [f for f in files if "[space]" in f.read_text()]
+    assert len(sweeps) >= 6
+    for f in sweeps:
+        study = load_sweep_study(f)
+        assert isinstance(study.base_config(), Config)
