@@ -14,6 +14,17 @@ from cola_platform.errors import UserError
 MANIFEST = "manifest.json"
 FORMAT = "cola-packed-v1"
 SPLITS = ("train", "validation")
+SPLIT_RULE = "fibonacci-hash(document key) < val_fraction"
+"""How documents are assigned to validation (`is_validation`); recorded in the manifest."""
+
+
+def is_validation(doc_index: int, val_fraction: float) -> bool:
+    """Deterministic document split: doc key `doc_index` goes to validation for a `val_fraction` share of keys.
+
+    Fibonacci hashing in exact 64-bit integer arithmetic, so consecutive indices (storyworld) and
+    hashed 63-bit keys (file records) are both spread evenly.
+    """
+    return val_fraction > 0 and ((doc_index * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF) < val_fraction * 2.0**64
 
 
 @dataclass
@@ -44,6 +55,8 @@ class Manifest:
     created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     stats: dict[str, Any] = field(default_factory=dict)
     """Free-form numbers from preparation (decode errors replaced, dropped documents, seconds...)."""
+    split: dict[str, Any] = field(default_factory=dict)
+    """The train/validation split: `val_fraction`, `rule` and documents per split."""
 
     def split_shards(self, split: str) -> list[ShardInfo]:
         """Shards of one split."""
@@ -77,7 +90,7 @@ class Manifest:
                 raise UserError(f"{where}: unsupported format {d.get('format')!r} (expected {FORMAT!r})")
             shards = [ShardInfo(**s) for s in d["shards"]]
             keys = ("seq_len", "vocab_size", "tokenizer_hash", "special_tokens", "source", "num_documents",
-                    "tokenizer", "format", "created", "stats")
+                    "tokenizer", "format", "created", "stats", "split")
             return cls(shards=shards, **{k: d[k] for k in keys if k in d})
         except (json.JSONDecodeError, KeyError, TypeError) as err:
             raise UserError(f"{where} is not a valid manifest ({type(err).__name__}: {err}); re-run jobs.prepare_data") from None

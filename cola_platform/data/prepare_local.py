@@ -1,6 +1,7 @@
-"""In-process preparation: texts -> tokenizer -> packed sequences -> Parquet shards -> manifest.
+"""In-process preparation of an in-memory iterable of texts -> tokenizer -> packed shards -> manifest.
 
-Small corpora and tests use this; `cola_platform.data.prepare` runs the same steps on Ray Data.
+Tests and tiny corpora use this; `jobs.prepare_data` uses `cola_platform.data.prepare` (sources,
+streaming, Ray Data or `--engine local`).
 Shards are written first and the manifest last, into a temporary directory renamed into place, so
 an interrupted run leaves no manifest and re-running overwrites cleanly.
 """
@@ -20,11 +21,12 @@ import numpy as np
 from cola_core.data.packing import SequencePacker
 from cola_core.data.tokenizer import TextTokenizer, load_tokenizer, train_bpe
 from cola_core.utils.io import replace_dir
-from cola_platform.data.manifest import MANIFEST, Manifest
+from cola_platform.data.manifest import MANIFEST, SPLIT_RULE, Manifest, is_validation
 from cola_platform.data.shards import write_shard
 from cola_platform.errors import UserError
 
 log = logging.getLogger(__name__)
+__all__ = ["PrepareSpec", "prepare_texts", "is_validation"]
 
 
 @dataclass
@@ -41,11 +43,6 @@ class PrepareSpec:
     tokenizer_path: str = ""
     tokenizer_sample_docs: int = 20000
     """Documents used to train the BPE when no tokenizer is given."""
-
-
-def is_validation(doc_index: int, val_fraction: float) -> bool:
-    """Deterministic document split: doc i goes to validation for a `val_fraction` share of indices."""
-    return val_fraction > 0 and (doc_index * 0.6180339887498949) % 1.0 < val_fraction
 
 
 def prepare_texts(spec: PrepareSpec, texts: Iterable[str], sample_texts: Iterable[str] | None = None) -> Manifest:
@@ -70,7 +67,8 @@ def prepare_texts(spec: PrepareSpec, texts: Iterable[str], sample_texts: Iterabl
     manifest = Manifest(seq_len=spec.seq_len, vocab_size=tok.vocab_size, tokenizer_hash=tok.fingerprint(),
                         special_tokens={"eos": tok.eos_id, "pad": tok.pad_id, "mask": tok.mask_id},
                         source=spec.source, shards=shards, num_documents=n_docs,
-                        stats={"seconds": round(time.perf_counter() - start, 2)})
+                        stats={"seconds": round(time.perf_counter() - start, 2), "engine": "texts"},
+                        split={"val_fraction": spec.val_fraction, "rule": SPLIT_RULE})
     (tmp / MANIFEST).write_text(manifest.to_json())
     replace_dir(tmp, out)
     log.info("prepared %d sequences (%d tokens) from %d documents into %s", manifest.num_sequences, manifest.num_tokens, n_docs, out)

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cola_platform import storage
+from cola_platform.data.fs import filesystem
 from cola_platform.data.manifest import Manifest, ShardInfo, sha256_bytes
 from cola_platform.errors import UserError
 
@@ -28,7 +29,7 @@ def shard_bytes(sequences: np.ndarray) -> bytes:
 def write_shard(data_uri: str, rel_path: str, split: str, sequences: np.ndarray) -> ShardInfo:
     """Write one shard and return its manifest entry (with checksum)."""
     payload = shard_bytes(sequences)
-    fs, path = storage.filesystem(storage.join(data_uri, rel_path))
+    fs, path = filesystem(storage.join(data_uri, rel_path))
     with fs.open(path, "wb") as f:
         f.write(payload)
     return ShardInfo(path=rel_path, split=split, rows=int(sequences.shape[0]), tokens=int(sequences.size),
@@ -38,10 +39,9 @@ def write_shard(data_uri: str, rel_path: str, split: str, sequences: np.ndarray)
 def read_shard(data_uri: str, shard: ShardInfo, seq_len: int, verify: bool = True) -> np.ndarray:
     """Load one shard as a (rows, seq_len) int32 array, checking checksum and shape."""
     uri = storage.join(data_uri, shard.path)
-    fs, path = storage.filesystem(uri)
+    fs, path = filesystem(uri)
     try:
-        with fs.open(path, "rb") as f:
-            payload = f.read()
+        payload = fs.cat_file(path)
     except FileNotFoundError:
         raise UserError(f"shard {uri} listed in the manifest is missing; re-run jobs.prepare_data") from None
     if verify and sha256_bytes(payload) != shard.sha256:

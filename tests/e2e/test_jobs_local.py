@@ -36,8 +36,12 @@ def test_prepare_data_writes_manifest_and_tokenizer(data_dir):
 @pytest.mark.parametrize("family", ["ar", "llada", "cola"])
 def test_train_then_sample(data_dir, tmp_path, family):
     run = tmp_path / f"{family}-run"
-    job("jobs.train", "--family", family, "--preset", "tiny", "--data", str(data_dir), "--steps", "4", "--out", str(run),
-        "--set", "train.eval_batches=1", "--set", "train.micro_batch_size=4")
+    common = ["--preset", "tiny", "--data", str(data_dir), "--steps", "4", "--set", "train.eval_batches=1",
+              "--set", "train.micro_batch_size=4"]
+    if family == "cola":  # Stage 1 (the VAE), then Stage 2 (joint) from it: only Stage 2 can sample
+        job("jobs.train", "--family", "cola", *common, "--stage", "1", "--out", str(tmp_path / "stage1"))
+        common += ["--stage", "2", "--init-from", str(tmp_path / "stage1")]
+    job("jobs.train", "--family", family, *common, "--out", str(run))
     result = json.loads((run / "result.json").read_text())
     for key in ("family", "preset", "steps", "initial_loss", "final_loss", "eval_loss", "params_total",
                 "params_non_embedding", "train_flops", "tokens_per_second"):

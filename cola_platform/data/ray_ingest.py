@@ -1,0 +1,211 @@
+"""Streaming ingest for Ray Train workers: a `BatchStream` over `ray.train.get_dataset_shard("train")`.
+
+Two sharding modes (`INGEST_MODES`):
+
+- `split` (default): the driver hands Ray Train the train split with
+  `DataConfig(datasets_to_split=["train"])`, Ray Data's `streaming_split(world, equal=True)` gives
+  every worker an equal share of the rows, and each row is read once per epoch.
+- `strided`: every worker iterates the whole split and keeps micro-batches `rank, rank + world, ...`.
+  The global batch of step s is then exactly rows `[s*B*W, (s+1)*B*W)` in manifest order, i.e. the
+  single-process order (`ArrayBatchStream` with `shuffle=False`), at the cost of reading every row
+  on every worker. Used to check distributed runs against in-process ones.
+
+Every worker runs the same number of micro-batches: the epoch length is computed up front from the
+manifest's row count (never from what a worker happens to receive), each worker restarts its
+epoch iterator after exactly that many batches, and a worker whose iterator runs dry early repeats
+its last batch (with a warning) instead of leaving its peers blocked in a collective. The position
+(epoch, batches consumed) is part of the checkpoint; a resumed worker restarts that epoch and skips
+the consumed batches.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Iterator
+
+import numpy as np
+import torch
+
+from cola_platform.data.manifest import Manifest, ShardInfo
+from cola_platform.data.shards import read_shard
+from cola_platform.errors import UserError
+
+if TYPE_CHECKING:
+    import ray.data
+    import ray.train
+
+log = logging.getLogger(__name__)
+
+INGEST_MODES = ("split", "strided")
+DATA_TASK_CPUS = 0.001
+"""CPU request of Ray Data read tasks: Train workers hold whole cores, so reads must fit in what is left."""
+
+
+@dataclass(frozen=True)
+class IngestPlan:
+    """How one worker's stream walks the train split (identical on every rank except `rank`)."""
+
+    rows: int
+    """Sequences in the train split (from the manifest)."""
+    micro_batch_size: int
+    world_size: int
+    rank: int
+    mode: str = "split"
+    seed: int = 0
+    shuffle: bool = False
+
+    @property
+    def batches_per_epoch(self) -> int:
+        """Micro-batches this worker consumes per epoch (equal on every rank by construction)."""
+        if self.mode == "strided":
+            return self.rows // (self.micro_batch_size * self.world_size)
+        return (self.rows // self.world_size) // self.micro_batch_size
+
+    def check(self) -> None:
+        """Refuse splits too small for one micro-batch per worker, and unknown modes."""
+        if self.mode not in INGEST_MODES:
+            raise UserError(f"ingest mode {self.mode!r} must be one of {', '.join(INGEST_MODES)}")
+        if self.batches_per_epoch < 1:
+            raise UserError(f"the train split has {self.rows} sequences, fewer than one micro-batch of "
+                            f"{self.micro_batch_size} per worker x {self.world_size} workers; prepare more data")
+
+
+def tokens_to_tensor(tokens: np.ndarray) -> torch.Tensor:
+    """A batch's `tokens` column (a (B, L) tensor column or B int lists) -> (B, L) int64 tensor."""
+    if tokens.dtype == object:
+        tokens = np.stack(list(tokens))
+    return torch.from_numpy(np.ascontiguousarray(tokens, dtype=np.int64))  # (B, L)
+
+
+def tokens_collate_fn() -> Any:
+    """A Ray Data `NumpyBatchCollateFn` turning the `tokens` column into a (B, L) LongTensor."""
+    from ray.data.collate_fn import NumpyBatchCollateFn
+
+    class TokensCollate(NumpyBatchCollateFn):
+        def __call__(self, batch: dict[str, np.ndarray]) -> torch.Tensor:
+            return tokens_to_tensor(batch["tokens"])
+
+    return TokensCollate()
+
+
+class RayBatchStream:
+    """`BatchStream` over a Ray Data iterator (a Train dataset shard) with lockstep epochs."""
+
+    def __init__(self, shard: Any, plan: IngestPlan, prefetch_batches: int = 2):
+        plan.check()
+        self.shard, self.plan, self.prefetch = shard, plan, prefetch_batches
+        self.epoch, self.consumed = 0, 0
+        self._it: Iterator[torch.Tensor] | None = None
+        self._last: torch.Tensor | None = None
+        self._warned = False
+
+    def _open_epoch(self) -> None:
+        p = self.plan
+        kwargs: dict[str, Any] = {}
+        if p.shuffle:  # per-epoch local shuffle on top of the dataset's seeded block order
+            kwargs = {"local_shuffle_buffer_size": 4 * p.micro_batch_size,
+                      "local_shuffle_seed": p.seed * 100_003 + self.epoch}
+        self._it = iter(self.shard.iter_torch_batches(batch_size=p.micro_batch_size, drop_last=True,
+                                                      collate_fn=tokens_collate_fn(),
+                                                      prefetch_batches=self.prefetch, **kwargs))
+
+    def _raw_next(self) -> torch.Tensor:
+        assert self._it is not None
+        batch = next(self._it, None)
+        if batch is None or batch.shape[0] != self.plan.micro_batch_size:
+            if self._last is None:
+                raise UserError("the train data shard of this worker is empty; prepare more data")
+            if not self._warned:
+                log.warning("rank %d: data shard ended early in epoch %d (after %d of %d batches); repeating its last "
+                            "batch so every worker runs the same steps", self.plan.rank, self.epoch, self.consumed,
+                            self.plan.batches_per_epoch)
+                self._warned = True
+            return self._last
+        return batch
+
+    def _take(self) -> torch.Tensor:
+        """The next micro-batch that belongs to this rank (strided mode skips the other ranks')."""
+        p = self.plan
+        if p.mode == "strided":
+            for _ in range(p.rank):
+                self._raw_next()
+            batch = self._raw_next()
+            for _ in range(p.world_size - 1 - p.rank):
+                self._raw_next()
+            return batch
+        return self._raw_next()
+
+    def next_batch(self) -> torch.Tensor:
+        """The next (micro_batch_size, seq_len) LongTensor of this rank."""
+        if self._it is None or self.consumed >= self.plan.batches_per_epoch:
+            if self._it is not None:
+                self.epoch, self.consumed = self.epoch + 1, 0
+            self._open_epoch()
+        batch = self._take()
+        self._last = batch
+        self.consumed += 1
+        return batch
+
+    def state(self) -> dict[str, Any]:
+        """The data position: epoch and micro-batches of it this rank has consumed."""
+        return {"epoch": self.epoch, "consumed": self.consumed, "mode": self.plan.mode}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Re-open the saved epoch and skip the batches consumed before the checkpoint."""
+        if "consumed" not in state:  # a checkpoint from another stream type
+            log.warning("checkpoint has no Ray ingest position (%s); starting the data from epoch 0", sorted(state))
+            return
+        if state.get("mode", self.plan.mode) != self.plan.mode:
+            log.warning("checkpoint used ingest mode %r, this run %r: data order will differ", state["mode"], self.plan.mode)
+        self.epoch, self.consumed = int(state["epoch"]), 0
+        target = min(int(state["consumed"]), self.plan.batches_per_epoch)
+        self._open_epoch()
+        for _ in range(target):
+            self._last = self._take()
+            self.consumed += 1
+
+
+def _read_shards(batch: dict[str, np.ndarray], data_uri: str, seq_len: int) -> dict[str, np.ndarray]:
+    """Ray Data UDF: shard descriptions -> their sequences (checksums verified), in order."""
+    arrays = [read_shard(data_uri, ShardInfo(path=str(p), split=str(s), rows=int(r), tokens=int(t), sha256=str(h)), seq_len)
+              for p, s, r, t, h in zip(batch["path"], batch["split"], batch["rows"], batch["tokens"], batch["sha256"])]
+    return {"tokens": np.concatenate(arrays)}  # (rows, L) int32
+
+
+def read_split_shards(data_uri: str, manifest: Manifest, split: str) -> "ray.data.Dataset":
+    """The split's shards, in manifest order, as a Ray Dataset with a (rows, seq_len) int32 `tokens` column.
+
+    One small Ray task per shard reads it through `read_shard` (local or s3://, checksum checked).
+    The tasks ask for a sliver of a CPU (`DATA_TASK_CPUS`): Train workers hold 0.99 CPU each, and a
+    Ray Data read that wants a whole CPU (e.g. `read_parquet`'s file listing) never gets scheduled.
+    """
+    import ray.data
+
+    shards = manifest.split_shards(split)
+    if not shards:
+        raise UserError(f"{data_uri} has no {split!r} shards; re-run jobs.prepare_data")
+    items = [asdict(s) for s in shards]
+    ds = ray.data.from_items(items, override_num_blocks=len(items))
+    return ds.map_batches(_read_shards, batch_size=1, num_cpus=DATA_TASK_CPUS,
+                          fn_kwargs={"data_uri": data_uri, "seq_len": manifest.seq_len})
+
+
+def train_datasets(data_uri: str, manifest: Manifest, mode: str, seed: int, shuffle: bool
+                   ) -> tuple[dict[str, "ray.data.Dataset"], "ray.train.DataConfig"]:
+    """`datasets=` and `dataset_config=` for the TorchTrainer: the train split, split or strided.
+
+    Order is preserved (so a resumed run sees the same batches); with `shuffle`, block order is
+    randomised once with the run's seed and each epoch shuffles locally with a per-epoch seed.
+    """
+    import ray.train
+
+    if mode not in INGEST_MODES:
+        raise UserError(f"ingest mode {mode!r} must be one of {', '.join(INGEST_MODES)}")
+    ds = read_split_shards(data_uri, manifest, "train")
+    if shuffle:
+        ds = ds.randomize_block_order(seed=seed)
+    options = ray.train.DataConfig.default_ingest_options()
+    options.preserve_order = True
+    split = ["train"] if mode == "split" else []
+    return {"train": ds}, ray.train.DataConfig(datasets_to_split=split, execution_options=options)
