@@ -25,6 +25,7 @@ from cola_platform.data.prepare import ENGINES, PrepareConfig, prepare
 from cola_platform.data.readers import DECODE_MODES
 from cola_platform.data.sources import Source
 from cola_platform.errors import UserError
+from cola_platform.paths import project_path
 from jobs._cli import Parser, run_main, setup_logging
 
 
@@ -80,6 +81,9 @@ def config_from_args(args) -> PrepareConfig:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
+    args.out, args.tokenizer = project_path(args.out), project_path(args.tokenizer)
+    if args.source.startswith("file:") and not args.source.startswith("file://"):
+        args.source = "file:" + project_path(args.source[len("file:"):])
     manifest = prepare(config_from_args(args))
     print(json.dumps({"out": args.out, "num_sequences": manifest.num_sequences, "num_tokens": manifest.num_tokens,
                       "num_documents": manifest.num_documents, "vocab_size": manifest.vocab_size,
