@@ -1,0 +1,89 @@
+"""Scaling-study plots (PNG) and the Markdown report."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from sweeps.scaling_report import LIKELIHOOD  # noqa: E402
+
+COLORS = {"cola": "tab:red", "ar": "tab:blue", "llada": "tab:green"}
+
+
+def curves_plot(points: list[dict], analysis: dict[str, Any], path: Path) -> Path:
+    """Left: the quality metric vs compute; right: likelihood (nats/token) vs compute; one line per family."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    panels = ((axes[0], "quality_curve", "quality_fit", analysis["quality_metric"], analysis["quality_metric"]),
+              (axes[1], "likelihood_curve", "likelihood_fit", LIKELIHOOD, f"{LIKELIHOOD} (lower is better)"))
+    for ax, curve_key, fit_key, metric, ylabel in panels:
+        for fam, data in analysis["families"].items():
+            color = COLORS.get(fam)
+            every = [p for p in points if p["family"] == fam and isinstance(p.get(metric), (int, float))]
+            ax.scatter([p["flops"] for p in every], [p[metric] for p in every], s=12, alpha=0.35, color=color)
+            curve = data[curve_key]
+            ax.plot([c["flops"] for c in curve], [c["value"] for c in curve], "o-", color=color, label=fam)
+            fit = data[fit_key]
+            if fit and curve:
+                xs = [curve[0]["flops"] * (curve[-1]["flops"] / curve[0]["flops"]) ** (i / 20) for i in range(21)]
+                ax.plot(xs, [10 ** (fit["log10_a"] + fit["alpha"] * math.log10(x)) for x in xs], ":", color=color,
+                        label=f"{fam} fit α={fit['alpha']:.2f}")
+        ax.set_ylabel(ylabel)
+        ax.set_xscale("log")
+        ax.set_xlabel("training FLOPs")
+        ax.legend(fontsize=7)
+    fig.suptitle("Compute-matched Cola vs AR vs LLaDA", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def isoflop_plot(points: list[dict], loss: str, path: Path) -> Path:
+    """Loss against backbone size, one line per (family, budget)."""
+    fams = sorted({p["family"] for p in points})
+    fig, axes = plt.subplots(1, len(fams), figsize=(4 * len(fams), 3.4), squeeze=False)
+    for ax, fam in zip(axes[0], fams):
+        for budget in sorted({p["budget"] for p in points if p["family"] == fam}):
+            rows = sorted((p for p in points if p["family"] == fam and p["budget"] == budget
+                           and isinstance(p.get(loss), (int, float))), key=lambda p: p["params_backbone"])
+            ax.plot([p["params_backbone"] for p in rows], [p[loss] for p in rows], "o-", label=f"{budget:.2g} FLOPs")
+        ax.set_xscale("log")
+        ax.set_title(fam, fontsize=9)
+        ax.set_xlabel("backbone params")
+        ax.set_ylabel(loss)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def markdown(study_name: str, table: list[dict], analysis: dict[str, Any], plots: list[str], metrics: list[str]) -> str:
+    """The study report: comparison table, fits, crossovers, plot links."""
+    lines = [f"# Scaling study `{study_name}`", "", "## Compute-matched comparison (best preset per family and budget)", "",
+             "| budget (FLOPs) | family | preset | " + " | ".join(metrics) + " |", "|---|---|---|" + "---|" * len(metrics)]
+    for r in table:
+        cells = [f"{r[m]:.4g}" if isinstance(r.get(m), (int, float)) else "" for m in metrics]
+        lines.append(f"| {r['budget']:.3g} | {r['family']} | {r['preset']} | " + " | ".join(cells) + " |")
+    lines += ["", "## Fits", "", "| family | quality α (95% CI) | R² | likelihood α | R² |", "|---|---|---|---|---|"]
+    for fam, d in analysis["families"].items():
+        q, l = d["quality_fit"], d["likelihood_fit"]
+        qs = f"{q['alpha']:.3f} ({q['alpha_ci'][0]:.3f}..{q['alpha_ci'][1]:.3f}) | {q['r2']:.2f}" if q else "n/a | "
+        ls = f"{l['alpha']:.3f} | {l['r2']:.2f}" if l else "n/a | "
+        lines.append(f"| {fam} | {qs} | {ls} |")
+    if analysis["crossovers"]:
+        lines += ["", f"## Crossovers on {analysis['quality_metric']}", ""]
+        for name, x in analysis["crossovers"].items():
+            if x["budget"]:
+                ci = f" (95% CI {x['budget_ci'][0]:.3g}..{x['budget_ci'][1]:.3g})" if x["budget_ci"] else ""
+                lines.append(f"- {name}: Cola overtakes at {x['budget']:.3g} FLOPs{ci}; {x['fraction_crossing']:.0%} of bootstrap fits cross")
+            else:
+                lines.append(f"- {name}: no crossover within range {x['note']}".rstrip())
+    lines += ["", "## Plots", ""] + [f"![{Path(p).stem}](plots/{Path(p).name})" for p in plots]
+    return "\n".join(lines) + "\n"
