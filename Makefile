@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --upgrade pip setuptools wheel
 	@if ! command -v nvidia-smi >/dev/null 2>&1; then \
 	  echo "no CUDA found: installing the CPU build $(TORCH_CPU)"; $(PIP) install -q $(TORCH_CPU); fi
-	$(PIP) install -q -e '.[test]'
+	$(PIP) install -q -e '.[test,eval]'
 	@touch $(STAMP)
 
 demo: setup

@@ -131,3 +131,12 @@ def flat_metrics(record: dict[str, Any]) -> dict[str, float]:
     out.update({f"likelihood_{k}": v for k, v in record.get("likelihood", {}).items()})
     out["eval_tokens_per_second"] = record["tokens_per_second"]
     return out
+
+
+LIKELIHOOD_KEYS = ("nll_per_token", "nll_bound_per_token", "elbo_nats_per_token")
+"""AR: exact NLL; LLaDA: Monte Carlo bound; Cola: negative-ELBO estimate (all nats per token)."""
+
+
+def unified_likelihood(likelihood: dict[str, float]) -> float:
+    """The family's NLL-type number under one name (nan when the family reported none)."""
+    return next((float(likelihood[k]) for k in LIKELIHOOD_KEYS if k in likelihood), float("nan"))

@@ -1,0 +1,1 @@
+"""Scaling studies on the cluster: point execution, MLflow records and reports."""
