@@ -141,6 +141,9 @@ class DataConfig:
     """Tokens per training sequence (must equal the manifest's)."""
     shuffle: bool = True
     """Shuffle sequence order each epoch (seeded)."""
+    ingest: str = "split"
+    """Ray Train ingest: `split` (Ray Data streaming_split, each row once per epoch) or `strided`
+    (every worker reads all rows and keeps every W-th micro-batch: the exact single-process order)."""
     tokenizer_hash: str = ""
     """sha256 of the tokenizer the data was made with (from the manifest); a model trained on
     one tokenizer refuses data made with another."""
@@ -187,6 +190,8 @@ class TrainConfig:
     """Ray Train workers (0: in-process loop)."""
     zero_stage: int = 0
     """DeepSpeed ZeRO stage (0-3) when workers > 0."""
+    max_failures: int = 2
+    """Worker-group restarts from the latest checkpoint before a distributed run fails."""
 
 
 @dataclass
@@ -222,7 +227,10 @@ class RunConfig:
     init_from: str = ""
     """Cola Stage 2: the Stage-1 run directory to start from."""
     tracking_uri: str = ""
-    """MLflow tracking server; empty means no MLflow."""
+    """MLflow tracking server; empty means MLFLOW_TRACKING_URI, and neither means no MLflow."""
+    storage: str = ""
+    """Ray Train checkpoint storage (a directory or s3:// URI; empty: $COLA_STORAGE, else RUN_DIR/ray).
+    Re-running with the same run.name and storage resumes."""
     experiment: str = "cola"
 
 
@@ -369,6 +377,7 @@ _CHOICES = {
     "train.precision": ("fp32", "bf16"),
     "sampler.solver": ("euler", "heun"),
     "sampler.remasking": ("low_confidence", "random"),
+    "data.ingest": ("split", "strided"),
 }
 
 
@@ -400,7 +409,8 @@ def validate(cfg: Config) -> Config:
         if value <= 0:
             raise ConfigError(f"{key}={value} must be positive")
     for key, value in {"sampler.max_new_tokens": s.max_new_tokens, "optim.warmup_steps": cfg.optim.warmup_steps,
-                       "train.workers": t.workers, "model.ffn_hidden": m.ffn_hidden}.items():
+                       "train.workers": t.workers, "model.ffn_hidden": m.ffn_hidden,
+                       "train.max_failures": t.max_failures}.items():
         if value < 0:
             raise ConfigError(f"{key}={value} must be >= 0")
     if m.dim % m.n_heads or (m.dim // m.n_heads) % 2:

@@ -42,8 +42,17 @@ def bench_data(args: Any) -> dict:
                workdir=args.workdir or None)
 
 
+def bench_train(args: Any) -> dict:
+    """Training tokens/s: 1 in-process worker vs 2 Ray Train workers (ZeRO-2) on the same global batch."""
+    from cola_platform.training.bench import bench_train as run
+
+    return run(preset=getattr(args, "train_preset", "xs"), steps=getattr(args, "train_steps", 50),
+               global_batch=getattr(args, "train_global_batch", 16), seq_len=args.seq_len, vocab_size=args.vocab_size,
+               workdir=args.workdir or None)
+
+
 BENCHES: dict[str, BenchFn] = {
-    "train": not_available("train"),
+    "train": bench_train,
     "sample": not_available("sample"),
     "data": bench_data,
     "platform": not_available("platform"),
@@ -59,6 +68,9 @@ def build_parser() -> Parser:
     p.add_argument("--vocab-size", type=int, default=4096, help="data: BPE vocabulary")
     p.add_argument("--ray-address", default="auto", help="auto | local | HOST:PORT")
     p.add_argument("--workdir", default="", help="data: keep the generated corpora and shards here")
+    p.add_argument("--train-preset", default="xs", help="train: AR preset")
+    p.add_argument("--train-steps", type=int, default=50, help="train: optimizer steps per run")
+    p.add_argument("--train-global-batch", type=int, default=16, help="train: sequences per optimizer step")
     p.add_argument("--verbose", action="store_true")
     return p
 

@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     atomic_write_json(Path(args.out), record)
     from cola_platform.tracking.eval_logging import log_eval_to_mlflow
 
-    log_eval_to_mlflow(loaded, record)
+    log_eval_to_mlflow(loaded, record, args.out)
     print_table(record)
     print(f"eval: {args.out}")
     return 0

@@ -18,6 +18,7 @@ from typing import Sequence
 
 from cola_core.config import parse_set_args
 from cola_core.registry import family_names
+from cola_platform.training.dispatch import train_config
 from cola_platform.training.run_dir import RunDir
 from cola_platform.training.setup import config_for_data
 from cola_platform.paths import project_path
@@ -65,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     args.data, args.init_from = project_path(args.data), project_path(args.init_from)
-    cfg, manifest = config_for_data(args.family, args.preset, args.data, overrides_from_args(args))
+    cfg, _ = config_for_data(args.family, args.preset, args.data, overrides_from_args(args))
     default_name = args.name or f"train-{cfg.run.family}-{cfg.run.preset}-{cfg.hash()}"
     cfg.run.name = cfg.run.name or default_name
     out = Path(project_path(args.out or str(Path("runs") / default_name)))
@@ -73,14 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if run.finished():
         log.info("%s already finished; not training again (delete it to retrain)", out)
         result = run.read_result()
-    elif cfg.train.workers > 0:
-        from cola_platform.training.distributed import train_distributed
-
-        result = train_distributed(cfg, out, manifest)
     else:
-        from cola_platform.training.local import train_in_process
-
-        result = train_in_process(cfg, out, manifest)
+        result = train_config(cfg, out)
     summary = {k: result[k] for k in ("family", "preset", "steps", "initial_loss", "final_loss", "eval_loss", "tokens_per_second")}
     print(json.dumps(summary))
     print(f"result: {run.result}")

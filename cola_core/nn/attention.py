@@ -66,7 +66,7 @@ class Attention(nn.Module):
         q, k, v = self.qkv(x).view(B, T, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, Dh)
         q, k = self.q_norm(q), self.k_norm(k)
         cos, sin = self.rotary.cos_sin(positions)
-        q, k = Rotary.apply(q, cos, sin), Rotary.apply(k, cos, sin)
+        q, k = Rotary.rotate(q, cos, sin), Rotary.rotate(k, cos, sin)
         if cache is not None and use_cache:
             k_all, v_all = cache.extended(k, v)  # (B, H, T_cache + T, Dh)
             if update_cache:

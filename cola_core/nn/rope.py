@@ -26,7 +26,7 @@ class Rotary(nn.Module):
         return angles.cos()[None, None], angles.sin()[None, None]
 
     @staticmethod
-    def apply(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         """Rotate pairs (x[..., :Dh/2], x[..., Dh/2:]) of x (B, H, T, Dh)."""
         x1, x2 = x.float().chunk(2, dim=-1)  # each (B, H, T, Dh/2)
         out = torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)

@@ -21,6 +21,7 @@ from cola_platform.training.export import export_model
 from cola_platform.training.result import build_result
 from cola_platform.training.run_dir import MetricsLog, RunDir
 from cola_platform.training.setup import build_trainable, check_tokenizer
+from cola_platform.tracking import open_tracker
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,12 @@ def prepare_run_dir(cfg: Config, run: RunDir, manifest: Manifest) -> None:
     run.tokenizer.write_text(storage.read_text(storage.join(cfg.data.path, manifest.tokenizer)))
 
 
-def train_in_process(cfg: Config, out: Path, manifest: Manifest, extra_hooks: LoopHooks | None = None) -> dict[str, Any]:
-    """Train `cfg` in this process into run directory `out`; resumes from its latest checkpoint."""
+def train_in_process(cfg: Config, out: Path, manifest: Manifest, extra_hooks: LoopHooks | None = None,
+                     extra_tags: dict[str, str] | None = None) -> dict[str, Any]:
+    """Train `cfg` in this process into run directory `out`; resumes from its latest checkpoint.
+
+    With `run.tracking_uri` (or MLFLOW_TRACKING_URI) set, logs to one MLflow run kept across
+    resumes (`extra_tags`, e.g. `mlflow.parentRunId`, go on it)."""
     run = RunDir(Path(out))
     prepare_run_dir(cfg, run, manifest)
     if cfg.train.threads:
@@ -73,10 +78,13 @@ def train_in_process(cfg: Config, out: Path, manifest: Manifest, extra_hooks: Lo
     )
     if extra_hooks is not None:
         hooks.on_record += extra_hooks.on_record
+    tracker = open_tracker(cfg, run.root, extra_tags=extra_tags)  # no-op (after one warning) when MLflow is down
+    hooks.on_record.append(tracker.log_record)
     loop = run_loop(cfg, trainable.spec, engine, stream,
                     lambda: fixed_batches(val, cfg.train.micro_batch_size, cfg.train.eval_batches), hooks, resume_state)
     export_model(trainable.model, run)
     result = build_result(cfg, loop, world_size=1, extra={"resumed_from_step": start_step, "restarts": 0,
                                                            "run_dir": str(run.root)})
     run.write_result(result)
+    tracker.finish(result, run.root)
     return result

@@ -1,0 +1,274 @@
+"""MLflow tracking of one training run, written so that MLflow can never stop training.
+
+- `open_tracker(cfg, run_dir)` (driver / in-process runner): when `run.tracking_uri` or
+  `MLFLOW_TRACKING_URI` is set, probes the server (5 s), then creates the MLflow run, or reopens
+  the one recorded in `RUN_DIR/mlflow_run.json` (or in the latest checkpoint), so restarts and
+  re-runs continue one MLflow run. Logs params (the flattened config, minus secrets), tags
+  (`family`, `preset`, `study`, `git_commit`, ...) and `config.json`.
+- `MlflowTracker.attach(info)` (the run recorder next to the driver): the same run, metrics only.
+- `log_record(record)`: every numeric field of a metrics record at its `step`; a (metric, step)
+  already in the run is skipped, so a resumed run never logs a step twice.
+- `finish(result, run)`: `result.json`, `config.json`, `metrics.jsonl`, the model file and
+  tokenizer as artifacts, and the run marked FINISHED.
+
+If the server is unreachable or a call fails, one warning is logged, the tracker turns itself off
+and training continues (metrics still go to metrics.jsonl). HTTP calls fail fast
+(`MLFLOW_HTTP_REQUEST_MAX_RETRIES=0`, `MLFLOW_HTTP_REQUEST_TIMEOUT=5` unless already set).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from cola_core.config import Config
+from cola_core.utils.io import atomic_write_json
+from cola_platform.tracking.redact import redact_uri, safe_value, scrub
+
+log = logging.getLogger(__name__)
+
+RUN_FILE = "mlflow_run.json"
+PROBE_TIMEOUT_S = 5.0
+ARTIFACT_TIMEOUT_S = "600"
+_warned: set[str] = set()
+
+
+def tracking_uri(cfg: Config) -> str:
+    """The MLflow server of a run: `run.tracking_uri`, else `MLFLOW_TRACKING_URI`, else '' (off)."""
+    return cfg.run.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+
+
+def warn_once(key: str, message: str) -> None:
+    """Log `message` as a warning the first time `key` is seen in this process (secrets scrubbed)."""
+    if key not in _warned:
+        _warned.add(key)
+        log.warning(scrub(message))
+
+
+def probe(uri: str) -> str:
+    """'' when an http(s) tracking server answers `/health` within 5 s, else the reason."""
+    if not uri.startswith(("http://", "https://")):
+        return ""
+    try:
+        with urllib.request.urlopen(redact_uri(uri).rstrip("/") + "/health", timeout=PROBE_TIMEOUT_S) as resp:
+            return "" if resp.status == 200 else f"HTTP {resp.status}"
+    except OSError as err:
+        return f"{type(err).__name__}: {err}"
+
+
+@contextlib.contextmanager
+def _env(**values: str) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+@dataclass(frozen=True)
+class TrackingInfo:
+    """Where a run's metrics go: server, MLflow run and experiment ids."""
+
+    uri: str
+    run_id: str
+    experiment_id: str
+
+
+class MlflowTracker:
+    """Logging into one existing MLflow run through `MlflowClient`; never raises."""
+
+    def __init__(self, info: TrackingInfo):
+        from mlflow.tracking import MlflowClient
+
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+        self.info = info
+        self.client = MlflowClient(info.uri)
+        self.enabled = True
+        self.last_step: dict[str, int] = {}
+
+    @contextlib.contextmanager
+    def _guard(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except Exception as err:  # any MLflow / network failure: warn once, stop tracking, keep training
+            self.enabled = False
+            warn_once(f"mlflow-failed:{self.info.uri}",
+                      f"MLflow {what} failed at {redact_uri(self.info.uri)} ({type(err).__name__}: {err}); "
+                      "training continues without MLflow, metrics still go to metrics.jsonl")
+
+    @classmethod
+    def attach(cls, info: TrackingInfo) -> MlflowTracker:
+        """Tracker for an existing run that knows which (metric, step) pairs the run already holds."""
+        tracker = cls(info)
+        tracker.load_logged_steps()
+        return tracker
+
+    def load_logged_steps(self) -> None:
+        """Read the last logged step of every metric of the run (for de-duplication on resume)."""
+        with self._guard("reading the run's metrics"):
+            run = self.client.get_run(self.info.run_id)
+            for key in run.data.metrics:
+                history = self.client.get_metric_history(self.info.run_id, key)
+                self.last_step[key] = max((m.step for m in history), default=-1)
+
+    def log_record(self, record: dict[str, Any]) -> None:
+        """Log a metrics record's numeric fields at `record['step']`, skipping steps already logged."""
+        if not self.enabled or "step" not in record:
+            return
+        from mlflow.entities import Metric
+
+        step, now = int(record["step"]), int(time.time() * 1000)
+        metrics = [Metric(k, float(v), now, step) for k, v in sorted(record.items())
+                   if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)
+                   and step > self.last_step.get(k, -1)]
+        if not metrics:
+            return
+        with self._guard("metric logging"):
+            for i in range(0, len(metrics), 1000):
+                self.client.log_batch(self.info.run_id, metrics=metrics[i : i + 1000])
+            for m in metrics:
+                self.last_step[m.key] = step
+
+    def log_params_and_tags(self, cfg: Config, extra_tags: dict[str, str] | None = None) -> None:
+        """The flattened config (secrets dropped, values already in the run kept) and the standard tags."""
+        from mlflow.entities import Param, RunTag
+
+        from cola_platform.training.result import git_commit
+
+        with self._guard("param logging"):
+            existing = self.client.get_run(self.info.run_id).data.params
+            params = [Param(k, v) for k, raw in sorted(cfg.flat().items())
+                      if (v := safe_value(k, raw)) is not None and k not in existing]
+            for i in range(0, len(params), 100):
+                self.client.log_batch(self.info.run_id, params=params[i : i + 100])
+            tags = {"family": cfg.run.family, "preset": cfg.run.preset, "study": cfg.run.study,
+                    "git_commit": git_commit(), "config_hash": cfg.hash(), "cola.run_name": cfg.run.name,
+                    **(extra_tags or {})}
+            safe = [RunTag(k, v) for k, raw in tags.items() if (v := safe_value(k, raw)) is not None]
+            self.client.log_batch(self.info.run_id, tags=safe)
+
+    def log_artifacts(self, files: list[tuple[str, Path]]) -> None:
+        """Upload the files that exist: [(artifact_dir, path)] ('' = the run's artifact root)."""
+        if not self.enabled:
+            return
+        with self._guard("artifact upload"), _env(MLFLOW_HTTP_REQUEST_TIMEOUT=ARTIFACT_TIMEOUT_S):
+            for artifact_dir, path in files:
+                if Path(path).is_file():
+                    self.client.log_artifact(self.info.run_id, str(path), artifact_dir or None)
+
+    def finish(self, result: dict[str, Any], run_dir: Path) -> None:
+        """Final numbers as `result/*` metrics, the run's files as artifacts, status FINISHED."""
+        if not self.enabled:
+            return
+        run_dir = Path(run_dir)
+        numbers = {f"result/{k}": v for k, v in result.items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+        self.log_record({"step": int(result.get("steps", 0)), **numbers})
+        self.log_artifacts([("", run_dir / "result.json"), ("config", run_dir / "config.json"),
+                            ("metrics", run_dir / "metrics.jsonl"), ("model", run_dir / "model.safetensors"),
+                            ("model", run_dir / "tokenizer.json")])
+        self.end("FINISHED")
+
+    def end(self, status: str) -> None:
+        """Mark the MLflow run FINISHED / FAILED / KILLED (a resumed run flips back to RUNNING)."""
+        if self.enabled:
+            with self._guard("ending the run"):
+                self.client.set_terminated(self.info.run_id, status)
+
+
+class NullTracker:
+    """Stands in for MlflowTracker when tracking is off or the server is down."""
+
+    info: TrackingInfo | None = None
+    enabled = False
+
+    def log_record(self, record: dict[str, Any]) -> None:
+        """Do nothing."""
+
+    def finish(self, result: dict[str, Any], run_dir: Path) -> None:
+        """Do nothing."""
+
+    def end(self, status: str) -> None:
+        """Do nothing."""
+
+
+def _saved_run_id(run_dir: Path, uri: str) -> str:
+    path = Path(run_dir) / RUN_FILE
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return ""
+    return saved.get("run_id", "") if saved.get("uri") == redact_uri(uri) else ""
+
+
+def _experiment_id(client: Any, name: str) -> str:
+    from mlflow.exceptions import MlflowException
+
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        if exp.lifecycle_stage == "deleted":
+            client.restore_experiment(exp.experiment_id)
+        return exp.experiment_id
+    try:
+        return client.create_experiment(name)
+    except MlflowException:  # created concurrently by another trial
+        return client.get_experiment_by_name(name).experiment_id
+
+
+def _find_or_create_run(client: Any, cfg: Config, candidates: list[str]) -> tuple[str, str, bool]:
+    """(run id, experiment id, resumed?) reusing the first live candidate run."""
+    for run_id in filter(None, candidates):
+        try:
+            run = client.get_run(run_id)
+        except Exception:  # deleted or from another server
+            continue
+        if run.info.lifecycle_stage == "active":
+            client.update_run(run_id, status="RUNNING")
+            return run_id, run.info.experiment_id, True
+    experiment_id = _experiment_id(client, cfg.run.experiment or "cola")
+    run = client.create_run(experiment_id, run_name=cfg.run.name or None)
+    return run.info.run_id, experiment_id, False
+
+
+def open_tracker(cfg: Config, run_dir: Path, known_run_id: str = "",
+                 extra_tags: dict[str, str] | None = None) -> MlflowTracker | NullTracker:
+    """Start or continue the run's MLflow run; a NullTracker (after one warning) when MLflow is off or down.
+
+    The MLflow run id is kept in `RUN_DIR/mlflow_run.json`; `known_run_id` (e.g. from the latest
+    checkpoint) is tried next, so a resumed or restarted run logs into the same MLflow run.
+    """
+    uri = tracking_uri(cfg)
+    if not uri:
+        return NullTracker()
+    reason = probe(uri)
+    if reason:
+        warn_once(f"mlflow-down:{uri}", f"MLflow tracking server {redact_uri(uri)} is unreachable ({reason}); "
+                  "training continues without MLflow, metrics still go to metrics.jsonl")
+        return NullTracker()
+    tracker: MlflowTracker | None = None
+    try:
+        tracker = MlflowTracker(TrackingInfo(uri, "", ""))
+        run_id, experiment_id, resumed = _find_or_create_run(tracker.client, cfg, [_saved_run_id(run_dir, uri), known_run_id])
+        tracker.info = TrackingInfo(uri, run_id, experiment_id)
+        atomic_write_json(Path(run_dir) / RUN_FILE, {**asdict(tracker.info), "uri": redact_uri(uri)})
+    except Exception as err:
+        warn_once(f"mlflow-failed:{uri}", f"MLflow at {redact_uri(uri)} failed ({type(err).__name__}: {err}); "
+                  "training continues without MLflow, metrics still go to metrics.jsonl")
+        return NullTracker()
+    log.info("MLflow run %s (%s) at %s", run_id, "continued" if resumed else "new", redact_uri(uri))
+    tracker.log_params_and_tags(cfg, extra_tags)
+    tracker.log_artifacts([("config", Path(run_dir) / "config.json")])
+    if resumed:
+        tracker.load_logged_steps()
+    return tracker

@@ -1,0 +1,48 @@
+"""Reading a study back from the MLflow server alone (what `jobs.report` rebuilds reports from)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cola_platform.errors import UserError
+from cola_platform.tracking.mlflow_tracker import probe
+from cola_platform.tracking.redact import redact_uri
+from cola_platform.tracking.study_runs import PARENT_TAG
+
+
+def _param(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def fetch_scaling_points(uri: str, study: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(parent params, point records) of a scaling study from the tracking server."""
+    if not uri:
+        raise UserError("no tracking server: set MLFLOW_TRACKING_URI (source .cluster/env) or pass --tracking-uri")
+    reason = probe(uri)
+    if reason:
+        raise UserError(f"MLflow at {redact_uri(uri)} is unreachable ({reason})")
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(study)
+    if exp is None:
+        raise UserError(f"MLflow at {redact_uri(uri)} has no experiment {study!r}; run the study first")
+    parents = client.search_runs([exp.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = 'true'", max_results=1)
+    if not parents:
+        raise UserError(f"experiment {study!r} has no study parent run")
+    params = {k: _param(v) for k, v in parents[0].data.params.items()}
+    runs = client.search_runs([exp.experiment_id], filter_string="tags.`cola.point` = 'true'", max_results=10000)
+    points = []
+    for run in runs:
+        m, tags = run.data.metrics, run.data.tags
+        if "budget_flops" not in m:
+            continue  # a point whose evaluation did not finish
+        record: dict[str, Any] = {k: v for k, v in m.items()}
+        record.update(family=tags.get("family", ""), preset=tags.get("preset", ""), budget=m["budget_flops"])
+        record.pop("budget_flops")
+        points.append(record)
+    return params, points

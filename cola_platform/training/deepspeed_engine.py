@@ -1,0 +1,179 @@
+"""A DeepSpeed (ZeRO 0-3) implementation of the training loop's `Engine` protocol.
+
+The loop calls `forward_backward` `grad_accum` times and then `step(lrs)`; DeepSpeed wants
+`engine.step()` after *every* micro-batch (it counts micro-steps and only updates at the
+accumulation boundary), so the non-final micro-batches step DeepSpeed inside `forward_backward`.
+
+The optimizer is the loop's own torch AdamW over the family's named parameter groups (kept as a
+client optimizer, hence `zero_allow_untested_optimizer`), so per-group learning rates (Cola's DiT
+vs VAE) work under every ZeRO stage: the wrapped optimizer's `param_groups` keep their `name`.
+
+CPU: `DS_ACCELERATOR=cpu`, gloo (Ray Train's process group), fp32. GPU: nccl, bf16 when
+`train.precision=bf16`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cola_core.config import Config
+from cola_core.registry import LossOutput
+from cola_core.train.engine import adamw
+from cola_core.train.objective_module import ObjectiveModule
+
+log = logging.getLogger(__name__)
+
+TAG = "ckpt"
+"""DeepSpeed checkpoint tag inside every checkpoint directory."""
+CLIENT_STATE_DIR = "client_state"
+"""Per-rank loop state (step, data position, this rank's RNG), next to DeepSpeed's files."""
+
+
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`base` updated recursively with `extra` (a new dict)."""
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def ds_config(cfg: Config, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The DeepSpeed config for `cfg`: micro-batch, accumulation, clipping, ZeRO stage, precision.
+
+    Clipping is done by the engine itself at ZeRO stage 0 (DeepSpeed does not report the norm
+    there), and by DeepSpeed (which reports the global pre-clip norm) at stages 1-3.
+    """
+    t = cfg.train
+    config: dict[str, Any] = {
+        "train_micro_batch_size_per_gpu": t.micro_batch_size,
+        "gradient_accumulation_steps": t.grad_accum,
+        "gradient_clipping": cfg.optim.grad_clip if t.zero_stage > 0 else 0.0,
+        "zero_optimization": {"stage": t.zero_stage},
+        "zero_allow_untested_optimizer": True,
+        "bf16": {"enabled": t.precision == "bf16"},
+        "steps_per_print": 2**31 - 1,
+        "wall_clock_breakdown": False,
+    }
+    return deep_merge(config, overrides or {})
+
+
+def setup_accelerator(cfg: Config) -> None:
+    """Select DeepSpeed's accelerator before it is first imported (CPU unless training on CUDA)."""
+    if cfg.train.device == "cpu":
+        os.environ["DS_ACCELERATOR"] = "cpu"
+        if cfg.train.precision == "bf16":
+            log.warning("train.precision=bf16 on CPU: bf16 matmuls are ~100x slower than fp32 on this kind of CPU")
+
+
+def _rank() -> int:
+    return torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+
+
+class DeepSpeedEngine:
+    """The loop's `Engine` over `deepspeed.initialize(module, client AdamW, ds_config(cfg))`."""
+
+    def __init__(self, module: ObjectiveModule, groups: list[dict], cfg: Config,
+                 overrides: dict[str, Any] | None = None):
+        import deepspeed
+
+        self.module = module
+        self.group_names = sorted({g["name"] for g in groups})
+        self.zero_stage = cfg.train.zero_stage
+        self.grad_accum = cfg.train.grad_accum
+        self.grad_clip = cfg.optim.grad_clip
+        self.config = ds_config(cfg, overrides)
+        optimizer = adamw(groups, cfg)
+        self.ds, self.optimizer, _, _ = deepspeed.initialize(model=module, optimizer=optimizer, config=self.config)
+        self._params = [p for g in groups for p in g["params"]]
+        self._micro = 0
+
+    def forward_backward(self, tokens: torch.Tensor, step: int) -> LossOutput:
+        """One micro-batch through DeepSpeed: forward, backward (scaled by 1/accum inside DeepSpeed)."""
+        out = self.ds(tokens.to(self.ds.device), step)
+        self.ds.backward(out.loss)
+        self._micro += 1
+        if self._micro < self.grad_accum:
+            self.ds.step()  # not a boundary: DeepSpeed only advances its micro-step counter
+        return out
+
+    def step(self, lrs: dict[str, float]) -> float:
+        """Set each named group's lr and take the optimizer step; returns the pre-clip global grad norm."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lrs[group["name"]]
+        norm: Any = None
+        if self.zero_stage == 0:  # gradients are already all-reduced at the boundary backward
+            max_norm = self.grad_clip if self.grad_clip > 0 else float("inf")
+            norm = torch.nn.utils.clip_grad_norm_(self._params, max_norm)
+        self.ds.step()
+        self._micro = 0
+        if norm is None:
+            norm = self.ds.get_global_grad_norm()
+        return float(norm) if norm is not None else float("nan")
+
+    def save(self, directory: Path, client_state: dict[str, Any]) -> None:
+        """Every rank: DeepSpeed's sharded checkpoint plus this rank's loop state (RNG differs per rank)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.ds.save_checkpoint(str(directory), tag=TAG, client_state={"step": client_state.get("loop", {}).get("step")})
+        own = directory / CLIENT_STATE_DIR
+        own.mkdir(exist_ok=True)
+        torch.save(client_state, own / f"rank_{_rank()}.pt")
+
+    def load(self, directory: Path) -> dict[str, Any]:
+        """Every rank: restore weights, optimizer and ZeRO partitions; returns this rank's loop state."""
+        directory = Path(directory)
+        path, _ = self.ds.load_checkpoint(str(directory), tag=TAG)
+        if path is None:
+            raise FileNotFoundError(f"{directory} holds no DeepSpeed checkpoint tagged {TAG!r}")
+        own = directory / CLIENT_STATE_DIR / f"rank_{_rank()}.pt"
+        if not own.is_file():  # restarted with more ranks than saved: fall back to rank 0's state
+            own = directory / CLIENT_STATE_DIR / "rank_0.pt"
+        return torch.load(own, weights_only=False)
+
+    @contextlib.contextmanager
+    def gathered(self):
+        """Full parameters on every rank for the duration (a collective under ZeRO-3; no-op otherwise)."""
+        if self.zero_stage == 3:
+            import deepspeed
+
+            with deepspeed.zero.GatheredParameters(list(self.module.parameters()), modifier_rank=None):
+                yield
+        else:
+            yield
+
+    def export(self, path: Path) -> None:
+        """All ranks call; rank 0 writes the consolidated fp32 weights of `module.model` to `path`."""
+        with self.gathered():
+            if _rank() == 0:
+                save_fp32(self.module.model, Path(path))
+
+
+def save_fp32(model: torch.nn.Module, path: Path) -> None:
+    """The model's weights as fp32 safetensors, atomically; tied tensors are stored once.
+
+    Like `safetensors.torch.save_model` (so `load_model` reads it back), but works when parameters
+    are views into DeepSpeed's flat buffers, which `save_model` refuses.
+    """
+    from safetensors.torch import save_file
+
+    state: dict[str, torch.Tensor] = {}
+    metadata: dict[str, str] = {}
+    owner: dict[tuple, str] = {}
+    for name, tensor in model.state_dict().items():
+        key = (tensor.data_ptr(), tuple(tensor.shape), tuple(tensor.stride()), tensor.dtype)
+        if tensor.numel() and key in owner:  # a tied duplicate (e.g. shared embedding / head)
+            metadata[name] = owner[key]
+            continue
+        owner[key] = name
+        state[name] = tensor.detach().to("cpu", torch.float32).clone().contiguous()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file(state, str(tmp), metadata=metadata or None)
+    tmp.replace(path)

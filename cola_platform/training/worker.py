@@ -1,0 +1,277 @@
+"""The Ray Train worker: one data-parallel rank of the family-agnostic loop under DeepSpeed.
+
+Every rank builds the same model (same seed), restores the latest Ray Train checkpoint if there is
+one, streams its Ray Data shard, and runs `run_loop` with hooks that
+
+- all-reduce-average metrics over ranks (so logged losses are global),
+- save a checkpoint every `train.ckpt_every` steps: all ranks write DeepSpeed's sharded checkpoint
+  plus their own loop state (step, data position, RNG) into a local temp dir, rank 0 adds
+  `cola_meta.json` (and, at the last step, the consolidated `export/model.safetensors`), then all
+  ranks `ray.train.report(..., checkpoint=...)` into `<storage>/<run name>/step_<N>` and wait until
+  Ray Train has committed it,
+- send rank 0's metrics records to the run recorder next to the driver (metrics.jsonl + MLflow).
+
+Rank 0's RNG stream equals the single-process one; other ranks re-seed from (seed, rank), so the
+random parts of an objective (LLaDA masks, Cola noise) differ across ranks as they should.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from cola_core.config import Config
+from cola_core.train.loop import LoopHooks, run_loop
+from cola_core.utils.seeding import seed_everything
+from cola_platform.data.array_stream import ArrayBatchStream, fixed_batches
+from cola_platform.data.manifest import Manifest
+from cola_platform.data.ray_ingest import IngestPlan, RayBatchStream
+from cola_platform.data.shards import read_shard, read_split
+from cola_platform.training.deepspeed_engine import DeepSpeedEngine, setup_accelerator
+from cola_platform.training.setup import Trainable, build_trainable
+
+log = logging.getLogger(__name__)
+
+META_FILE = "cola_meta.json"
+EXPORT_FILE = "export/model.safetensors"
+RANK_SEED_STRIDE = 1_000_003
+COMMIT_TIMEOUT_S = 300.0
+
+
+def checkpoint_dir_name(step: int) -> str:
+    """Name of the checkpoint directory of `step` in the run's Ray storage (sorts by step)."""
+    return f"step_{step:08d}"
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """A deliberate failure for fault-tolerance drills and tests, fired once per marker file.
+
+    On rank `rank`, when the train record of `step` is logged and `marker` does not exist yet, the
+    worker writes its pid to `marker` and then either raises (`action="raise"`) or waits up to
+    `hang_seconds` to be killed from outside (`action="hang"`, e.g. `kill -9 $(cat marker)`).
+    """
+
+    step: int
+    rank: int
+    marker: str
+    action: str = "raise"
+    hang_seconds: float = 120.0
+
+    def sink(self) -> Callable[[dict[str, Any]], None]:
+        """The on_record hook that fires the fault."""
+
+        def fire(record: dict[str, Any]) -> None:
+            if record.get("step") != self.step or "loss" not in record or Path(self.marker).exists():
+                return
+            Path(self.marker).write_text(str(os.getpid()))
+            if self.action == "hang":
+                log.warning("fault drill: rank %d (pid %d) waits to be killed at step %d", self.rank, os.getpid(), self.step)
+                time.sleep(self.hang_seconds)
+            raise RuntimeError(f"fault drill: rank {self.rank} fails at step {self.step}")
+
+        return fire
+
+
+@dataclass
+class WorkerArgs:
+    """Everything the driver hands each worker (through `train_loop_config`)."""
+
+    cfg: dict[str, Any]
+    manifest: Manifest
+    recorder: Any
+    """Actor handle of the run recorder (see cola_platform.tracking.recorder)."""
+    ingest: str = "split"
+    deepspeed: dict[str, Any] = field(default_factory=dict)
+    """Overrides deep-merged into the generated DeepSpeed config."""
+    meta: dict[str, Any] = field(default_factory=dict)
+    """Written into every checkpoint's cola_meta.json (e.g. the MLflow run id)."""
+    fault: FaultPlan | None = None
+
+
+def _setup_process(cfg: Config, local_world: int) -> None:
+    setup_accelerator(cfg)
+    torch.set_num_threads(cfg.train.threads or max(1, (os.cpu_count() or 1) // max(1, local_world)))
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    root.setLevel(logging.INFO)
+
+
+def prepare_on_rank0(trainable: Trainable, cfg: Config, manifest: Manifest, rank: int) -> None:
+    """The family's one-off data-dependent set-up (Cola Stage 2 latent stats), then rank 0's buffers everywhere.
+
+    Reads only the first train shards (enough rows for the statistics), not the whole split.
+    """
+    t = cfg.train
+    if rank == 0:
+        need, arrays = t.latent_stats_batches * t.micro_batch_size, []
+        for shard in manifest.split_shards("train"):
+            arrays.append(read_shard(cfg.data.path, shard, manifest.seq_len))
+            if sum(len(a) for a in arrays) >= need:
+                break
+        rows = np.concatenate(arrays)
+        stream = ArrayBatchStream(rows, min(t.micro_batch_size, len(rows)), t.seed + 1)
+        trainable.spec.prepare(trainable.model, cfg, stream.next_batch)
+    if torch.distributed.is_initialized():
+        nccl = torch.distributed.get_backend() == "nccl"
+        device = torch.device("cuda", torch.cuda.current_device()) if nccl else torch.device("cpu")
+        for buf in trainable.module.buffers():
+            data = buf.data.to(device)
+            torch.distributed.broadcast(data, src=0)
+            buf.data.copy_(data.to(buf.device))
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """The seed rank `rank` re-seeds with after building the model (rank 0 keeps the run's stream)."""
+    return seed + RANK_SEED_STRIDE * rank
+
+
+def build_rank(cfg: Config, manifest: Manifest, rank: int, fresh: bool,
+               deepspeed_overrides: dict[str, Any] | None = None) -> tuple[Trainable, DeepSpeedEngine]:
+    """One rank's model and engine: same seed and weights everywhere, the family's prepare on a
+    fresh run (rank 0's buffers broadcast), then a per-rank RNG stream, then DeepSpeed."""
+    seed_everything(cfg.train.seed)
+    trainable = build_trainable(cfg)
+    if fresh and trainable.spec.prepare is not None:
+        prepare_on_rank0(trainable, cfg, manifest, rank)
+    if rank > 0:
+        seed_everything(rank_seed(cfg.train.seed, rank))
+    return trainable, DeepSpeedEngine(trainable.module, trainable.groups, cfg, deepspeed_overrides)
+
+
+def mean_over_ranks(world: int, device: torch.device) -> Callable[[dict[str, float]], dict[str, float]]:
+    """`reduce_metrics` hook: all-reduce-average a metrics dict (same keys on every rank)."""
+
+    def reduce(metrics: dict[str, float]) -> dict[str, float]:
+        if world == 1 or not metrics:
+            return metrics
+        keys = sorted(metrics)
+        values = torch.tensor([float(metrics[k]) for k in keys], dtype=torch.float64, device=device)
+        torch.distributed.all_reduce(values)
+        return dict(zip(keys, (values / world).tolist()))
+
+    return reduce
+
+
+class CheckpointReporter:
+    """`save_checkpoint` and metrics-report hooks: every rank saves and reports in lockstep."""
+
+    def __init__(self, cfg: Config, engine: DeepSpeedEngine, rank: int, meta: dict[str, Any]):
+        self.cfg, self.engine, self.rank, self.meta = cfg, engine, rank, meta
+        self.latest: dict[str, float] = {}
+
+    def is_checkpoint_step(self, step: int) -> bool:
+        t = self.cfg.train
+        return step >= t.steps or bool(t.ckpt_every and step % t.ckpt_every == 0)
+
+    def on_record(self, record: dict[str, Any]) -> None:
+        """Keep the latest numbers; report eval results that no checkpoint will carry (for Tune)."""
+        import ray.train
+
+        self.latest.update({k: v for k, v in record.items() if isinstance(v, (int, float))})
+        if "eval_loss" in record and not self.is_checkpoint_step(int(record["step"])):
+            ray.train.report(dict(self.latest))
+
+    def save(self, step: int, state: dict[str, Any]) -> None:
+        """All ranks: sharded checkpoint (+ export at the end) into a temp dir, barrier, report."""
+        import ray.train
+        from ray.train import Checkpoint
+
+        tmp = Path(tempfile.mkdtemp(prefix=f"cola-ckpt-{step}-"))
+        try:
+            self.engine.save(tmp, state)
+            if step >= self.cfg.train.steps:
+                self.engine.export(tmp / EXPORT_FILE)
+            if self.rank == 0:
+                meta = {**self.meta, "step": step, "zero_stage": self.cfg.train.zero_stage,
+                        "world_size": torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1}
+                (tmp / META_FILE).write_text(json.dumps(meta, sort_keys=True))
+            if torch.distributed.is_initialized():
+                torch.distributed.barrier()
+            ray.train.report({**self.latest, "step": step}, checkpoint=Checkpoint.from_directory(str(tmp)),
+                             checkpoint_dir_name=checkpoint_dir_name(step))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self._wait_committed(step)
+
+    @staticmethod
+    def _wait_committed(step: int) -> None:
+        """Block until the controller has registered the checkpoint (it polls workers every ~2 s; a
+        worker that dies before that poll would lose it), so a crash after this resumes from it."""
+        import ray.train
+
+        try:
+            ray.train.get_all_reported_checkpoints(consistency_mode=ray.train.CheckpointConsistencyMode.COMMITTED,
+                                                   timeout_s=COMMIT_TIMEOUT_S)
+        except Exception as err:  # a slow controller must not stop training
+            log.warning("checkpoint of step %d not yet confirmed by Ray Train (%s: %s)", step, type(err).__name__, err)
+
+
+def _recorder_sink(recorder: Any, attempt: int) -> Callable[[dict[str, Any]], None]:
+    def sink(record: dict[str, Any]) -> None:
+        recorder.record.remote(attempt, record)  # fire and forget; calls from one caller stay ordered
+
+    return sink
+
+
+def _progress(total: int) -> Callable[[dict[str, Any]], None]:
+    def sink(record: dict[str, Any]) -> None:
+        if "loss" in record:
+            log.info("step %d/%d loss %.4f lr %.2e %.0f tok/s", record["step"], total, record["loss"], record["lr"],
+                     record["tokens_per_second"])
+        elif "eval_loss" in record:
+            log.info("step %d eval_loss %.4f", record["step"], record["eval_loss"])
+
+    return sink
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """Ray Train entry point: `config["args"]` is a `WorkerArgs`."""
+    import ray
+    import ray.train
+
+    args: WorkerArgs = config["args"]
+    cfg = Config.from_dict(args.cfg)
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    _setup_process(cfg, ctx.get_local_world_size())
+    checkpoint = ray.train.get_checkpoint()
+    plan = IngestPlan(rows=args.manifest.split_rows("train"), micro_batch_size=cfg.train.micro_batch_size,
+                      world_size=world, rank=rank, mode=args.ingest, seed=cfg.train.seed, shuffle=cfg.data.shuffle)
+    stream = RayBatchStream(ray.train.get_dataset_shard("train"), plan)
+    if checkpoint is None:
+        stream.prime()  # Ray Data starts while the model and DeepSpeed are set up
+    trainable, engine = build_rank(cfg, args.manifest, rank, checkpoint is None, args.deepspeed)
+    resume_state = None
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            resume_state = engine.load(Path(directory))
+    start_step = int(resume_state["loop"]["step"]) if resume_state else 0
+    reporter = CheckpointReporter(cfg, engine, rank, args.meta)
+    hooks = LoopHooks(on_record=[reporter.on_record], save_checkpoint=reporter.save,
+                      reduce_metrics=mean_over_ranks(world, engine.ds.device))
+    attempt = -1
+    if rank == 0:
+        attempt = ray.get(args.recorder.attempt_started.remote(start_step))
+        hooks.on_record += [_recorder_sink(args.recorder, attempt), _progress(cfg.train.steps)]
+    if args.fault is not None and args.fault.rank == rank:
+        hooks.on_record.append(args.fault.sink())
+    val, device = read_split(cfg.data.path, args.manifest, "validation"), engine.ds.device
+    loop = run_loop(cfg, trainable.spec, engine, stream,
+                    lambda: (b.to(device) for b in fixed_batches(val, cfg.train.micro_batch_size, cfg.train.eval_batches)),
+                    hooks, resume_state, world_size=world)
+    if rank == 0:
+        ray.get(args.recorder.finished.remote(attempt, asdict(loop)))

@@ -1,0 +1,161 @@
+"""One sweep trial: resolve its config, train it (its own Ray Train run), evaluate, report to Tune.
+
+Trials are idempotent: a trial's directory is named from the hash of its resolved config, and a
+finished trial (its `trial.json` exists) reports its stored metrics instead of training again, so
+re-running a study never recomputes finished trials. Cola Stage-2 trials share Stage-1 VAEs: one
+per distinct VAE config, trained once under a file lock and reused by every trial that needs it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from cola_core.config import Config, apply_overrides, validate
+from cola_core.utils.io import atomic_write_json
+from cola_platform.training.dispatch import train_config
+from sweeps.study import SweepStudy
+
+log = logging.getLogger(__name__)
+
+VAE_KEYS = ("model.latent_dim", "model.patch_size", "model.vae_dim", "model.vae_layers", "model.vae_heads",
+            "model.vae_ffn_hidden", "model.vae_logsnr", "objective.beta_kl", "objective.lambda_mask",
+            "objective.mask_ratio")
+"""What a Stage-1 VAE depends on besides the data, optimizer and seed (not the DiT or the FM loss)."""
+
+
+@dataclass
+class TrialContext:
+    """Everything a trial needs, shipped to the trial actor (plain data only)."""
+
+    study: SweepStudy
+    base: dict[str, Any]
+    """The study's base config (preset + data + fixed overrides) as a nested dict."""
+    out: str
+    parent_run_id: str = ""
+
+
+def trial_config(ctx: TrialContext, point: dict[str, Any]) -> Config:
+    """Base config + the point's searched and derived keys, validated and named by its hash."""
+    base = Config.from_dict(ctx.base)
+    cfg = validate(apply_overrides(base, ctx.study.space.resolve_trial(point, base)))
+    cfg.run.name = f"{ctx.study.name}-{cfg.hash()}"
+    return cfg
+
+
+def stage1_config(ctx: TrialContext, cfg: Config) -> Config:
+    """The Stage-1 config a Stage-2 trial starts from: only VAE-relevant keys come from the trial."""
+    s1 = Config.from_dict(ctx.base)
+    flat = cfg.flat()
+    apply_overrides(s1, {k: flat[k] for k in VAE_KEYS})
+    apply_overrides(s1, {"train.stage": 1, "train.steps": ctx.study.stage1_steps, "run.init_from": ""})
+    s1.run.name = f"{ctx.study.name}-stage1-{s1.hash()}"
+    return validate(s1)
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock (concurrent trials needing the same Stage-1 VAE wait for one another)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def train_run(cfg: Config, out: Path, workers: int, tags: dict[str, str], on_eval: Callable[[dict], None] | None) -> dict:
+    """Train one config of the study with its workers per trial (resuming if `out` exists)."""
+    cfg.train.workers = workers
+    return train_config(cfg, out, tags=tags, on_record=on_eval, report_to_tune=on_eval is not None)
+
+
+def needs_stage1(cfg: Config, study: SweepStudy) -> bool:
+    """Cola Stage-2 trials start from a shared Stage-1 VAE, except the from-scratch variant."""
+    return (cfg.run.family == "cola" and cfg.train.stage == 2 and study.stage1_steps > 0
+            and cfg.train.latent_evolution != "scratch")
+
+
+def ensure_stage1(ctx: TrialContext, cfg: Config, tags: dict[str, str]) -> str:
+    """Train (once) or reuse the Stage-1 VAE this trial needs; returns its run directory."""
+    s1 = stage1_config(ctx, cfg)
+    out = Path(ctx.out) / "stage1" / s1.run.name
+    with file_lock(out.with_suffix(".lock")):
+        train_run(s1, out, ctx.study.workers_per_trial, {**tags, "stage1": "true"}, None)
+    return str(out.absolute())
+
+
+def evaluate_checkpoint(ctx: TrialContext, cfg: Config, out: Path) -> dict[str, float]:
+    """Evaluation-only trial: the study's checkpoint under this trial's sampler settings."""
+    from cola_platform.training.export import load_run
+
+    loaded = load_run(ctx.study.checkpoint)
+    loaded.cfg = validate(apply_overrides(loaded.cfg, {k: v for k, v in cfg.flat().items() if k.startswith("sampler.")}))
+    return run_eval(ctx, loaded, out)
+
+
+def run_eval(ctx: TrialContext, loaded: Any, out: Path) -> dict[str, float]:
+    """The study's generative tasks on a loaded run; flat metric names."""
+    from cola_platform.evaluation import EvalRequest, evaluate_run, flat_metrics
+
+    tasks = ctx.study.eval_tasks
+    if not tasks:
+        return {}
+    record = evaluate_run(loaded, EvalRequest(tasks=tasks, items=ctx.study.eval_items, seed=ctx.study.seed, likelihood_batches=0))
+    atomic_write_json(out / "eval.json", record)
+    return flat_metrics(record)
+
+
+def result_metrics(result: dict[str, Any]) -> dict[str, float]:
+    """Numeric training results (final losses, eval metrics, tokens and FLOPs) for Tune."""
+    metrics = {k: v for k, v in result.get("eval", {}).items() if isinstance(v, (int, float))}
+    for key in ("final_loss", "eval_loss", "tokens_per_second", "train_seconds"):
+        if isinstance(result.get(key), (int, float)):
+            metrics[key] = result[key]
+    metrics["tokens"] = result.get("tokens_seen", 0)
+    metrics["flops"] = result.get("train_flops", 0.0)
+    return metrics
+
+
+def run_trial(config: dict[str, Any], ctx: TrialContext) -> None:
+    """The Tune trainable: one point of the space, end to end."""
+    from ray import tune
+
+    point = dict(config)
+    cfg = trial_config(ctx, point)
+    out = Path(ctx.out) / "trials" / cfg.run.name
+    done = out / "trial.json"
+    if done.exists():
+        log.info("trial %s already finished; reporting its stored metrics", cfg.run.name)
+        tune.report(json.loads(done.read_text())["metrics"])
+        return
+    tags = {"study": ctx.study.name, "trial": tune.get_context().get_trial_id() or ""}
+    if ctx.parent_run_id:
+        tags["mlflow.parentRunId"] = ctx.parent_run_id
+    if ctx.study.checkpoint:
+        metrics = evaluate_checkpoint(ctx, cfg, out)
+        metrics.update(tokens=1, flops=0.0)
+    else:
+        if needs_stage1(cfg, ctx.study):
+            cfg.run.init_from = ensure_stage1(ctx, cfg, tags)
+        latest: dict[str, float] = {}
+
+        def report_eval(record: dict[str, Any]) -> None:
+            latest.update({k: v for k, v in record.items() if isinstance(v, (int, float))})
+            if "eval_loss" in record and record["step"] < cfg.train.steps:
+                tune.report(dict(latest))
+
+        result = train_run(cfg, out / "run", ctx.study.workers_per_trial, tags, report_eval)
+        metrics = result_metrics(result)
+        if ctx.study.eval_tasks:
+            from cola_platform.training.export import load_run
+
+            metrics.update(run_eval(ctx, load_run(out / "run"), out))
+    atomic_write_json(done, {"point": point, "config_hash": cfg.hash(), "run": cfg.run.name, "metrics": metrics})
+    tune.report(metrics)

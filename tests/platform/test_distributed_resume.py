@@ -1,0 +1,65 @@
+"""Stop a distributed run after a checkpoint, re-run the same command: it resumes (not restarts).
+
+Checkpoints go to S3 (moto on loopback) through `COLA_STORAGE`. The first run fails on purpose at
+step 5 with no restarts allowed (checkpoints at 3 and 6); the re-run resumes from step 3, logs each
+step once in metrics.jsonl, continues the same MLflow run, and finishes at the requested step.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cola_platform import storage
+from cola_platform.errors import UserError
+from cola_platform.training.distributed import DistributedOptions, train_distributed
+from cola_platform.training.export import load_run
+from cola_platform.training.run_dir import read_metrics
+from cola_platform.training.setup import config_for_data
+from cola_platform.training.worker import FaultPlan
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+STEPS, CKPT_EVERY, FAIL_AT = 7, 3, 5
+
+
+def test_rerun_with_same_name_resumes_from_s3_checkpoint(ray_cluster, deepspeed_warm, train_data, mlflow_server,
+                                                         s3_bucket, tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("COLA_STORAGE", f"{s3_bucket}/ray")
+    name = f"resume-{tmp_path.name}"
+    out = tmp_path / "run"
+
+    def config():
+        return config_for_data("llada", "tiny", train_data.path, {
+            "train.steps": STEPS, "train.ckpt_every": CKPT_EVERY, "train.log_every": 1, "train.eval_every": 0,
+            "train.eval_batches": 1, "train.threads": 1, "train.micro_batch_size": 4, "train.workers": 2,
+            "train.zero_stage": 1, "run.name": name, "run.tracking_uri": mlflow_server, "run.experiment": "resume"})
+
+    cfg, manifest = config()
+    fault = FaultPlan(step=FAIL_AT, rank=0, marker=str(tmp_path / "fault.pid"), action="raise")
+    with pytest.raises(UserError, match="re-run the same command"):
+        train_distributed(cfg, out, manifest, DistributedOptions(max_failures=0, fault=fault))
+    first_run_id = json.loads((out / "mlflow_run.json").read_text())["run_id"]
+    client = MlflowClient(mlflow_server)
+    assert client.get_run(first_run_id).info.status == "FAILED"
+    fs, path = storage.filesystem(f"{s3_bucket}/ray/{name}")
+    assert any(p.rstrip("/").endswith("step_00000003") for p in fs.ls(path)), "no checkpoint in S3"
+
+    cfg, manifest = config()
+    result = train_distributed(cfg, out, manifest)
+
+    assert result["resumed_from_step"] == CKPT_EVERY and result["restarts"] == 0
+    assert result["steps"] == STEPS and result["storage"].startswith("s3://")
+    records = read_metrics(out / "metrics.jsonl")
+    assert [r["step"] for r in records if "loss" in r] == list(range(1, STEPS + 1))
+    assert [r["step"] for r in records if "eval_loss" in r] == [STEPS]
+    assert result["mlflow_run_id"] == first_run_id
+    runs = client.search_runs([client.get_experiment_by_name("resume").experiment_id],
+                              filter_string=f"tags.`cola.run_name` = '{name}'")
+    assert [r.info.run_id for r in runs] == [first_run_id] and runs[0].info.status == "FINISHED"
+    steps = [m.step for m in client.get_metric_history(first_run_id, "loss")]
+    assert sorted(steps) == list(range(1, STEPS + 1)), "duplicate or missing steps in MLflow"
+    loaded = load_run(out)
+    assert loaded.cfg.run.family == "llada" and sum(p.numel() for p in loaded.model.parameters()) > 0

@@ -1,0 +1,120 @@
+"""Pieces of the distributed runner on their own: DeepSpeed config, fp32 export, storage layout,
+and the Ray Data batch stream (real Ray Data iterators on the session's local cluster)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_model
+from torch import nn
+
+from cola_core.config import Config
+from cola_platform.data.ray_ingest import IngestPlan, RayBatchStream, tokens_to_tensor
+from cola_platform.errors import UserError
+from cola_platform.training.deepspeed_engine import ds_config, save_fp32
+from cola_platform.training.distributed import Storage, resolve_storage
+from cola_platform.training.run_dir import RunDir
+
+
+def test_ds_config_follows_the_train_config():
+    cfg = Config()
+    cfg.train.micro_batch_size, cfg.train.grad_accum, cfg.train.zero_stage, cfg.optim.grad_clip = 4, 3, 2, 0.5
+    c = ds_config(cfg, {"zero_optimization": {"overlap_comm": True}})
+    assert c["train_micro_batch_size_per_gpu"] == 4 and c["gradient_accumulation_steps"] == 3
+    assert c["zero_optimization"] == {"stage": 2, "overlap_comm": True} and c["gradient_clipping"] == 0.5
+    assert c["zero_allow_untested_optimizer"] and not c["bf16"]["enabled"]
+    cfg.train.zero_stage, cfg.train.precision = 0, "bf16"
+    assert ds_config(cfg)["gradient_clipping"] == 0.0 and ds_config(cfg)["bf16"]["enabled"]  # stage 0: engine clips
+
+
+class Tied(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(10, 4)
+        self.head = nn.Linear(4, 10, bias=False)
+        self.head.weight = self.embed.weight
+        self.norm = nn.LayerNorm(4)
+
+
+def test_save_fp32_handles_tied_weights_and_flat_buffer_views(tmp_path):
+    model = Tied()
+    flat = torch.zeros(sum(p.numel() for p in model.parameters()))  # DeepSpeed-style: params view one buffer
+    offset = 0
+    for p in model.parameters():
+        flat[offset : offset + p.numel()] = p.data.flatten()
+        p.data = flat[offset : offset + p.numel()].view_as(p)
+        offset += p.numel()
+    save_fp32(model, tmp_path / "m.safetensors")
+    fresh = Tied()
+    load_model(fresh, str(tmp_path / "m.safetensors"))
+    for a, b in zip(model.state_dict().values(), fresh.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_every_model_supports_module_apply():
+    """DeepSpeed walks models with `model.apply(fn)`: no submodule may shadow it."""
+    from cola_core.config import Config
+    from cola_core.registry import family_names, get_family
+
+    for family in family_names():
+        cfg = Config()
+        cfg.run.family = family
+        cfg.train.stage = 2
+        seen = []
+        get_family(family).build_model(cfg).apply(lambda m: seen.append(m))
+        assert len(seen) > 3
+
+
+def test_storage_resolution_and_checkpoint_listing(tmp_path, monkeypatch):
+    run = RunDir(tmp_path / "run")
+    monkeypatch.delenv("COLA_STORAGE", raising=False)
+    assert resolve_storage(Config(), run).uri == str(run.root / "ray")
+    monkeypatch.setenv("COLA_STORAGE", "s3://bucket/prefix")
+    assert resolve_storage(Config(), run).uri == "s3://bucket/prefix"
+    for step in (12, 3, 8):
+        (tmp_path / "ray" / "name" / f"step_{step:08d}").mkdir(parents=True)
+    (tmp_path / "ray" / "name" / "checkpoint_manager_snapshot.json").write_text("{}")
+    assert [s for s, _ in Storage(str(tmp_path / "ray")).checkpoints("name")] == [3, 8, 12]
+    assert Storage(str(tmp_path / "ray")).checkpoints("missing") == []
+
+
+def test_ingest_plan_epoch_lengths_are_equal_on_every_rank():
+    assert IngestPlan(rows=103, micro_batch_size=4, world_size=2, rank=0, mode="split").batches_per_epoch == 12
+    assert IngestPlan(rows=103, micro_batch_size=4, world_size=2, rank=1, mode="strided").batches_per_epoch == 12
+    with pytest.raises(UserError, match="fewer than one micro-batch"):
+        IngestPlan(rows=7, micro_batch_size=4, world_size=2, rank=0).check()
+    assert tokens_to_tensor(np.array([np.arange(3), np.arange(3)], dtype=object)).shape == (2, 3)
+
+
+def rows_dataset(n: int, seq_len: int = 3):
+    import ray.data
+
+    ds = ray.data.from_items([{"tokens": np.full(seq_len, i, dtype=np.int32)} for i in range(n)])
+    ds.context.execution_options.preserve_order = True  # as train_datasets sets it for training
+    return ds
+
+
+@pytest.mark.ray
+def test_strided_stream_is_the_single_process_order_and_resumes(ray_cluster):
+    ds = rows_dataset(20)
+    plan = IngestPlan(rows=20, micro_batch_size=2, world_size=2, rank=1, mode="strided")
+    stream = RayBatchStream(ds.iterator(), plan)
+    stream.prime()
+    firsts = [int(stream.next_batch()[0, 0]) for _ in range(7)]  # 5 batches per epoch, then epoch 1
+    assert firsts == [2, 6, 10, 14, 18, 2, 6] and stream.state() == {"epoch": 1, "consumed": 2, "mode": "strided"}
+    resumed = RayBatchStream(ds.iterator(), plan)
+    resumed.load_state(stream.state())
+    assert int(resumed.next_batch()[0, 0]) == int(stream.next_batch()[0, 0]) == 10
+
+
+@pytest.mark.ray
+def test_short_shard_repeats_its_last_batch_instead_of_hanging(ray_cluster, caplog):
+    plan = IngestPlan(rows=40, micro_batch_size=2, world_size=2, rank=0, mode="split")  # expects 10 per epoch
+    stream = RayBatchStream(rows_dataset(12).iterator(), plan)  # ...but this shard holds only 6
+    with caplog.at_level(logging.WARNING):
+        got = [int(stream.next_batch()[0, 0]) for _ in range(12)]
+    assert got == [0, 2, 4, 6, 8, 10, 10, 10, 10, 10, 0, 2]  # padded to the agreed epoch length, then epoch 1
+    assert sum("ended early" in r.getMessage() for r in caplog.records) == 1

@@ -1,0 +1,87 @@
+"""MLflow tracking against a real server on loopback (and an unreachable one), through the in-process runner.
+
+The distributed path uses the same tracker (driver + run recorder); test_fault_tolerance.py and
+test_distributed_resume.py check one MLflow run per training run and no duplicate steps there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+
+from cola_platform.tracking.mlflow_tracker import MlflowTracker, open_tracker
+from cola_platform.tracking.redact import is_secret_name, redact_uri, safe_value, scrub
+from cola_platform.training.local import train_in_process
+from cola_platform.training.run_dir import read_metrics
+from cola_platform.training.setup import config_for_data
+
+FAKE_SECRET = "sk-cola-test-9f8e7d6c5b4a"
+PASSWORD = "hunter2-but-longer"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tiny_config(data: str, **extra: object):
+    return config_for_data("ar", "tiny", data, {"train.steps": 4, "train.log_every": 1, "train.eval_every": 2,
+                                                "train.eval_batches": 1, "train.ckpt_every": 2, "train.threads": 1,
+                                                **extra})
+
+
+def test_secret_names_and_uris_are_redacted():
+    assert all(map(is_secret_name, ["AWS_SECRET_ACCESS_KEY", "MLFLOW_TRACKING_TOKEN", "api_key", "DB_PASSWORD"]))
+    assert not any(map(is_secret_name, ["data.tokenizer_hash", "sampler.max_new_tokens", "PWD", "train.grad_clip"]))
+    assert redact_uri("http://bob:pw@host:5000/p?token=x") == "http://host:5000/p"
+    assert redact_uri("sqlite:////tmp/m.db") == "sqlite:////tmp/m.db"
+    assert scrub(f"key {FAKE_SECRET} at http://bob:pw@h/", {"MY_API_TOKEN": FAKE_SECRET}) == "key *** at http://h/"
+    assert safe_value("run.api_key", "x") is None and safe_value("run.tracking_uri", "http://a:b@h") == "http://h"
+
+
+def test_unreachable_server_warns_once_and_training_completes(train_data, tmp_path, caplog):
+    cfg, manifest = tiny_config(train_data.path, **{"run.tracking_uri": f"http://127.0.0.1:{free_port()}"})
+    with caplog.at_level(logging.WARNING):
+        result = train_in_process(cfg, tmp_path / "run", manifest)
+        again = open_tracker(cfg, tmp_path / "run")  # same process, same server: no second warning
+    assert result["steps"] == 4 and not again.enabled
+    assert [r["step"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "loss" in r] == [1, 2, 3, 4]
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING and "MLflow" in r.getMessage()]
+    assert len(warnings) == 1 and "unreachable" in warnings[0].getMessage()
+
+
+def test_params_tags_metrics_artifacts_and_no_secrets(train_data, mlflow_server, tmp_path, monkeypatch, caplog):
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("COLA_TEST_API_TOKEN", FAKE_SECRET)
+    host = mlflow_server.split("://", 1)[1]
+    uri_with_password = f"http://alice:{PASSWORD}@{host}"
+    cfg, manifest = tiny_config(train_data.path, **{"run.tracking_uri": uri_with_password, "run.name": "tracked",
+                                                    "run.study": "unit", "run.experiment": "mlflow-tests"})
+    with caplog.at_level(logging.DEBUG, logger="cola_platform"), caplog.at_level(logging.DEBUG, logger="mlflow"):
+        result = train_in_process(cfg, tmp_path / "run", manifest)
+    run_id = json.loads((tmp_path / "run" / "mlflow_run.json").read_text())["run_id"]
+    run = MlflowClient(mlflow_server).get_run(run_id)
+    assert run.info.status == "FINISHED" and run.info.run_name == "tracked"
+    assert run.data.params["train.steps"] == "4" and run.data.params["run.tracking_uri"] == mlflow_server
+    assert {run.data.tags[k] for k in ("family", "preset", "study")} == {"ar", "tiny", "unit"}
+    assert "git_commit" in run.data.tags
+    everything = json.dumps([run.data.params, run.data.tags]) + caplog.text + (tmp_path / "run" / "mlflow_run.json").read_text()
+    assert FAKE_SECRET not in everything and PASSWORD not in everything
+    client = MlflowClient(mlflow_server)
+    assert [m.step for m in client.get_metric_history(run_id, "loss")] == [1, 2, 3, 4]
+    assert [m.step for m in client.get_metric_history(run_id, "eval_loss")] == [2, 4]
+    assert {"lr", "tokens", "flops", "tokens_per_second", "grad_norm"} <= set(run.data.metrics)
+    assert run.data.metrics["result/steps"] == result["steps"]
+    artifacts = {f.path for f in client.list_artifacts(run_id)} | {f.path for f in client.list_artifacts(run_id, "model")}
+    assert {"result.json", "model/model.safetensors", "model/tokenizer.json"} <= artifacts
+
+    # reopening the run directory continues the same MLflow run and skips steps it already holds
+    tracker = open_tracker(cfg, tmp_path / "run")
+    assert isinstance(tracker, MlflowTracker) and tracker.info.run_id == run_id
+    tracker.log_record({"step": 4, "loss": 99.0})
+    tracker.log_record({"step": 5, "loss": 1.0})
+    assert [m.step for m in client.get_metric_history(run_id, "loss")] == [1, 2, 3, 4, 5]
+    tracker.end("FINISHED")
