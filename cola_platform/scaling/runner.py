@@ -100,10 +100,11 @@ def run_scaling(study: ScalingStudy, out: Path) -> dict[str, Any]:
     from cola_platform.training.distributed import ensure_ray
 
     runs, overrides = plan(study)
+    overrides["run.tracking_uri"] = os.environ.get("MLFLOW_TRACKING_URI", "")  # the points' tasks inherit it
     ensure_ray()
     params = {"families": study.families, "budgets": study.budgets, "presets": study.presets,
               "loss_metric": study.loss_metric, "quality_metric": study.quality_metric, "workers": study.workers}
-    parent = open_study_run(study.name, kind="scaling", params=params, tracking_uri=os.environ.get("MLFLOW_TRACKING_URI", ""))
+    parent = open_study_run(study.name, kind="scaling", params=params, tracking_uri=overrides["run.tracking_uri"])
     jobs = [PointJob(study, r, overrides, str(point_directory(out, study, r, overrides).absolute()), parent.run_id)
             for r in runs if not r.skipped]
     cpus = ray.cluster_resources().get("CPU", 1)

@@ -144,9 +144,10 @@ def run_sweep(study: SweepStudy, out: Path) -> dict[str, Any]:
     ensure_ray()
     base = study_base(study)
     out.mkdir(parents=True, exist_ok=True)
+    base.run.tracking_uri = base.run.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")  # trials inherit it
     parent = open_study_run(study.name, kind="sweep", params={"search": study.search, "scheduler": study.scheduler,
                                                                 "objective": ",".join(study.objective)},
-                            tracking_uri=base.run.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", ""))
+                            tracking_uri=base.run.tracking_uri)
     ctx = TrialContext(study=study, base=base.to_dict(), out=str(out.absolute()), parent_run_id=parent.run_id)
     tuner = build_tuner(study, ctx, base, out / "tune")
     results = tuner.fit()
