@@ -131,7 +131,8 @@ class PlannedRun:
 def run_config(study: ScalingStudy, family: str, preset: str, data_overrides: dict[str, Any], extra: dict[str, Any]) -> Config:
     """The resolved config of one stage (study overrides, then family overrides, then stage extras)."""
     over = {**data_overrides, **study.overrides, **study.family_overrides.get(family, {}), **extra,
-            "run.study": study.name, "train.workers": study.workers, "train.zero_stage": study.zero_stage}
+            "run.study": study.name, "run.experiment": study.name, "train.workers": study.workers,
+            "train.zero_stage": study.zero_stage}
     return resolve_config(family, preset, over)
 
 

@@ -16,6 +16,12 @@ from sweeps.scaling_report import LIKELIHOOD  # noqa: E402
 COLORS = {"cola": "tab:red", "ar": "tab:blue", "llada": "tab:green"}
 
 
+def _log_x(ax) -> None:
+    """Log x axis when the axes hold positive data (an empty panel stays linear instead of failing)."""
+    if ax.has_data() and ax.dataLim.x0 > 0:
+        ax.set_xscale("log")
+
+
 def curves_plot(points: list[dict], analysis: dict[str, Any], path: Path) -> Path:
     """Left: the quality metric vs compute; right: likelihood (nats/token) vs compute; one line per family."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -34,7 +40,7 @@ def curves_plot(points: list[dict], analysis: dict[str, Any], path: Path) -> Pat
                 ax.plot(xs, [10 ** (fit["log10_a"] + fit["alpha"] * math.log10(x)) for x in xs], ":", color=color,
                         label=f"{fam} fit α={fit['alpha']:.2f}")
         ax.set_ylabel(ylabel)
-        ax.set_xscale("log")
+        _log_x(ax)
         ax.set_xlabel("training FLOPs")
         ax.legend(fontsize=7)
     fig.suptitle("Compute-matched Cola vs AR vs LLaDA", fontsize=10)
@@ -53,7 +59,7 @@ def isoflop_plot(points: list[dict], loss: str, path: Path) -> Path:
             rows = sorted((p for p in points if p["family"] == fam and p["budget"] == budget
                            and isinstance(p.get(loss), (int, float))), key=lambda p: p["params_backbone"])
             ax.plot([p["params_backbone"] for p in rows], [p[loss] for p in rows], "o-", label=f"{budget:.2g} FLOPs")
-        ax.set_xscale("log")
+        _log_x(ax)
         ax.set_title(fam, fontsize=9)
         ax.set_xlabel("backbone params")
         ax.set_ylabel(loss)

@@ -47,10 +47,13 @@ def log_eval_to_mlflow(loaded: LoadedRun, record: dict[str, Any], path: str = ""
     _log(loaded, record.get("metrics", {}), {}, path)
 
 
+POINT_PREFIX = "point/"
+"""Scaling-point numbers are logged under this prefix: names like `flops` or `eval_loss` also exist as
+per-step training metrics of the run, and MLflow's latest value of those is one stage's, not the point's."""
+
+
 def log_point_to_mlflow(loaded: LoadedRun, point: dict[str, Any]) -> None:
     """A scaling point: its metrics and compute on the final stage's run, tagged for `jobs.report`."""
     tags = {"family": point["family"], "preset": point["preset"], "budget_flops": f"{point['budget']:.6g}",
             "cola.point": "true"}
-    metrics = {k: v for k, v in point.items() if k not in ("budget",)}
-    metrics["budget_flops"] = point["budget"]
-    _log(loaded, metrics, tags)
+    _log(loaded, {f"{POINT_PREFIX}{k}": v for k, v in point.items()}, tags)

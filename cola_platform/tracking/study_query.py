@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from cola_platform.errors import UserError
+from cola_platform.tracking.eval_logging import POINT_PREFIX
 from cola_platform.tracking.mlflow_tracker import probe
 from cola_platform.tracking.redact import redact_uri
 from cola_platform.tracking.study_runs import PARENT_TAG
@@ -39,10 +40,9 @@ def fetch_scaling_points(uri: str, study: str) -> tuple[dict[str, Any], list[dic
     points = []
     for run in runs:
         m, tags = run.data.metrics, run.data.tags
-        if "budget_flops" not in m:
+        record: dict[str, Any] = {k[len(POINT_PREFIX):]: v for k, v in m.items() if k.startswith(POINT_PREFIX)}
+        if "budget" not in record:
             continue  # a point whose evaluation did not finish
-        record: dict[str, Any] = {k: v for k, v in m.items()}
-        record.update(family=tags.get("family", ""), preset=tags.get("preset", ""), budget=m["budget_flops"])
-        record.pop("budget_flops")
+        record.update(family=tags.get("family", ""), preset=tags.get("preset", ""))
         points.append(record)
     return params, points
