@@ -1,75 +1,104 @@
-"""`make demo`: the best end-to-end path on this machine.
+"""`make demo`: the main job on this machine, the way users run it on a cluster.
 
-Prepares a storyworld corpus, trains the matched tiny AR, LLaDA and Cola (Stage 1 then Stage 2)
-models, samples from each and prints an eval table comparing the three families.
+1. `jobs.cluster up`: a local Ray head (token auth on) and an MLflow server, on loopback;
+2. `jobs.prepare_data` (storyworld), submitted with `ray job submit`;
+3. `ray job submit -- python -m jobs.scaling --study studies/demo.toml`: Cola vs AR vs LLaDA at three
+   compute budgets, every run a Ray Train run, evaluated and tracked in MLflow;
+4. a sample from each family's largest run, the comparison table, the plot path and the MLflow URL.
+
+Re-running skips whatever already finished. `python -m jobs.cluster down` stops the cluster.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Sequence
 
+from cola_platform.cluster import ClusterSpec, free_port, port_is_free, read_env_file, up
+from cola_platform.errors import UserError
 from jobs._cli import Parser, run_main, setup_logging
+from sweeps.scaling_plan import load_scaling_study
 
 log = logging.getLogger("jobs.demo")
 PROMPT = "Once upon a time, there was a brave fox named"
 
 
-def job(*args: str) -> None:
-    """Run one job module as a subprocess (exactly what a user would type); stop on failure."""
-    cmd = [sys.executable, "-m", *args]
-    log.info("$ %s", " ".join(cmd[2:]))
-    if subprocess.run(cmd).returncode != 0:
-        raise SystemExit(f"error: {' '.join(args[:1])} failed")
+def start_cluster(state_dir: Path) -> dict[str, str]:
+    """`jobs.cluster up` (default ports, or free ones when a default is taken); returns the env file's variables."""
+    spec = ClusterSpec(state_dir=state_dir)
+    for name in ("ray_port", "dashboard_port", "mlflow_port"):
+        if not port_is_free(getattr(spec, name)):
+            setattr(spec, name, free_port())
+    result = up(spec)
+    log.info("cluster %s: Ray %s, MLflow %s", "already up" if result.already_up else "up",
+             result.state.env["RAY_ADDRESS"], result.state.env["MLFLOW_TRACKING_URI"])
+    return read_env_file(state_dir / "env")
+
+
+def submit(env: dict[str, str], *entrypoint: str) -> None:
+    """`ray job submit --working-dir . -- <entrypoint>`; stop the demo when the job fails."""
+    cmd = [str(Path(sys.executable).with_name("ray")), "job", "submit", "--address", env["RAY_ADDRESS"],
+           "--runtime-env", "cluster/runtime_env.yaml", "--working-dir", ".", "--", *entrypoint]
+    log.info("$ ray job submit ... -- %s", " ".join(entrypoint))
+    proc = subprocess.run(cmd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stdout.strip().splitlines()[-15:])
+        raise UserError(f"ray job `{' '.join(entrypoint[2:4])}` failed:\n{tail}")
+
+
+def show_samples(points: list[dict]) -> None:
+    """Sample from each family's largest-budget run (no Ray needed: the exported model suffices)."""
+    for family in ("cola", "ar", "llada"):
+        mine = [p for p in points if p["family"] == family]
+        if not mine:
+            continue
+        best = max(mine, key=lambda p: p["budget"])
+        run = best["runs"][-1] if best.get("runs") else ""
+        out = subprocess.run([sys.executable, "-m", "jobs.sample", "--run", run, "--prompt", PROMPT,
+                              "--max-new-tokens", "40", "--json"], capture_output=True, text=True)
+        text = json.loads(out.stdout)["completion"] if out.returncode == 0 else f"(sampling failed: {out.stderr.strip()[-200:]})"
+        print(f"[{family}, {best['budget']:.2g} FLOPs] {PROMPT}{text}")
+
+
+def print_table(result: dict) -> None:
+    """The compute-matched comparison: one row per budget and family."""
+    metrics = [m for m in ("accuracy_mean", "sw_lambada_acc", "sw_cloze_acc", "sw_qa_acc", "sw_quality_valid",
+                           "nll_nats_per_token", "eval_loss") if any(m in r for r in result["table"])]
+    print("\n" + f"{'budget':>9} {'family':6} " + " ".join(f"{m:>18}" for m in metrics))
+    for r in result["table"]:
+        cells = " ".join(f"{r[m]:>18.4f}" if isinstance(r.get(m), (int, float)) else f"{'':>18}" for m in metrics)
+        print(f"{r['budget']:>9.2g} {r['family']:6} {cells}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = Parser(prog="jobs.demo", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default="runs/demo")
-    p.add_argument("--steps", type=int, default=150)
-    p.add_argument("--items", type=int, default=40, help="eval items per task")
+    p.add_argument("--study", default="studies/demo.toml")
+    p.add_argument("--state-dir", default=".cluster")
     args = p.parse_args(argv)
     setup_logging()
-    out = Path(args.out)
-    data = out / "data"
-    if not (data / "manifest.json").exists():
-        job("jobs.prepare_data", "--source", "storyworld", "--num-docs", "4000", "--seq-len", "128", "--vocab-size", "1024",
-            "--out", str(data), "--engine", "local")
-    runs = {"ar": out / "ar", "llada": out / "llada", "cola": out / "cola-stage2"}
-    common = ["--preset", "tiny", "--data", str(data), "--steps", str(args.steps)]
-    job("jobs.train", "--family", "ar", *common, "--out", str(runs["ar"]))
-    job("jobs.train", "--family", "llada", *common, "--out", str(runs["llada"]))
-    job("jobs.train", "--family", "cola", *common, "--stage", "1", "--out", str(out / "cola-stage1"))
-    job("jobs.train", "--family", "cola", *common, "--stage", "2", "--init-from", str(out / "cola-stage1"), "--out", str(runs["cola"]))
-    for family, run in runs.items():
-        print(f"\n[{family}] sample:")
-        sys.stdout.flush()
-        job("jobs.sample", "--run", str(run), "--prompt", PROMPT, "--max-new-tokens", "40")
-    rows = []
-    for family, run in runs.items():
-        job("jobs.eval", "--run", str(run), "--items", str(args.items), "--out", str(run / "eval.json"))
-        rows.append(json.loads((run / "eval.json").read_text()))
-    print_comparison(rows)
-    for family, run in runs.items():
-        print(f"result ({family}): {run / 'result.json'}")
+    study = load_scaling_study(args.study)
+    env = start_cluster(Path(args.state_dir))
+    prep = study.prepare
+    if not (Path(study.data) / "manifest.json").exists():
+        submit(env, "python", "-m", "jobs.prepare_data", "--source", prep["source"], "--num-docs", str(prep["num_docs"]),
+               "--seq-len", str(prep["seq_len"]), "--vocab-size", str(prep["vocab_size"]), "--out", study.data)
+    submit(env, "python", "-m", "jobs.scaling", "--study", args.study)
+    out = Path("runs") / "scaling" / study.name
+    result = json.loads((out / "result.json").read_text())
+    print()
+    show_samples(result["points"])
+    print_table(result)
+    print(f"\nplot:   {out / 'plots' / 'scaling_curves.png'}")
+    print(f"report: {out / 'report.md'}")
+    print(f"result: {out / 'result.json'}")
+    print(f"MLflow: {env['MLFLOW_TRACKING_URI']}/#/experiments (experiment '{study.name}')")
+    print("stop the cluster with: python -m jobs.cluster down")
     return 0
-
-
-def print_comparison(rows: list[dict]) -> None:
-    """One line per family: task accuracies (± stderr), quality and likelihood."""
-    tasks = list(rows[0]["tasks"])
-    print("\nfamily  " + "  ".join(f"{t:>16}" for t in tasks) + f"  {'sw-quality valid':>17}  {'distinct-2':>10}  likelihood")
-    for r in rows:
-        accs = "  ".join(f"{r['tasks'][t]['accuracy']:>8.3f} ± {r['tasks'][t]['stderr']:.3f}" for t in tasks)
-        q = r.get("quality") or {}
-        lik = r.get("likelihood", {})
-        key = next((k for k in ("elbo_nats_per_token", "nll_bound_per_token", "nll_per_token") if k in lik), "eval_loss")
-        print(f"{r['family']:6}  {accs}  {q.get('valid', float('nan')):>17.3f}  {q.get('distinct_2', float('nan')):>10.3f}  "
-              f"{key}={lik.get(key, float('nan')):.3f}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ from cola_platform.cluster.services import SCRUBBED_ENV, auth_token, ray_auth_he
 from cola_platform.cluster.state import write_env_file
 
 REPO = Path(__file__).resolve().parents[2]
-RAY_KEYS = {"RAY_ADDRESS", "RAY_AUTH_MODE", "COLA_RAY_GCS_ADDRESS", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "MLFLOW_TRACKING_URI"}
+RAY_KEYS = {"RAY_ADDRESS", "RAY_AUTH_MODE", "COLA_RAY_GCS_ADDRESS", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "MLFLOW_TRACKING_URI",
+            "COLA_PROJECT_ROOT"}
 S3_KEYS = {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "COLA_S3_BUCKET"}
 
 
