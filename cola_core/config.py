@@ -255,8 +255,9 @@ class Config:
         return {f"{s}.{k}": v for s, sec in self.to_dict().items() for k, v in sec.items()}
 
     def hash(self, exclude_sections: tuple[str, ...] = ("run",)) -> str:
-        """Short stable hash of the config, ignoring bookkeeping sections."""
+        """Short stable hash of everything that changes what is trained (bookkeeping excluded, the family kept)."""
         flat = {k: v for k, v in self.flat().items() if k.split(".")[0] not in exclude_sections}
+        flat["run.family"] = self.run.family
         return hashlib.sha256(json.dumps(flat, sort_keys=True).encode()).hexdigest()[:10]
 
     @classmethod

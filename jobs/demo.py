@@ -21,6 +21,7 @@ from typing import Sequence
 
 from cola_platform.cluster import ClusterSpec, free_port, port_is_free, read_env_file, up
 from cola_platform.errors import UserError
+from cola_platform.scaling.runner import TABLE_METRICS
 from jobs._cli import Parser, run_main, setup_logging
 from sweeps.scaling_plan import load_scaling_study
 
@@ -45,10 +46,8 @@ def submit(env: dict[str, str], *entrypoint: str) -> None:
     cmd = [str(Path(sys.executable).with_name("ray")), "job", "submit", "--address", env["RAY_ADDRESS"],
            "--runtime-env", "cluster/runtime_env.yaml", "--working-dir", ".", "--", *entrypoint]
     log.info("$ ray job submit ... -- %s", " ".join(entrypoint))
-    proc = subprocess.run(cmd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stdout.strip().splitlines()[-15:])
-        raise UserError(f"ray job `{' '.join(entrypoint[2:4])}` failed:\n{tail}")
+    if subprocess.run(cmd, env={**os.environ, **env}).returncode != 0:  # the job's logs stream to the terminal
+        raise UserError(f"the ray job `{' '.join(entrypoint)}` failed (its log is above)")
 
 
 def show_samples(points: list[dict]) -> None:
@@ -58,7 +57,7 @@ def show_samples(points: list[dict]) -> None:
         if not mine:
             continue
         best = max(mine, key=lambda p: p["budget"])
-        run = best["runs"][-1] if best.get("runs") else ""
+        run = best.get("run_dir", "")
         out = subprocess.run([sys.executable, "-m", "jobs.sample", "--run", run, "--prompt", PROMPT,
                               "--max-new-tokens", "40", "--json"], capture_output=True, text=True)
         text = json.loads(out.stdout)["completion"] if out.returncode == 0 else f"(sampling failed: {out.stderr.strip()[-200:]})"
@@ -67,8 +66,7 @@ def show_samples(points: list[dict]) -> None:
 
 def print_table(result: dict) -> None:
     """The compute-matched comparison: one row per budget and family."""
-    metrics = [m for m in ("accuracy_mean", "sw_lambada_acc", "sw_cloze_acc", "sw_qa_acc", "sw_quality_valid",
-                           "nll_nats_per_token", "eval_loss") if any(m in r for r in result["table"])]
+    metrics = [m for m in TABLE_METRICS if any(m in r for r in result["table"])]
     print("\n" + f"{'budget':>9} {'family':6} " + " ".join(f"{m:>18}" for m in metrics))
     for r in result["table"]:
         cells = " ".join(f"{r[m]:>18.4f}" if isinstance(r.get(m), (int, float)) else f"{'':>18}" for m in metrics)

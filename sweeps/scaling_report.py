@@ -86,15 +86,15 @@ def _crossover(a: list[dict], b: list[dict], metric: str) -> dict[str, Any]:
     return {"budget": x.budget, "budget_ci": x.budget_ci, "fraction_crossing": x.fraction_crossing, "note": ""}
 
 
-def comparison_table(points: list[dict], metrics: list[str]) -> list[dict]:
-    """One row per (budget, family): the frontier point's numbers."""
+def comparison_table(points: list[dict], metrics: list[str], quality_metric: str) -> list[dict]:
+    """One row per (budget, family): the numbers of the family's best point on the quality metric."""
     rows = []
     for budget in sorted({p["budget"] for p in points}):
         for fam in sorted({p["family"] for p in points}):
             cands = [p for p in points if p["family"] == fam and p["budget"] == budget]
             if not cands:
                 continue
-            best = max(cands, key=lambda p: p.get("accuracy_mean") if _ok(p.get("accuracy_mean")) else -1)
+            best = max(cands, key=lambda p: p[quality_metric] if _ok(p.get(quality_metric)) else -math.inf)
             rows.append({"budget": budget, "family": fam, "preset": best["preset"], "flops": best["flops"],
                          **{m: best.get(m) for m in metrics}})
     return rows

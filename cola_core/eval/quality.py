@@ -9,7 +9,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Callable
 
-from cola_core.data.storyworld import check_partial, generate_story
+from cola_core.data.storyworld import check_partial, generate_story, parse_sentence
+from cola_core.data.storyworld.validator import split_sentences
 from cola_core.data.storyworld.tasks import eval_seed
 
 
@@ -22,6 +23,8 @@ class QualityResult:
     valid: float
     valid_stderr: float
     grammatical: float
+    """Fraction of generated complete sentences that parse as a storyworld template instance (a graded,
+    local-quality number that moves long before whole samples become valid)."""
     consistent: float
     distinct_1: float
     distinct_2: float
@@ -92,10 +95,11 @@ def score_quality(prompts: list[str], generations: list[str]) -> QualityResult:
     checks = [check_partial((p + c).strip()) for p, c in zip(prompts, parts)]
     n = len(checks)
     valid = sum(c.valid and bool(part.strip()) for c, part in zip(checks, parts)) / n
+    generated = [s for part in parts for s in split_sentences(part)]
     texts = [g.strip() for g in generations]
     return QualityResult(
         n=n, valid=valid, valid_stderr=math.sqrt(valid * (1 - valid) / n),
-        grammatical=sum(c.grammatical_fraction for c in checks) / n,
+        grammatical=sum(bool(parse_sentence(s)) for s in generated) / len(generated) if generated else 0.0,
         consistent=sum(c.consistent for c in checks) / n,
         distinct_1=distinct_n(texts, 1), distinct_2=distinct_n(texts, 2), distinct_3=distinct_n(texts, 3),
         self_bleu=self_bleu(texts), examples=[(p + g).strip()[:300] for p, g in list(zip(prompts, generations))[:3]],

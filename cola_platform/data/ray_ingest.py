@@ -221,8 +221,11 @@ def train_datasets(data_uri: str, manifest: Manifest, mode: str, seed: int, shuf
     Order is preserved (so a resumed run sees the same batches); with `shuffle`, block order is
     randomised once with the run's seed and each epoch shuffles locally with a per-epoch seed.
     """
+    import ray.data
     import ray.train
 
+    # Per-operator progress bars of every worker's stream flood the job log (ray-project/ray#47735).
+    ray.data.DataContext.get_current().enable_progress_bars = False
     if mode not in INGEST_MODES:
         raise UserError(f"ingest mode {mode!r} must be one of {', '.join(INGEST_MODES)}")
     ds = read_split_shards(data_uri, manifest, "train")

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from cola_core.config import Config
 from cola_core.utils.io import atomic_write_json
 from sweeps.scaling_plan import PlannedRun, ScalingStudy, run_config
@@ -38,9 +40,8 @@ class PointJob:
 
 
 def stage_configs(study: ScalingStudy, run: PlannedRun, data_overrides: dict[str, Any]) -> list[Config]:
-    """The resolved config of every stage of a point (threads pinned to 1 for in-task training)."""
-    extra = {"train.threads": 1} if study.workers == 0 else {}
-    return [run_config(study, run.family, run.preset, data_overrides, {**extra, **stage.overrides}) for stage in run.stages]
+    """The resolved config of every stage of a point."""
+    return [run_config(study, run.family, run.preset, data_overrides, stage.overrides) for stage in run.stages]
 
 
 def point_directory(out: Path, study: ScalingStudy, run: PlannedRun, data_overrides: dict[str, Any]) -> Path:
@@ -57,7 +58,7 @@ def point_record(job: PointJob, results: list[dict], metrics: dict[str, float]) 
               "params_backbone": job.run.params_backbone, "params_total": job.run.params_total,
               "steps": [r["steps"] for r in results], "eval_loss": final["eval_loss"],
               "tokens_per_second": sum(r["tokens_seen"] for r in results) / max(sum(r["train_seconds"] for r in results), 1e-9),
-              "directory": job.directory, "runs": [r.get("run_dir", "") for r in results]}
+              "directory": job.directory, "run_dir": results[-1].get("run_dir", "")}
     record.update(metrics)
     return record
 
@@ -74,6 +75,8 @@ def execute_point(job: PointJob) -> dict[str, Any]:
     if done.exists():
         return json.loads(done.read_text())
     cfgs = stage_configs(job.study, job.run, job.data_overrides)
+    if cfgs[0].train.threads:
+        torch.set_num_threads(cfgs[0].train.threads)  # evaluation runs in this task too
     tags = {"study": job.study.name, "budget_flops": f"{job.run.budget:.6g}"}
     if job.parent_run_id:
         tags["mlflow.parentRunId"] = job.parent_run_id

@@ -14,13 +14,15 @@ from cola_platform.data.ensure import ensure_prepared
 from cola_platform.data.manifest import read_manifest
 from cola_platform.errors import UserError
 from cola_platform.scaling.executor import PointJob, point_directory, run_points
+from cola_platform.tracking.study_query import retire_stale_points
 from cola_platform.training.setup import data_overrides
 from sweeps.scaling_plan import PlannedRun, ScalingStudy, plan_study
 from sweeps.scaling_plots import curves_plot, isoflop_plot, markdown
 from sweeps.scaling_report import LIKELIHOOD, analyze, comparison_table
 
 log = logging.getLogger(__name__)
-TABLE_METRICS = ("accuracy_mean", "sw_lambada_acc", "sw_cloze_acc", "sw_qa_acc", "sw_quality_valid", LIKELIHOOD, "eval_loss")
+TABLE_METRICS = ("sw_quality_grammatical", "sw_quality_valid", "accuracy_mean", "sw_lambada_acc", "sw_cloze_acc", "sw_qa_acc",
+                 LIKELIHOOD, "eval_loss")
 
 
 def plan(study: ScalingStudy, prepare: bool = True) -> tuple[list[PlannedRun], dict[str, Any]]:
@@ -78,7 +80,7 @@ def build_report(name: str, points: list[dict], families: list[str], loss_metric
     out.mkdir(parents=True, exist_ok=True)
     analysis = analyze(points, families, loss_metric, quality_metric)
     metrics = [m for m in TABLE_METRICS if any(m in p for p in points)]
-    table = comparison_table(points, metrics)
+    table = comparison_table(points, metrics, quality_metric)
     plots_dir = out / "plots"
     plots_dir.mkdir(exist_ok=True)
     plots = [str(curves_plot(points, analysis, plots_dir / "scaling_curves.png")),
@@ -100,16 +102,19 @@ def run_scaling(study: ScalingStudy, out: Path) -> dict[str, Any]:
     from cola_platform.training.distributed import ensure_ray
 
     runs, overrides = plan(study)
-    overrides["run.tracking_uri"] = os.environ.get("MLFLOW_TRACKING_URI", "")  # the points' tasks inherit it
     ensure_ray()
+    cpus = ray.cluster_resources().get("CPU", 1)
+    concurrency = study.max_concurrent or max(1, int(cpus // max(1, study.workers)))
+    overrides["run.tracking_uri"] = os.environ.get("MLFLOW_TRACKING_URI", "")  # the points' tasks inherit it
+    # one torch thread per core: concurrent points must not fight over the cores
+    overrides["train.threads"] = max(1, int(cpus // (concurrency * max(1, study.workers))))
     params = {"families": study.families, "budgets": study.budgets, "presets": study.presets,
               "loss_metric": study.loss_metric, "quality_metric": study.quality_metric, "workers": study.workers}
     parent = open_study_run(study.name, kind="scaling", params=params, tracking_uri=overrides["run.tracking_uri"])
     jobs = [PointJob(study, r, overrides, str(point_directory(out, study, r, overrides).absolute()), parent.run_id)
             for r in runs if not r.skipped]
-    cpus = ray.cluster_resources().get("CPU", 1)
-    concurrency = study.max_concurrent or max(1, int(cpus // max(1, study.workers)))
     points = run_points(jobs, concurrency, cpus_per_point=1 if study.workers == 0 else 0.001)
+    retire_stale_points(overrides["run.tracking_uri"], study.name, {Path(j.directory).name for j in jobs})
     summary = build_report(study.name, points, study.families, study.loss_metric, study.quality_metric, out)
     summary.update(n_planned=len(jobs), n_failed=len(jobs) - len(points), mlflow_parent_run_id=parent.run_id)
     atomic_write_json(out / "result.json", summary)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from pathlib import Path
 from typing import Any
 
 from cola_platform.tracking.mlflow_tracker import RUN_FILE, probe, tracking_uri, warn_once
@@ -55,5 +56,5 @@ per-step training metrics of the run, and MLflow's latest value of those is one 
 def log_point_to_mlflow(loaded: LoadedRun, point: dict[str, Any]) -> None:
     """A scaling point: its metrics and compute on the final stage's run, tagged for `jobs.report`."""
     tags = {"family": point["family"], "preset": point["preset"], "budget_flops": f"{point['budget']:.6g}",
-            "cola.point": "true"}
+            "cola.point": "true", "cola.point_dir": Path(point["directory"]).name}
     _log(loaded, {f"{POINT_PREFIX}{k}": v for k, v in point.items()}, tags)

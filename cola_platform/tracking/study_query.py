@@ -19,6 +19,28 @@ def _param(value: str) -> Any:
         return value
 
 
+def retire_stale_points(uri: str, study: str, current: set[str]) -> int:
+    """Tag point runs of `study` that are not in its current plan `cola.point=stale` (a changed study
+    file leaves them behind), so `jobs.report` rebuilds exactly the study's current points. Returns
+    how many were retired; never raises (tracking must not fail a study)."""
+    if not uri or probe(uri):
+        return 0
+    try:
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(uri)
+        exp = client.get_experiment_by_name(study)
+        if exp is None:
+            return 0
+        runs = client.search_runs([exp.experiment_id], filter_string="tags.`cola.point` = 'true'", max_results=10000)
+        stale = [r for r in runs if r.data.tags.get("cola.point_dir") not in current]
+        for r in stale:
+            client.set_tag(r.info.run_id, "cola.point", "stale")
+        return len(stale)
+    except Exception:  # noqa: BLE001 - best effort
+        return 0
+
+
 def fetch_scaling_points(uri: str, study: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(parent params, point records) of a scaling study from the tracking server."""
     if not uri:

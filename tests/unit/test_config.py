@@ -81,5 +81,8 @@ def test_hash_ignores_run_section_but_not_model(tmp_path):
     assert a.hash() == b.hash()
     b.model.dim = 256
     assert a.hash() != b.hash()
+    c = Config()
+    c.run.family = "llada"
+    assert c.hash() != a.hash(), "same shapes, different family: a different run"
     a.save(tmp_path / "c.json")
     assert Config.load(tmp_path / "c.json") == a

@@ -1,0 +1,42 @@
+"""Storyworld generation quality: real continuations score perfectly, salad and fragments do not."""
+
+import random
+
+from cola_core.data.storyworld import generate_story
+from cola_core.data.storyworld.tasks import eval_seed
+from cola_core.eval.quality import distinct_n, quality_prompts, score_quality, self_bleu
+
+
+def real_continuations(prompts):
+    gens = []
+    for i, p in enumerate(prompts):
+        story = generate_story(eval_seed("sw-quality", 0, i))
+        gens.append(" " + " ".join(story.sentences[2:]) if p else story.text)
+    return gens
+
+
+def test_real_stories_are_valid_grammatical_and_consistent():
+    prompts = quality_prompts(12, seed=0)
+    q = score_quality(prompts, real_continuations(prompts))
+    assert q.valid == 1.0 and q.grammatical == 1.0 and q.consistent == 1.0
+    assert q.distinct_2 > 0.5 and q.self_bleu < 0.5
+
+
+def test_salad_fragments_and_spliced_continuations_fail():
+    prompts = quality_prompts(12, seed=0)
+    real = real_continuations(prompts)
+    rng = random.Random(0)
+    words = " ".join(real).split()
+    salad = [" " + " ".join(rng.sample(words, 25)) + "." for _ in prompts]
+    assert score_quality(prompts, salad).grammatical < 0.2
+    fragments = [" the quiet lane and" for _ in prompts]  # known words, no complete sentence
+    assert score_quality(prompts, fragments).valid == 0.0
+    spliced = real[1:] + real[:1]  # each prompt continued by another story
+    assert score_quality(prompts, spliced).valid < 0.5
+
+
+def test_diversity_metrics_react_to_repetition():
+    same = ["the fox ran to the river"] * 10
+    varied = [f"the fox number {i} ran to river {i * 7}" for i in range(10)]
+    assert distinct_n(same, 2) < distinct_n(varied, 2)
+    assert self_bleu(same) > self_bleu(varied)
