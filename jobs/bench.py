@@ -2,8 +2,7 @@
 
 Each part is a named function in `BENCHES` that takes the parsed flags and returns a dict of
 figures; `all` runs every part in order. The JSON file records the exact command, the machine's
-core count and each part's figures (or `{"status": "not available yet"}` for parts nobody has
-written yet). To add a part, write `def bench_x(args) -> dict` and register it in `BENCHES`.
+core count and each part's figures. To add a part, write `def bench_x(args) -> dict` and register it in `BENCHES`.
 """
 
 from __future__ import annotations
@@ -24,16 +23,6 @@ log = logging.getLogger("jobs.bench")
 BenchFn = Callable[[Any], dict]
 
 
-def not_available(name: str) -> BenchFn:
-    """A placeholder part: reports that nobody has written it yet."""
-
-    def bench(args: Any) -> dict:
-        print(f"bench {name}: not available yet", file=sys.stderr)
-        return {"status": "not available yet"}
-
-    return bench
-
-
 def bench_data(args: Any) -> dict:
     """Tokenization (local and Ray Data) and shard-ingest throughput, in tokens/s."""
     from cola_platform.data.bench import bench_data as run
@@ -51,11 +40,25 @@ def bench_train(args: Any) -> dict:
                workdir=args.workdir or None)
 
 
+def bench_sample(args: Any) -> dict:
+    """Generated tokens/s of every family's sampler (Cola with and without CFG)."""
+    from cola_platform.sampling_bench import bench_sampling
+
+    return bench_sampling(preset=args.sample_preset, vocab_size=args.vocab_size)
+
+
+def bench_platform(args: Any) -> dict:
+    """Fixed cost of a Ray Train run (start, init, checkpoint, export) around a few training steps."""
+    from cola_platform.sampling_bench import bench_platform as run
+
+    return run()
+
+
 BENCHES: dict[str, BenchFn] = {
     "train": bench_train,
-    "sample": not_available("sample"),
+    "sample": bench_sample,
     "data": bench_data,
-    "platform": not_available("platform"),
+    "platform": bench_platform,
 }
 
 
@@ -71,6 +74,7 @@ def build_parser() -> Parser:
     p.add_argument("--train-preset", default="xs", help="train: AR preset")
     p.add_argument("--train-steps", type=int, default=50, help="train: optimizer steps per run")
     p.add_argument("--train-global-batch", type=int, default=16, help="train: sequences per optimizer step")
+    p.add_argument("--sample-preset", default="xs", help="sample: preset of the three samplers")
     p.add_argument("--verbose", action="store_true")
     return p
 

@@ -40,6 +40,8 @@ def curves_plot(points: list[dict], analysis: dict[str, Any], path: Path) -> Pat
                 ax.plot(xs, [10 ** (fit["log10_a"] + fit["alpha"] * math.log10(x)) for x in xs], ":", color=color,
                         label=f"{fam} fit α={fit['alpha']:.2f}")
         ax.set_ylabel(ylabel)
+        if metric == LIKELIHOOD and ax.has_data() and ax.dataLim.y0 > 0:
+            ax.set_yscale("log")  # the families' likelihood numbers span orders of magnitude at small scale
         _log_x(ax)
         ax.set_xlabel("training FLOPs")
         ax.legend(fontsize=7)
