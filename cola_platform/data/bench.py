@@ -45,29 +45,28 @@ def _prepare(source: Any, out: Path, tokenizer: Path, engine: str, seq_len: int,
             "sequences": m.num_sequences}
 
 
-def _consume(data: Path, batch_size: int, verify: bool) -> tuple[dict[str, Any], int]:
-    """Stream the train split through Ray Data into a loop that builds and sums each (B, L) batch."""
+def _consume(data: Path, batch_size: int) -> tuple[dict[str, Any], int]:
+    """Stream the train split through the training reader (Ray Data, checksums checked) into a loop
+    that builds the (B, L) LongTensor batches the workers get and sums them."""
     from cola_platform.data.manifest import read_manifest
-    from cola_platform.data.ray_datasets import read_split_dataset
+    from cola_platform.data.ray_ingest import read_split_shards, tokens_collate_fn
 
     m = read_manifest(str(data))
     start = time.perf_counter()
     tokens, checksum = 0, 0
-    ds = read_split_dataset(str(data), m, "train", verify=verify)
-    for batch in ds.iter_batches(batch_size=batch_size, batch_format="pyarrow"):
-        column = batch.column("tokens").combine_chunks()
-        arr = column.flatten().to_numpy().reshape(len(column), m.seq_len)  # (B, L), as a training collate does
-        tokens += arr.size
-        checksum += int(arr.sum(dtype=np.int64))
-    return {**_rate(tokens, time.perf_counter() - start), "batch_size": batch_size, "verify": verify}, checksum
+    ds = read_split_shards(str(data), m, "train")
+    for batch in ds.iter_torch_batches(batch_size=batch_size, collate_fn=tokens_collate_fn()):
+        tokens += batch.numel()
+        checksum += int(batch.sum())
+    return {**_rate(tokens, time.perf_counter() - start), "batch_size": batch_size}, checksum
 
 
 def _ingest(data: Path, batch_size: int) -> dict[str, Any]:
     from cola_platform.data.manifest import read_manifest
     from cola_platform.data.shards import read_split
 
-    cold, checksum = _consume(data, batch_size, verify=True)
-    warm, _ = _consume(data, batch_size, verify=False)
+    cold, checksum = _consume(data, batch_size)
+    warm, _ = _consume(data, batch_size)
     start = time.perf_counter()
     arr = read_split(str(data), read_manifest(str(data)), "train")
     local = _rate(arr.size, time.perf_counter() - start)

@@ -51,7 +51,7 @@ def run_job(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 @pytest.mark.ray
 def test_s3_in_s3_out_on_ray_and_read_back(ray_cluster, s3_server, s3_bucket):
-    from cola_platform.data.ray_datasets import as_matrix, read_split_dataset
+    from cola_platform.data.ray_ingest import read_split_shards
 
     fs = s3fs_for(s3_server)
     upload_corpus(fs, s3_bucket[5:] + "/in")
@@ -67,8 +67,8 @@ def test_s3_in_s3_out_on_ray_and_read_back(ray_cluster, s3_server, s3_bucket):
     disk = read_manifest(out)
     train = read_split(out, disk, "train")
     assert train.shape == (disk.split_rows("train"), 32)
-    ds = read_split_dataset(out, disk, "train")
-    rows = np.concatenate([as_matrix(b["tokens"]) for b in ds.iter_batches(batch_size=16, batch_format="numpy")])
+    ds = read_split_shards(out, disk, "train")
+    rows = np.concatenate([np.asarray(b["tokens"]) for b in ds.iter_batches(batch_size=16, batch_format="numpy")])
     assert sorted(map(bytes, rows)) == sorted(map(bytes, train))
 
 

@@ -18,13 +18,15 @@ def bench(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
                           timeout=600, env={**os.environ, **(env or {})})
 
 
-def test_placeholder_part_reports_not_available(tmp_path):
+def test_sample_part_measures_every_family(tmp_path):
     out = tmp_path / "b.json"
-    proc = bench("platform", "--json", str(out))
+    proc = bench("sample", "--json", str(out), "--sample-preset", "tiny", "--vocab-size", "300")
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(out.read_text())
-    assert report["command"] == f"python -m jobs.bench platform --json {out}" and report["cores"] == os.cpu_count()
-    assert report["results"]["platform"]["status"] == "not available yet" and "not available yet" in proc.stderr
+    assert report["command"].startswith("python -m jobs.bench sample --json") and report["cores"] == os.cpu_count()
+    results = report["results"]["sample"]
+    for key in ("ar", "llada_steps32_cfg0", "cola_steps16_cfg4", "cola_steps8_cfg0"):
+        assert results[key]["tokens"] > 0 and results[key]["tokens_per_second"] > 0, key
 
 
 @pytest.mark.ray
