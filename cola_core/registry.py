@@ -73,6 +73,8 @@ class FamilySpec:
     """Learning-rate multiplier of a named group at a step (Cola: VAE ratio, interval freezing)."""
     prepare: Callable[[nn.Module, Config, Callable[[], torch.Tensor]], None] | None = None
     """One-off set-up on a fresh run that needs data (Cola Stage 2: latent shift/scale)."""
+    check_train_config: Callable[[Config], None] | None = None
+    """Raises ConfigError for a config that cannot start training (checked before anything is written)."""
     eval_loss: Callable[[nn.Module, torch.Tensor, Config], dict[str, float]] | None = None
     """Likelihood-style metrics on a held-out batch (NLL / ELBO / bound); None uses the objective."""
 

@@ -73,9 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = RunDir(out)
     if run.finished():
         log.info("%s already finished; not training again (delete it to retrain)", out)
-        result = run.read_result()
-    else:
-        result = train_config(cfg, out)
+    result = train_config(cfg, out)
     summary = {k: result[k] for k in ("family", "preset", "steps", "initial_loss", "final_loss", "eval_loss", "tokens_per_second")}
     print(json.dumps(summary))
     print(f"result: {run.result}")

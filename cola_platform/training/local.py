@@ -9,6 +9,7 @@ from typing import Any, Callable
 import torch
 
 from cola_core.config import Config
+from cola_core.registry import get_family
 from cola_core.train.checkpoints import LocalCheckpoints
 from cola_core.train.engine import LocalEngine
 from cola_core.train.loop import LoopHooks, run_loop
@@ -40,11 +41,15 @@ def progress_logger(total_steps: int) -> Callable[[dict[str, Any]], None]:
 
 
 def prepare_run_dir(cfg: Config, run: RunDir, manifest: Manifest) -> None:
-    """First start: write the config and copy the data's tokenizer; later starts: check they agree."""
+    """First start: check the config can train, write it and copy the data's tokenizer; later starts:
+    check they agree. Nothing is written for a config that cannot start."""
     if run.config.is_file():
         saved = Config.load(run.config)
         check_tokenizer(cfg, saved.data.tokenizer_hash, f"run {run.root}")
         return
+    spec = get_family(cfg.run.family)
+    if spec.check_train_config is not None:
+        spec.check_train_config(cfg)
     run.root.mkdir(parents=True, exist_ok=True)
     cfg.save(run.config)
     run.tokenizer.write_text(storage.read_text(storage.join(cfg.data.path, manifest.tokenizer)))

@@ -9,7 +9,7 @@ Public API:
 
 from cola_core.families.cola.accounting import cola_flops_per_token, cola_param_counts, sampling_flops_per_token
 from cola_core.families.cola.likelihood import cola_elbo_per_token, cola_eval_loss
-from cola_core.families.cola.model import ColaModel, build_cola_model, prepare_latent_stats
+from cola_core.families.cola.model import ColaModel, build_cola_model, check_train_config, prepare_latent_stats
 from cola_core.families.cola.objective import ColaObjective, cola_lr_scale, cola_param_groups
 from cola_core.families.cola.sampler import ColaSampler, build_cola_sampler
 from cola_core.registry import FamilySpec, register_family
@@ -31,6 +31,7 @@ SPEC = register_family(
         param_groups=cola_param_groups,
         lr_scale=cola_lr_scale,
         prepare=prepare_latent_stats,
+        check_train_config=check_train_config,
         eval_loss=cola_eval_loss,
     )
 )

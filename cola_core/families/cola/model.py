@@ -74,6 +74,27 @@ def _needs_stage1(cfg: Config) -> bool:
     return cfg.train.stage == 2 and cfg.train.latent_evolution != "scratch"
 
 
+def check_train_config(cfg: Config) -> None:
+    """A fresh Stage-2 run that starts from Stage 1 needs a usable `run.init_from` (ConfigError otherwise)."""
+    if not _needs_stage1(cfg):
+        return
+    if not cfg.run.init_from:
+        raise ConfigError(f"train.stage=2 with train.latent_evolution={cfg.train.latent_evolution!r} needs "
+                          "run.init_from=<Stage-1 run dir> (or latent_evolution=scratch)")
+    _stage1_weights(cfg)
+
+
+def _stage1_weights(cfg: Config) -> Path:
+    """The Stage-1 weights file at `run.init_from`, after checking the run's config matches this VAE."""
+    directory = Path(cfg.run.init_from)
+    weights = directory / "model.safetensors"
+    if not directory.is_dir() or not weights.is_file():
+        raise ConfigError(f"run.init_from={str(directory)!r} must be a directory holding model.safetensors "
+                          "and config.json from a Stage-1 run")
+    _check_stage1_config(directory, cfg)
+    return weights
+
+
 def build_cola_model(cfg: Config, load_stage1: bool = True) -> ColaModel:
     """Build the model for `cfg.train.stage`; Stage 2 loads its VAE from `run.init_from` when it is set.
 
@@ -107,11 +128,7 @@ def _check_stage1_config(directory: Path, cfg: Config) -> None:
 def load_stage1_vae(model: ColaModel, cfg: Config) -> None:
     """Copy the `vae.*` weights of the Stage-1 run at `cfg.run.init_from` into `model.vae` (ConfigError if unusable)."""
     directory = Path(cfg.run.init_from)
-    weights = directory / "model.safetensors"
-    if not directory.is_dir() or not weights.is_file():
-        raise ConfigError(f"run.init_from={str(directory)!r} must be a directory holding model.safetensors "
-                          "and config.json from a Stage-1 run")
-    _check_stage1_config(directory, cfg)
+    weights = _stage1_weights(cfg)
     saved = {k[len("vae."):]: v for k, v in load_file(str(weights)).items() if k.startswith("vae.")}
     own = model.vae.state_dict()
     missing = sorted(set(own) - set(saved))
@@ -133,9 +150,7 @@ def prepare_latent_stats(model: ColaModel, cfg: Config, next_batch: Callable[[],
     """
     if cfg.train.stage != 2:
         return
-    if _needs_stage1(cfg) and not cfg.run.init_from:
-        raise ConfigError(f"train.stage=2 with train.latent_evolution={cfg.train.latent_evolution!r} needs "
-                          "run.init_from=<Stage-1 run dir> (or latent_evolution=scratch)")
+    check_train_config(cfg)
     device = model.latent_shift.device
     was_training = model.training
     model.eval()
