@@ -359,15 +359,19 @@ def parse_set_args(items: list[str]) -> dict[str, str]:
     return out
 
 
-def load_toml(path: str | Path) -> dict[str, Any]:
-    """Read a TOML file, turning syntax errors into ConfigError."""
+def load_toml(path: str | Path, tables: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Read a TOML file, turning syntax errors (and top-level tables not in `tables`, if given) into ConfigError."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file {str(p)!r} does not exist")
     try:
-        return tomllib.loads(p.read_text())
+        raw = tomllib.loads(p.read_text())
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{p}: invalid TOML ({err})") from None
+    unknown = set(raw) - set(tables) if tables else set()
+    if unknown:
+        raise ConfigError(f"{p}: unknown table(s) {', '.join(sorted(unknown))}; use {', '.join(tables)}")
+    return raw
 
 
 _CHOICES = {

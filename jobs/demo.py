@@ -3,7 +3,7 @@
 1. `jobs.cluster up`: a local Ray head (token auth on) and an MLflow server, on loopback;
 2. `jobs.prepare_data` (storyworld), submitted with `ray job submit`;
 3. `ray job submit -- python -m jobs.scaling --study studies/demo.toml`: Cola vs AR vs LLaDA at three
-   compute budgets, every run a Ray Train run, evaluated and tracked in MLflow;
+   compute budgets, every run a 2-worker Ray Train run under DeepSpeed ZeRO-2, evaluated and tracked in MLflow;
 4. a sample from each family's largest run, the comparison table, the plot path and the MLflow URL.
 
 Re-running skips whatever already finished. `python -m jobs.cluster down` stops the cluster.

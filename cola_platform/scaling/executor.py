@@ -75,8 +75,8 @@ def execute_point(job: PointJob) -> dict[str, Any]:
     if done.exists():
         return json.loads(done.read_text())
     cfgs = stage_configs(job.study, job.run, job.data_overrides)
-    if cfgs[0].train.threads:
-        torch.set_num_threads(cfgs[0].train.threads)  # evaluation runs in this task too
+    if cfgs[0].train.threads:  # evaluation runs in this task, on the cores the point's workers used
+        torch.set_num_threads(cfgs[0].train.threads * max(1, cfgs[0].train.workers))
     tags = {"study": job.study.name, "budget_flops": f"{job.run.budget:.6g}"}
     if job.parent_run_id:
         tags["mlflow.parentRunId"] = job.parent_run_id
