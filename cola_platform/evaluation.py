@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from typing import Any
 
 import torch
 
-from cola_core.config import ConfigError
+from cola_core.config import ConfigError, apply_overrides
 from cola_core.data.storyworld.tasks import TASK_BUILDERS
 from cola_core.eval.generate import make_generate_fn
 from cola_core.eval.harness import run_task
@@ -35,6 +36,10 @@ class EvalRequest:
     k_shot: int | None = None
     seed: int = 0
     likelihood_batches: int = 4
+    quality_temperature: float = 1.0
+    """Sampling temperature of the sw-quality samples (the tasks decode greedily): quality is a
+    property of the model's distribution, and greedy decoding would make every unconditional
+    sample the same story."""
 
 
 def builtin_items(name: str, n: int, seed: int) -> list[TaskItem]:
@@ -51,6 +56,8 @@ def check_tasks(req: EvalRequest) -> None:
                           "use --tasks-file for your own JSONL")
     if req.items < 1:
         raise ConfigError("--items must be >= 1")
+    if req.quality_temperature < 0:
+        raise ConfigError("--quality-temperature must be >= 0")
 
 
 def likelihood_metrics(loaded: LoadedRun, batches: int) -> dict[str, float]:
@@ -89,7 +96,12 @@ def evaluate_run(loaded: LoadedRun, req: EvalRequest) -> dict[str, Any]:
     for name, items in files.items():
         log.info("task file %s (%d items)", name, len(items))
         results[name] = run_task(name, items, generate, req.max_new_tokens, req.k_shot, req.seed, count).to_dict()
-    quality = run_quality(generate, req.items, max(req.max_new_tokens, 64), req.seed).to_dict() if QUALITY_TASK in req.tasks else None
+    quality = None
+    if QUALITY_TASK in req.tasks:
+        sampling = apply_overrides(copy.deepcopy(loaded.cfg), {"sampler.temperature": req.quality_temperature})
+        sample = make_generate_fn(loaded.spec, loaded.model, sampling, loaded.tokenizer)
+        quality = {**run_quality(sample, req.items, max(req.max_new_tokens, 64), req.seed).to_dict(),
+                   "temperature": req.quality_temperature}
     seconds = time.perf_counter() - start
     generated = sum(r["generated_tokens"] for r in results.values())
     accs = [r["accuracy"] for r in results.values()]

@@ -35,6 +35,8 @@ def build_parser() -> Parser:
     p.add_argument("--k-shot", type=int, help="demonstrations per prompt (default per task type: lambada 0, MC 2, QA 1)")
     p.add_argument("--max-new-tokens", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quality-temperature", type=float, default=1.0,
+                   help="sampling temperature of the sw-quality samples (the tasks decode greedily)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="sampler.* override, repeatable")
     return p
 
@@ -60,7 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out = project_path(args.out)
     loaded.cfg = validate(apply_overrides(loaded.cfg, {"sampler.temperature": 0.0, **parse_set_args(args.set)}))
     req = EvalRequest(tasks=[t for t in args.tasks.split(",") if t], task_files=args.tasks_file, items=args.items,
-                      max_new_tokens=args.max_new_tokens, k_shot=args.k_shot, seed=args.seed)
+                      max_new_tokens=args.max_new_tokens, k_shot=args.k_shot, seed=args.seed,
+                      quality_temperature=args.quality_temperature)
     record = evaluate_run(loaded, req)
     record["metrics"] = flat_metrics(record)
     atomic_write_json(Path(args.out), record)

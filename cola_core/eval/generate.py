@@ -19,15 +19,14 @@ def make_generate_fn(spec: FamilySpec, model: nn.Module, cfg: Config, tokenizer:
     """A function (prompts, max_new_tokens) -> continuations using the family's sampler settings.
 
     A trailing space is stripped from each prompt: byte-level BPE attaches the space to the next
-    word, so "... thanked " would otherwise ask the model for a word without its space."""
+    word, so "... thanked " would otherwise ask the model for a word without its space. All prompts
+    of a call go to the sampler together, so they draw from one seeded random stream (with a
+    sampling temperature, two empty prompts give two different samples)."""
     sampler = spec.build_sampler(model, cfg)
 
     def generate(prompts: list[str], max_new_tokens: int) -> list[str]:
         limit = max_prompt_tokens(cfg, max_new_tokens)
-        outs = []
-        for prompt in prompts:
-            ids = tokenizer.encode(prompt.rstrip(" "))[-limit:] if prompt.strip() else []
-            outs.append(tokenizer.decode(sampler.generate([ids], max_new_tokens)[0]))
-        return outs
+        ids = [tokenizer.encode(p.rstrip(" "))[-limit:] if p.strip() else [] for p in prompts]
+        return [tokenizer.decode(out) for out in sampler.generate(ids, max_new_tokens)]
 
     return generate

@@ -26,6 +26,8 @@ class QualityResult:
     """Fraction of generated complete sentences that parse as a storyworld template instance (a graded,
     local-quality number that moves long before whole samples become valid)."""
     consistent: float
+    """Fraction of samples whose continuation adds at least one template sentence and stays
+    consistent with a single plan (a continuation that parses nowhere cannot be consistent by default)."""
     distinct_1: float
     distinct_2: float
     distinct_3: float
@@ -95,12 +97,13 @@ def score_quality(prompts: list[str], generations: list[str]) -> QualityResult:
     checks = [check_partial((p + c).strip()) for p, c in zip(prompts, parts)]
     n = len(checks)
     valid = sum(c.valid and bool(part.strip()) for c, part in zip(checks, parts)) / n
-    generated = [s for part in parts for s in split_sentences(part)]
+    parsed = [[bool(parse_sentence(s)) for s in split_sentences(part)] for part in parts]
+    generated = [ok for sample in parsed for ok in sample]
     texts = [g.strip() for g in generations]
     return QualityResult(
         n=n, valid=valid, valid_stderr=math.sqrt(valid * (1 - valid) / n),
-        grammatical=sum(bool(parse_sentence(s)) for s in generated) / len(generated) if generated else 0.0,
-        consistent=sum(c.consistent for c in checks) / n,
+        grammatical=sum(generated) / len(generated) if generated else 0.0,
+        consistent=sum(c.consistent and any(ok) for c, ok in zip(checks, parsed)) / n,
         distinct_1=distinct_n(texts, 1), distinct_2=distinct_n(texts, 2), distinct_3=distinct_n(texts, 3),
         self_bleu=self_bleu(texts), examples=[(p + g).strip()[:300] for p, g in list(zip(prompts, generations))[:3]],
     )

@@ -31,6 +31,8 @@ def test_salad_fragments_and_spliced_continuations_fail():
     assert score_quality(prompts, salad).grammatical < 0.2
     fragments = [" the quiet lane and" for _ in prompts]  # known words, no complete sentence
     assert score_quality(prompts, fragments).valid == 0.0
+    assert score_quality(prompts, fragments).consistent == 0.0  # nothing parsed is not "consistent"
+    assert score_quality(prompts, [""] * len(prompts)).consistent == 0.0
     spliced = real[1:] + real[:1]  # each prompt continued by another story
     assert score_quality(prompts, spliced).valid < 0.5
 
