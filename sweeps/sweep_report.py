@@ -38,17 +38,26 @@ def compare_groups(records: list[dict], key: str, metric: str, mode: str) -> lis
     return sorted(rows, key=lambda row: row["mean"], reverse=(mode == "max"))
 
 
-def compute_spent(records: list[dict], study: SweepStudy, full_trial_flops: float) -> dict[str, float]:
-    """FLOPs the sweep trained versus running every trial to the end, and versus the full grid."""
+def compute_spent(records: list[dict], study: SweepStudy, full_trial_flops: float, full_trial_tokens: float) -> dict[str, float]:
+    """FLOPs the sweep trained versus running every trial to the end, and versus the full grid.
+
+    A trial stopped early is one that saw fewer tokens than a full trial (FLOPs per token differ
+    between trials, e.g. with the latent dim, so FLOPs cannot tell). A trial's full-run FLOPs are its
+    own FLOPs per token times the full token count; the grid uses the base config's."""
+    def full(r: dict) -> float:
+        seen = r.get("tokens")
+        return r["flops"] * full_trial_tokens / seen if _finite(seen) and seen and _finite(r.get("flops")) else full_trial_flops
+
     spent = sum(r.get("flops", 0.0) for r in records if _finite(r.get("flops")))
     grid_size = len(study.space.grid_points()) if all(p.kind in ("grid", "choice") for p in study.space.params.values()) else 0
-    stopped = sum(1 for r in records if _finite(r.get("flops")) and r["flops"] < 0.999 * full_trial_flops)
-    return {"flops_spent": spent, "flops_all_trials_full": full_trial_flops * len(records),
+    stopped = sum(1 for r in records if _finite(r.get("tokens")) and r["tokens"] < 0.999 * full_trial_tokens)
+    return {"flops_spent": spent, "flops_all_trials_full": sum(full(r) for r in records),
             "flops_full_grid": full_trial_flops * grid_size * (study.num_samples if study.search == "grid" else 1),
             "trials_stopped_early": stopped, "grid_size": grid_size}
 
 
-def summarize(study: SweepStudy, records: list[dict], out: Path, full_trial_flops: float) -> dict[str, Any]:
+def summarize(study: SweepStudy, records: list[dict], out: Path, full_trial_flops: float,
+              full_trial_tokens: float) -> dict[str, Any]:
     """Everything the study's result.json and MLflow parent run hold; writes summary.md and plots."""
     metric, mode = study.objective[0], study.mode[0]
     best = best_trial(records, metric, mode)
@@ -57,7 +66,7 @@ def summarize(study: SweepStudy, records: list[dict], out: Path, full_trial_flop
         "scheduler": study.scheduler, "n_trials": len(records),
         "n_ok": sum(r["status"] == "ok" for r in records), "n_failed": sum(r["status"] != "ok" for r in records),
         "best": best, "best_value": best.get(metric) if best else None,
-        "compute": compute_spent(records, study, full_trial_flops), "trials": records,
+        "compute": compute_spent(records, study, full_trial_flops, full_trial_tokens), "trials": records,
     }
     if study.analysis == "rq1":
         summary["rq1"] = rq1_analysis(records, metric, mode)

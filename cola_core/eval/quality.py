@@ -79,7 +79,7 @@ def quality_prompts(n: int, seed: int, prompt_sentences: int = 2) -> list[str]:
     prompts = []
     for i in range(n):
         story = generate_story(eval_seed("sw-quality", seed, i))
-        prompts.append(" ".join(story.sentences[:prompt_sentences]) + " " if i % 2 == 0 else "")
+        prompts.append(" ".join(story.sentences[:prompt_sentences]) if i % 2 == 0 else "")
     return prompts
 
 

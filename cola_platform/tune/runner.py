@@ -154,7 +154,8 @@ def run_sweep(study: SweepStudy, out: Path) -> dict[str, Any]:
     records = collect_trials(results, ctx)
     if not any(r["status"] == "ok" for r in records):
         raise UserError(f"every trial of study {study.name} failed; first error: {records[0]['error'] if records else 'none'}")
-    summary = summarize(study, records, out, full_trial_flops=trial_flops(study, base))
+    summary = summarize(study, records, out, full_trial_flops=trial_flops(study, base),
+                        full_trial_tokens=trial_tokens(study, base))
     summary["study_file"] = study.path
     summary["mlflow_parent_run_id"] = parent.run_id
     atomic_write_json(out / "result.json", summary)
