@@ -30,6 +30,7 @@ from cola_core.config import Config, ConfigError, apply_overrides, set_key, vali
 from sweeps.expr import ExprError, evaluate, names
 
 KINDS = ("grid", "choice", "uniform", "loguniform", "int", "bundle")
+GRIDDABLE = ("grid", "choice", "bundle")
 
 
 @dataclass(frozen=True)
@@ -44,13 +45,13 @@ class Param:
 
     def corners(self) -> list[Any]:
         """Representative values for up-front validation (all grid/choice values, range ends)."""
-        if self.kind in ("grid", "choice", "bundle"):
+        if self.kind in GRIDDABLE:
             return list(self.values)
         return [self.values[0], self.values[1]]
 
     def sample(self, rng: random.Random) -> Any:
         """One random value (random search, and tests)."""
-        if self.kind in ("grid", "choice", "bundle"):
+        if self.kind in GRIDDABLE:
             return rng.choice(self.values)
         lo, hi = self.values
         if self.kind == "uniform":
@@ -70,7 +71,7 @@ class SearchSpace:
 
     def grid_points(self) -> list[dict[str, Any]]:
         """Cartesian product of grid/choice params (the full grid); ranges are not griddable."""
-        ranged = [p.name for p in self.params.values() if p.kind not in ("grid", "choice", "bundle")]
+        ranged = [p.name for p in self.params.values() if p.kind not in GRIDDABLE]
         if ranged:
             raise ConfigError(f"grid search needs grid/choice values, but {', '.join(ranged)} are ranges")
         keys = list(self.params)

@@ -49,8 +49,9 @@ class SweepStudy:
     """Optimizer steps of every trial (0 only for evaluation-only studies with `checkpoint`)."""
     preset: str = "tiny"
     search: str = "tpe"
-    num_samples: int = 8
-    """Trials for tpe/random; repeats of the full grid for grid."""
+    num_samples: int = 0
+    """Trials for tpe/random (default 8); repeats of the full grid for grid (default 1: trials are
+    deterministic, so a repeat only pays off with a seed in the space)."""
     objective: list[str] = field(default_factory=lambda: ["eval_loss"])
     mode: list[str] = field(default_factory=lambda: ["min"])
     scheduler: str = "none"
@@ -131,6 +132,8 @@ def load_sweep_study(path: str | Path) -> SweepStudy:
         if isinstance(table.get(key), str):
             table[key] = [table[key]]
     study = SweepStudy(**table, overrides=dict(raw.get("overrides", {})), prepare=dict(raw.get("prepare", {})), path=where)
+    if "num_samples" not in table:
+        study.num_samples = 1 if study.search == "grid" else 8
     _check_values(study, where)
     base = study.base_config()
     study.space = parse_space(raw, base)

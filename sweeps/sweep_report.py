@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sweeps.rq1 import drift_test
+from sweeps.space import GRIDDABLE
 from sweeps.study import SweepStudy
 
 PAPER_RQ1 = {16: 1.0, 64: 1.7, 128: 2.3}
@@ -49,7 +50,7 @@ def compute_spent(records: list[dict], study: SweepStudy, full_trial_flops: floa
         return r["flops"] * full_trial_tokens / seen if _finite(seen) and seen and _finite(r.get("flops")) else full_trial_flops
 
     spent = sum(r.get("flops", 0.0) for r in records if _finite(r.get("flops")))
-    grid_size = len(study.space.grid_points()) if all(p.kind in ("grid", "choice") for p in study.space.params.values()) else 0
+    grid_size = len(study.space.grid_points()) if all(p.kind in GRIDDABLE for p in study.space.params.values()) else 0
     stopped = sum(1 for r in records if _finite(r.get("tokens")) and r["tokens"] < 0.999 * full_trial_tokens)
     return {"flops_spent": spent, "flops_all_trials_full": sum(full(r) for r in records),
             "flops_full_grid": full_trial_flops * grid_size * (study.num_samples if study.search == "grid" else 1),

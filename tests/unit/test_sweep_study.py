@@ -65,3 +65,18 @@ def test_shipped_studies_parse():
     for f in sweeps:
         study = load_sweep_study(f)
         assert isinstance(study.base_config(), Config)
+
+
+def test_grid_runs_once_by_default_and_counts_bundles(tmp_path):
+    from sweeps.sweep_report import compute_spent
+
+    body = ('objective = "x"\n[space]\nschedule = { bundle = { a = { "objective.noise_loc" = 0.0 }, '
+            'u = { "objective.t_sampling" = "uniform" } } }\n"model.latent_dim" = { grid = [8, 16] }\n')
+    study = load_sweep_study(write(tmp_path, HEAD + body))
+    assert study.num_samples == 1
+    assert load_sweep_study(write(tmp_path, HEAD.replace('"grid"', '"tpe"') + body)).num_samples == 8
+    # trials whose FLOPs/token differ (latent dim) are not "stopped early"; one with fewer tokens is
+    records = [{"flops": 90.0, "tokens": 10}, {"flops": 100.0, "tokens": 10}, {"flops": 50.0, "tokens": 5}]
+    c = compute_spent(records, study, full_trial_flops=100.0, full_trial_tokens=10)
+    assert c["grid_size"] == 4 and c["flops_full_grid"] == 400.0
+    assert c["trials_stopped_early"] == 1 and c["flops_all_trials_full"] == 290.0
