@@ -95,7 +95,7 @@ def rq1_analysis(records: list[dict], metric: str, mode: str) -> dict[str, Any]:
 def markdown(study: SweepStudy, s: dict[str, Any]) -> str:
     """A human-readable report of the summary."""
     metric = study.objective[0]
-    lines = [f"# Sweep `{study.name}`", "", study.description or "", "",
+    lines = [f"# Sweep `{study.name}`", "", *([study.description, ""] if study.description else []),
              f"- search: {study.search}, scheduler: {study.scheduler}, objective: {', '.join(study.objective)} "
              f"({', '.join(study.mode)})", f"- trials: {s['n_trials']} ({s['n_ok']} ok, {s['n_failed']} failed)"]
     c = s["compute"]
