@@ -1,10 +1,8 @@
-"""Sampling and platform benchmarks (parts of `jobs.bench`)."""
+"""Sampling throughput of every family (the `sample` part of `jobs.bench`)."""
 
 from __future__ import annotations
 
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,7 +20,6 @@ SAMPLERS = {
 
 def bench_sampling(preset: str = "xs", new_tokens: int = 64, prompts: int = 4, vocab_size: int = 4096) -> dict[str, Any]:
     """Generated tokens/s of every family's sampler at `preset` (random weights: speed does not depend on them)."""
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     out: dict[str, Any] = {"preset": preset, "new_tokens": new_tokens, "prompts": prompts, "threads": torch.get_num_threads()}
     gen = torch.Generator().manual_seed(0)
     prompt_ids = [torch.randint(3, vocab_size, (24,), generator=gen).tolist() for _ in range(prompts)]
@@ -39,24 +36,3 @@ def bench_sampling(preset: str = "xs", new_tokens: int = 64, prompts: int = 4, v
             key = family + "".join(f"_{k.split('.')[1]}{v:g}" for k, v in over.items())
             out[key] = {"tokens_per_second": produced / seconds, "seconds": seconds, "tokens": produced}
     return out
-
-
-def bench_platform(steps: int = 5) -> dict[str, Any]:
-    """Ray Train overhead: wall time of a 1-worker tiny AR run minus its training time."""
-    from cola_platform.data.prepare_local import PrepareSpec, prepare_texts
-    from cola_platform.training.distributed import ensure_ray, train_distributed
-    from cola_platform.training.setup import config_for_data
-    from cola_core.data.storyworld import iter_texts
-
-    ensure_ray()
-    with tempfile.TemporaryDirectory() as tmp:
-        data = str(Path(tmp) / "data")
-        manifest = prepare_texts(PrepareSpec(out=data, seq_len=64, vocab_size=512, source="storyworld"), iter_texts(800))
-        cfg, _ = config_for_data("ar", "tiny", data, {"train.steps": steps, "train.workers": 1, "train.threads": 1,
-                                                      "train.ckpt_every": 0, "train.eval_batches": 1})
-        start = time.perf_counter()
-        result = train_distributed(cfg, Path(tmp) / "run", manifest)
-        wall = time.perf_counter() - start
-    return {"steps": steps, "wall_seconds": wall, "train_seconds": result["train_seconds"],
-            "overhead_seconds": wall - result["train_seconds"],
-            "what": "worker-group start, DeepSpeed init, Ray Data ingest start, checkpoint + export, result collection"}

@@ -49,7 +49,7 @@ def bench_sample(args: Any) -> dict:
 
 def bench_platform(args: Any) -> dict:
     """Fixed cost of a Ray Train run (start, init, checkpoint, export) around a few training steps."""
-    from cola_platform.sampling_bench import bench_platform as run
+    from cola_platform.training.bench import bench_platform as run
 
     return run()
 

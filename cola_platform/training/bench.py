@@ -85,3 +85,21 @@ def bench_train(preset: str = "xs", steps: int = 50, global_batch: int = 16, wor
         ideal = workers * figures["in_process_1thread"][key]  # W workers x one core's rate
         figures[f"parallel_efficiency_{key}"] = round(dist[key] / ideal, 3)
     return figures
+
+
+def bench_platform(steps: int = 5) -> dict[str, Any]:
+    """Ray Train's fixed cost: wall time of a short 1-worker tiny AR run minus its training time."""
+    from cola_platform.training.distributed import ensure_ray, train_distributed
+    from cola_platform.training.setup import config_for_data
+
+    ensure_ray()
+    with tempfile.TemporaryDirectory() as tmp:
+        data = _prepare(Path(tmp), docs=800, seq_len=64, vocab_size=512)
+        cfg, manifest = config_for_data("ar", "tiny", data, {"train.steps": steps, "train.workers": 1, "train.threads": 1,
+                                                              "train.ckpt_every": 0, "train.eval_batches": 1})
+        start = time.perf_counter()
+        result = train_distributed(cfg, Path(tmp) / "run", manifest)
+        wall = time.perf_counter() - start
+    return {"steps": steps, "wall_seconds": wall, "train_seconds": result["train_seconds"],
+            "overhead_seconds": wall - result["train_seconds"],
+            "what": "worker-group start, DeepSpeed init, Ray Data ingest start, checkpoint + export, result collection"}
