@@ -213,6 +213,8 @@ class SamplerConfig:
     """LLaDA semi-autoregressive block length."""
     remasking: str = "low_confidence"
     """LLaDA: `low_confidence` or `random`."""
+    batch_size: int = 8
+    """Prompts of equal length decoded together in one batch (exact: no padding)."""
     seed: int = 0
 
 
@@ -408,7 +410,8 @@ def validate(cfg: Config) -> Config:
         "model.block_size": m.block_size, "model.vae_dim": m.vae_dim, "model.vae_layers": m.vae_layers,
         "model.vae_heads": m.vae_heads, "data.seq_len": cfg.data.seq_len, "train.steps": t.steps,
         "train.micro_batch_size": t.micro_batch_size, "train.grad_accum": t.grad_accum,
-        "sampler.steps": s.steps, "sampler.block_length": s.block_length, "optim.lr": cfg.optim.lr,
+        "sampler.steps": s.steps, "sampler.block_length": s.block_length, "sampler.batch_size": s.batch_size,
+        "optim.lr": cfg.optim.lr,
     }
     for key, value in positive.items():
         if value <= 0:

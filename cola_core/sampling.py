@@ -26,3 +26,15 @@ def sample_logits(
     flat = probs.reshape(-1, probs.shape[-1])  # (N, V)
     ids = torch.multinomial(flat, 1, generator=generator)  # (N, 1)
     return ids.view(probs.shape[:-1])
+
+
+def length_groups(prompts: list[list[int]], batch_size: int) -> list[list[int]]:
+    """Indices of `prompts` grouped into batches of equal prompt length, at most `batch_size` each.
+
+    Equal lengths let a sampler decode a batch exactly (no padding, no attention masks for pads);
+    groups keep the order of first appearance, and indices within a group stay increasing.
+    """
+    by_length: dict[int, list[int]] = {}
+    for i, prompt in enumerate(prompts):
+        by_length.setdefault(len(prompt), []).append(i)
+    return [idx[j : j + batch_size] for idx in by_length.values() for j in range(0, len(idx), batch_size)]

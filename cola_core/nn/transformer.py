@@ -19,8 +19,8 @@ class PreNormBlock(nn.Module):
         self.mlp_norm = nn.RMSNorm(dim)
         self.mlp = SwiGLU(dim, ffn_hidden)
 
-    def forward(self, x, positions, mask, cache: KVCache | None = None, update_cache: bool = False) -> torch.Tensor:
-        x = x + self.attn(self.attn_norm(x), positions, mask, cache, update_cache)
+    def forward(self, x, positions, mask, cache: KVCache | None = None, commit: int = 0) -> torch.Tensor:
+        x = x + self.attn(self.attn_norm(x), positions, mask, cache, commit)
         return x + self.mlp(self.mlp_norm(x))
 
 
@@ -37,9 +37,10 @@ class TransformerStack(nn.Module):
         return [KVCache() for _ in self.blocks]
 
     def forward(self, x, positions, mask, caches: list[KVCache] | None = None, update_cache: bool = False) -> torch.Tensor:
-        """x (B, T, C) -> (B, T, C)."""
+        """x (B, T, C) -> (B, T, C); `update_cache` stores all T new positions in the caches."""
+        commit = x.shape[1] if update_cache else 0
         for i, block in enumerate(self.blocks):
-            x = block(x, positions, mask, None if caches is None else caches[i], update_cache)
+            x = block(x, positions, mask, None if caches is None else caches[i], commit)
         return self.norm(x)
 
 

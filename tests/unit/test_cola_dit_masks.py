@@ -68,19 +68,25 @@ def test_fresh_dit_block_is_identity() -> None:
     assert not torch.allclose(block(x, c, torch.arange(5), None), x)
 
 
-def test_dit_kv_cache_matches_full_forward_and_unconditional_ignores_cache() -> None:
+def test_dit_kv_cache_matches_full_forward_and_partial_commit() -> None:
     torch.manual_seed(0)
     cfg = tiny_cfg(block_size=2)
     dit = BlockCausalDiT(cfg.model).eval()
     randomize_adaln(dit)
-    ctx, cur = torch.randn(1, 4, 8), torch.randn(1, 2, 8)
+    ctx, prev, cur = torch.randn(1, 4, 8), torch.randn(1, 2, 8), torch.randn(1, 2, 8)
     t_cur = torch.full((1, 2), 0.7)
     caches = dit.new_cache()
-    dit(ctx, torch.zeros(1, 4), torch.arange(4), prefix_mask(4, 2), caches, update_cache=True)
-    cached = dit(cur, t_cur, torch.arange(4, 6), None, caches)
-    full = dit(torch.cat([ctx, cur], 1), torch.cat([torch.zeros(1, 4), t_cur], 1), torch.arange(6),
-               prefix_mask(6, 2))
-    assert torch.allclose(cached, full[:, 4:], atol=1e-5)
-    alone = dit(cur, t_cur, torch.arange(4, 6), None)
-    assert torch.allclose(dit(cur, t_cur, torch.arange(4, 6), None, caches, use_cache=False), alone, atol=1e-6)
-    assert not torch.allclose(cached, alone, atol=1e-4)
+    dit(ctx, torch.zeros(1, 4), torch.arange(4), prefix_mask(4, 2), caches, commit=4)
+    full = dit(torch.cat([ctx, prev, cur], 1), torch.cat([torch.zeros(1, 6), t_cur], 1), torch.arange(8),
+               prefix_mask(8, 2))
+    # [prev (t = 0) | cur] in one pass, committing only prev: cur sees cache + prev + itself.
+    both = dit(torch.cat([prev, cur], 1), torch.cat([torch.zeros(1, 2), t_cur], 1), torch.arange(4, 8),
+               prefix_mask(8, 2)[4:], caches, commit=2)
+    assert caches[0].length == 6
+    assert torch.allclose(both, full[:, 4:], atol=1e-5)
+    again = dit(cur, t_cur, torch.arange(6, 8), None, caches)  # the uncommitted block left no trace
+    assert torch.allclose(again, full[:, 6:], atol=1e-5)
+    alone = dit(cur, t_cur, torch.arange(6, 8), None)
+    hidden = torch.arange(8)[None, :] >= 6  # (2, 8): a mask that hides the cache = no context
+    assert torch.allclose(dit(cur, t_cur, torch.arange(6, 8), hidden.expand(2, 8), caches), alone, atol=1e-5)
+    assert not torch.allclose(again, alone, atol=1e-4)

@@ -1,4 +1,4 @@
-"""Sampler: KV cache == recompute, cfg = 1 == conditional only, clean-condition repaint, valid output."""
+"""Sampler: KV cache == recompute, batched guidance, passes per block, clean-condition repaint, valid output."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from cola_core.families.cola.sampler import ColaSampler
 from test_cola_helpers import tiny_cfg, tiny_model
 
 PROMPTS = [[], [5, 6, 7], [5, 6, 7, 8, 9, 10, 11, 12], [3, 4, 5, 6, 7, 8, 9]]
+EQUAL = [[5, 6, 7, 8, 9], [9, 8, 7, 6, 5], [3, 3, 3, 3, 3]]  # one batch: a complete block + 1 pinned latent
 
 
 def _setup(patch_size: int = 1, cfg_w: float = 4.0, **sampler):
@@ -20,82 +21,90 @@ def _setup(patch_size: int = 1, cfg_w: float = 4.0, **sampler):
     return cfg, tiny_model(cfg)
 
 
-def _record_dit_calls(model) -> list[dict]:
+def _record_calls(module) -> list[dict]:
+    """Every forward of `module` (the DiT or the VAE decoder): its inputs, as passed."""
     calls: list[dict] = []
 
     def hook(module, args, kwargs, output):
-        names = ["z", "t", "positions", "mask", "caches", "update_cache", "use_cache"]
+        names = ["z", "t", "positions", "mask", "caches", "commit"]
         call = dict(zip(names, args))
         call.update(kwargs)
-        calls.append({"z": call["z"].clone(), "t": call["t"].clone(), "positions": call["positions"].clone(),
-                      "update_cache": call.get("update_cache", False), "use_cache": call.get("use_cache", True),
-                      "cached": call.get("caches") is not None})
+        calls.append({"z": call["z"].clone(), "t": call.get("t"), "positions": call.get("positions"),
+                      "mask": call.get("mask"), "commit": call.get("commit", 0)})
 
-    model.dit.register_forward_hook(hook, with_kwargs=True)
+    module.register_forward_hook(hook, with_kwargs=True)
     return calls
 
 
-@pytest.mark.parametrize("patch_size,solver", [(1, "euler"), (2, "heun")])
-def test_kv_cache_generation_equals_recompute(patch_size: int, solver: str) -> None:
-    cfg, model = _setup(patch_size, solver=solver, temperature=1.0, top_k=10)
+@pytest.mark.parametrize("patch_size,solver,cfg_w", [(1, "euler", 4.0), (2, "heun", 4.0), (1, "euler", 1.0)])
+def test_kv_cache_generation_equals_recompute(patch_size: int, solver: str, cfg_w: float) -> None:
+    """The cached sampler (fused cache writes, batched guidance) equals recomputing every pass."""
+    cfg, model = _setup(patch_size, cfg_w=cfg_w, solver=solver, temperature=1.0, top_k=10)
     cached = ColaSampler(model, cfg, use_cache=True)
     plain = ColaSampler(model, cfg, use_cache=False)
-    a, b = cached.generate(PROMPTS, 10), plain.generate(PROMPTS, 10)
+    prompts = PROMPTS + EQUAL
+    a, b = cached.generate(prompts, 10), plain.generate(prompts, 10)
     assert a == b
     assert all(len(x) == 10 for x in a)
+    assert len(cached.last_latents) == len(prompts)
     for za, zb in zip(cached.last_latents, plain.last_latents):
         assert torch.allclose(za, zb, atol=1e-4)
 
 
-def test_cfg_one_is_the_conditional_sampler() -> None:
+def test_guidance_rides_in_the_conditional_batch() -> None:
     cfg, model = _setup(cfg_w=1.0)
-    calls = _record_dit_calls(model)
-    sampler = ColaSampler(model, cfg)
-    out = sampler.generate(PROMPTS, 10)
-    assert calls and not any(not c["use_cache"] for c in calls), "no unconditional pass at cfg = 1"
-
-    class BothPasses(ColaSampler):
-        """Always runs both passes and combines them with w = 1."""
-
-        def _velocity(self, state, z, t, pins):
-            t_tok = torch.full((1, self.bs), float(t)).masked_fill(pins[None], 0.0)
-            positions = torch.arange(state.n, state.n + self.bs)
-            v_c = self.model.dit(z, t_tok, positions, None, state.dit_caches)
-            v_u = self.model.dit(z, t_tok, positions, None, state.dit_caches, use_cache=False)
-            return v_u + 1.0 * (v_c - v_u)
-
-    both = BothPasses(model, cfg)
-    assert both.generate(PROMPTS, 10) == out
-    for za, zb in zip(sampler.last_latents, both.last_latents):
-        assert torch.allclose(za, zb, atol=1e-5)
+    calls = _record_calls(model.dit)
+    ColaSampler(model, cfg).generate(EQUAL, 10)
+    assert calls and all(c["z"].shape[0] == len(EQUAL) for c in calls), "no unconditional rows at cfg = 1"
     cfg.sampler.cfg = 4.0
     calls.clear()
-    ColaSampler(model, cfg).generate(PROMPTS[2:3], 10)
-    assert any(not c["use_cache"] for c in calls), "cfg != 1 runs the unconditional pass"
+    ColaSampler(model, cfg).generate(EQUAL, 10)
+    assert calls and all(c["z"].shape[0] == 2 * len(EQUAL) for c in calls), "both branches in every pass"
+    masks = [c["mask"] for c in calls if c["mask"] is not None and c["mask"].dim() == 4]
+    assert masks, "the unconditional rows get their own mask"
+    cond, uncond = masks[-1][: len(EQUAL)], masks[-1][len(EQUAL) :]
+    assert cond[:, 0, -1].all() and (uncond[:, 0, -1].sum(dim=-1) == cfg.model.block_size).all()  # own block only
 
 
 def test_unconditional_first_block_without_prompt() -> None:
     cfg, model = _setup(cfg_w=4.0)
-    calls = _record_dit_calls(model)
+    calls = _record_calls(model.dit)
     ColaSampler(model, cfg).generate([[]], 4)  # exactly one block, no context: w is effectively 1
-    assert calls and all(c["use_cache"] for c in calls)
+    assert len(calls) == cfg.sampler.steps
+    assert all(c["z"].shape[0] == 1 and c["mask"] is None and c["commit"] == 0 for c in calls)
+
+
+def test_network_passes_per_block() -> None:
+    """`steps` DiT passes and one decoder pass per block; a finished block is committed by the next
+    block's first pass, never by a pass of its own."""
+    cfg, model = _setup(cfg_w=4.0)
+    dit_calls, dec_calls = _record_calls(model.dit), _record_calls(model.vae.decoder)
+    bs, steps = cfg.model.block_size, cfg.sampler.steps
+    ColaSampler(model, cfg).generate(EQUAL, 3 * bs - 1)  # prompt fills 1 latent of block 1: blocks 1, 2, 3
+    blocks = 3
+    assert len(dit_calls) == 1 + blocks * steps  # + the prompt-prefix pass
+    assert len(dec_calls) == 1 + blocks
+    fused = [c for c in dit_calls if c["commit"] == bs and c["z"].shape[1] == 2 * bs]
+    assert len(fused) == blocks - 1
+    assert all(torch.all(c["t"][:, :bs] == 0) and torch.all(c["t"][:, bs + 1 :] == 1.0) for c in fused)
 
 
 def test_repaint_keeps_prompt_latents_clean_at_every_step() -> None:
     cfg, model = _setup()
     prompt = [5, 6, 7, 8, 9, 10]  # block 0 complete, block 1 has 2 prompt latents
-    calls = _record_dit_calls(model)
+    calls = _record_calls(model.dit)
     sampler = ColaSampler(model, cfg)
     sampler.generate([prompt], 6)
     clean = model.normalize(model.vae.encode(torch.tensor([prompt])).mode())  # (1, 6, d)
-    steps = [c for c in calls if not c["update_cache"] and c["positions"][0] == 4]
-    assert len(steps) == 2 * cfg.sampler.steps  # conditional + unconditional per step
+    steps = [c for c in calls if c["commit"] == 0 and c["positions"][0] == 4]
+    assert len(steps) == cfg.sampler.steps  # conditional + unconditional batched in each step
     for c in steps:
-        assert torch.equal(c["z"][:, :2], clean[:, 4:6]), "pinned latents stay clean"
+        assert c["z"].shape[0] == 2
+        assert torch.equal(c["z"][:, :2], clean[:, 4:6].expand(2, -1, -1)), "pinned latents stay clean"
         assert torch.all(c["t"][:, :2] == 0) and torch.all(c["t"][:, 2:] > 0)
     assert not torch.equal(steps[0]["z"][:, 2:], steps[-1]["z"][:, 2:]), "the free latents move"
     assert torch.allclose(sampler.last_latents[0][:, :6], clean, atol=1e-6)
-    prefix = [c for c in calls if c["update_cache"] and c["positions"][0] == 0]
+    prefix = [c for c in calls if c["commit"] and c["positions"][0] == 0]
     assert len(prefix) == 1 and torch.all(prefix[0]["t"] == 0) and prefix[0]["z"].shape[1] == 4
 
 

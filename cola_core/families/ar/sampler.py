@@ -1,4 +1,9 @@
-"""KV-cache sampler for the AR family (greedy / temperature / top-k / top-p)."""
+"""KV-cache sampler for the AR family (greedy / temperature / top-k / top-p).
+
+Prompts of equal length are decoded together as one (B, T) batch (`sampler.batch_size` at most):
+equal lengths need no padding, so a batched row computes exactly what it would alone (up to
+floating-point reassociation in batched matmuls).
+"""
 
 from __future__ import annotations
 
@@ -6,36 +11,63 @@ import torch
 
 from cola_core.config import SamplerConfig
 from cola_core.families.ar.model import ARModel
-from cola_core.sampling import sample_logits
+from cola_core.nn.attention import KVCache
+from cola_core.sampling import length_groups, sample_logits
 
 
 class ARSampler:
-    """Generates one token at a time; with `use_cache=False` it recomputes the whole prefix (for tests)."""
+    """Generates one token per forward for a whole batch; with `use_cache=False` it recomputes the
+    whole prefix (for tests)."""
 
     def __init__(self, model: ARModel, scfg: SamplerConfig, eos_id: int, use_cache: bool = True):
         self.model, self.scfg, self.eos_id, self.use_cache = model, scfg, eos_id, use_cache
 
     @torch.no_grad()
     def generate(self, prompts: list[list[int]], max_new_tokens: int) -> list[list[int]]:
-        """Each prompt is decoded on its own (no padding); stops at EOS or the token budget."""
-        gen = torch.Generator().manual_seed(self.scfg.seed)
-        return [self._one(p, max_new_tokens, gen) for p in prompts]
+        """New ids per prompt (in the order of `prompts`), each cut before its first EOS or at the
+        token budget. Equal-length prompts share a batch; one seeded random stream serves the call."""
+        device = next(self.model.parameters()).device
+        gen = torch.Generator(device=device).manual_seed(self.scfg.seed)
+        outs: list[list[int]] = [[] for _ in prompts]
+        for group in length_groups(prompts, self.scfg.batch_size):
+            for i, out in zip(group, self._batch([prompts[i] for i in group], max_new_tokens, gen)):
+                outs[i] = out
+        return outs
 
-    def _one(self, prompt: list[int], max_new_tokens: int, gen: torch.Generator) -> list[int]:
+    def _batch(self, prompts: list[list[int]], max_new_tokens: int, gen: torch.Generator) -> list[list[int]]:
+        """Decode prompts of one common length together; rows that hit EOS keep being computed
+        (their later tokens are dropped) until every row is done or the budget is spent."""
+        if max_new_tokens <= 0:
+            return [[] for _ in prompts]
         s = self.scfg
-        ids = torch.tensor([prompt or [self.eos_id]], dtype=torch.long)  # (1, T); empty prompt starts after EOS
+        device = next(self.model.parameters()).device
+        ids = torch.tensor([p or [self.eos_id] for p in prompts], dtype=torch.long, device=device)  # (B, T); empty prompt starts after EOS
+        B = ids.shape[0]
+        tokens = torch.empty(B, max_new_tokens, dtype=torch.long, device=device)  # (B, N)
+        done = torch.zeros(B, dtype=torch.bool, device=device)  # (B,)
         caches = self.model.new_cache() if self.use_cache else None
-        logits = self.model(ids, caches, update_cache=True)[:, -1]  # (1, V)
-        out: list[int] = []
-        for _ in range(max_new_tokens):
-            nxt = sample_logits(logits, s.temperature, s.top_k, s.top_p, gen)  # (1,)
-            token = int(nxt.item())
-            if token == self.eos_id:
+        logits = self.model(ids, caches, update_cache=True)[:, -1]  # (B, V)
+        n = 0
+        while n < max_new_tokens:
+            nxt = sample_logits(logits, s.temperature, s.top_k, s.top_p, gen)  # (B,)
+            tokens[:, n] = nxt
+            n += 1
+            done |= nxt == self.eos_id
+            if n == max_new_tokens or bool(done.all()):  # one host sync per step, not per row
                 break
-            out.append(token)
-            if self.use_cache:
-                logits = self.model(nxt[:, None], caches, update_cache=True)[:, -1]
-            else:
-                ids = torch.cat([ids, nxt[:, None]], dim=1)
-                logits = self.model(ids)[:, -1]
-        return out
+            logits, ids = self._next_logits(ids, nxt, caches)
+        return [self._cut(row) for row in tokens[:, :n].tolist()]
+
+    def _next_logits(
+        self, ids: torch.Tensor, nxt: torch.Tensor, caches: list[KVCache] | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (B, V) after appending `nxt` (B,): one cached (B, 1) forward, or the whole prefix
+        again without a cache. Also returns the ids so far (only grown without a cache)."""
+        if caches is not None:
+            return self.model(nxt[:, None], caches, update_cache=True)[:, -1], ids  # (B, V)
+        ids = torch.cat([ids, nxt[:, None]], dim=1)  # (B, T + 1)
+        return self.model(ids)[:, -1], ids  # (B, V)
+
+    def _cut(self, row: list[int]) -> list[int]:
+        """A row's tokens up to (not including) its first EOS."""
+        return row[: row.index(self.eos_id)] if self.eos_id in row else row

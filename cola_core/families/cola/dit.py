@@ -53,12 +53,11 @@ class DiTBlock(nn.Module):
         positions: torch.Tensor,
         mask: torch.Tensor | None,
         cache: KVCache | None = None,
-        update_cache: bool = False,
-        use_cache: bool = True,
+        commit: int = 0,
     ) -> torch.Tensor:
-        """x, c (B, T, C) -> (B, T, C). `use_cache=False` ignores the cache (CFG's unconditional pass)."""
+        """x, c (B, T, C) -> (B, T, C); the first `commit` positions' keys/values go into the cache."""
         shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(c).chunk(6, dim=-1)  # 6 x (B, T, C)
-        h = self.attn(modulate(self.norm1(x), shift1, scale1), positions, mask, cache, update_cache, use_cache)
+        h = self.attn(modulate(self.norm1(x), shift1, scale1), positions, mask, cache, commit)
         x = x + gate1 * h
         return x + gate2 * self.mlp(modulate(self.norm2(x), shift2, scale2))
 
@@ -105,17 +104,16 @@ class BlockCausalDiT(nn.Module):
         positions: torch.Tensor,
         mask: torch.Tensor | None,
         caches: list[KVCache] | None = None,
-        update_cache: bool = False,
-        use_cache: bool = True,
+        commit: int = 0,
     ) -> torch.Tensor:
         """z (B, T, d) at per-token times t (B, T) and `positions` (T,) -> velocity (B, T, d).
 
-        With caches, keys are [cached | new] and `mask` (if any) spans them; `update_cache` appends
-        this call's keys/values; `use_cache=False` runs as if the cache were empty.
+        With caches, keys are [cached | new] and `mask` (if any) spans them; the first `commit` of the
+        T positions are stored in the caches (a finished block riding along with the next block's step).
         """
         x = self.in_proj(z)  # (B, T, C)
         c = self.t_embed.mlp(sinusoidal_features(t, self.t_embed.freq_dim).to(x.dtype))  # (B, T, C)
         for i, block in enumerate(self.blocks):
             cache = None if caches is None else caches[i]
-            x = block(x, c, positions, mask, cache, update_cache, use_cache)
+            x = block(x, c, positions, mask, cache, commit)
         return self.final(x, c)

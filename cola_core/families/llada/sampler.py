@@ -16,6 +16,7 @@ import torch
 
 from cola_core.config import SamplerConfig
 from cola_core.families.llada.model import LLaDAModel
+from cola_core.sampling import length_groups
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,8 @@ def add_gumbel_noise(logits: torch.Tensor, temperature: float, generator: torch.
 
 
 class LLaDASampler:
-    """Semi-autoregressive masked-diffusion sampler; prompts are decoded one at a time (no padding)."""
+    """Semi-autoregressive masked-diffusion sampler. Prompts of equal length are decoded together as
+    one (B, T) batch (`sampler.batch_size` at most); equal lengths need no padding, so batching is exact."""
 
     def __init__(self, model: LLaDAModel, scfg: SamplerConfig, mask_id: int, eos_id: int):
         if scfg.remasking not in ("low_confidence", "random"):
@@ -76,58 +78,81 @@ class LLaDASampler:
     def generate(
         self, prompts: list[list[int]], max_new_tokens: int, trace: list[UnmaskEvent] | None = None
     ) -> list[list[int]]:
-        """New ids per prompt, cut at the first EOS. When `trace` is a list, every step appends an `UnmaskEvent`."""
+        """New ids per prompt (in the order of `prompts`), cut at the first EOS. When `trace` is a list,
+        every step appends one `UnmaskEvent` per prompt, ordered by prompt and then by step."""
         device = next(self.model.parameters()).device
         gen = torch.Generator(device=device).manual_seed(self.scfg.seed)
-        return [self._one(p, max_new_tokens, gen, trace, i) for i, p in enumerate(prompts)]
+        outs: list[list[int]] = [[] for _ in prompts]
+        events: list[UnmaskEvent] | None = None if trace is None else []
+        for group in length_groups(prompts, self.scfg.batch_size):
+            for i, out in zip(group, self._batch([prompts[i] for i in group], group, max_new_tokens, gen, events)):
+                outs[i] = out
+        if trace is not None and events is not None:
+            trace.extend(sorted(events, key=lambda e: e.prompt))  # stable: steps stay in order
+        return outs
 
-    def _one(self, prompt: list[int], max_new_tokens: int, gen: torch.Generator,
-             trace: list[UnmaskEvent] | None, index: int) -> list[int]:
+    def _batch(self, prompts: list[list[int]], indices: list[int], max_new_tokens: int, gen: torch.Generator,
+               trace: list[UnmaskEvent] | None) -> list[list[int]]:
+        """Denoise prompts of one common length together; `indices` are their places in the caller's list."""
         if max_new_tokens <= 0:
-            return []
+            return [[] for _ in prompts]
         bl = self.scfg.block_length
         num_blocks = math.ceil(max_new_tokens / bl)  # generation length rounded up to whole blocks
         per_block = plan_steps(self.scfg.steps, num_blocks, bl)
-        P = len(prompt)
+        B, P = len(prompts), len(prompts[0])
         device = next(self.model.parameters()).device
-        x = torch.full((1, P + num_blocks * bl), self.mask_id, dtype=torch.long, device=device)  # (1, T)
-        x[0, :P] = torch.tensor(prompt, dtype=torch.long, device=device)
+        x = torch.full((B, P + num_blocks * bl), self.mask_id, dtype=torch.long, device=device)  # (B, T)
+        if P:
+            x[:, :P] = torch.tensor(prompts, dtype=torch.long, device=device)  # (B, P)
         step = 0
         for b in range(num_blocks):
             lo, hi = P + b * bl, P + (b + 1) * bl
-            schedule = num_transfer_tokens((x[0, lo:hi] == self.mask_id).sum(), per_block)[0]  # (per_block,)
-            for k in schedule.tolist():
+            for k in self._block_schedule(x[:, lo:hi], per_block):
                 if k > 0:
-                    committed = self._step(x, P, lo, hi, k, gen)
+                    chosen = self._step(x, P, lo, hi, k, gen)  # (B, k) offsets into the block
                     if trace is not None:
-                        trace.append(UnmaskEvent(index, b, step, sorted(p - P for p in committed)))
+                        for index, offsets in zip(indices, chosen.tolist()):
+                            trace.append(UnmaskEvent(index, b, step, sorted(lo - P + o for o in offsets)))
                 step += 1
-        out = x[0, P : P + max_new_tokens].tolist()
-        return out[: out.index(self.eos_id)] if self.eos_id in out else out
+        return [self._cut(row) for row in x[:, P : P + max_new_tokens].tolist()]
+
+    def _block_schedule(self, block: torch.Tensor, per_block: int) -> list[int]:
+        """Tokens to commit at each step of a block (B, bl), the same for every row.
+
+        Rows hold equal-length prompts and a block starts fully masked, so every row has the same
+        mask count; the per-row schedule is computed anyway and checked to agree."""
+        schedule = num_transfer_tokens((block == self.mask_id).sum(dim=1), per_block)  # (B, per_block)
+        if not bool((schedule == schedule[:1]).all()):
+            raise RuntimeError("llada sampler: rows of a batch disagree on the number of masked tokens")
+        return schedule[0].tolist()
+
+    def _cut(self, row: list[int]) -> list[int]:
+        """A row's tokens up to (not including) its first EOS."""
+        return row[: row.index(self.eos_id)] if self.eos_id in row else row
 
     def _logits(self, x: torch.Tensor, prompt_len: int) -> torch.Tensor:
-        """(1, T) -> (1, T, V); with cfg > 0 the unconditional pass masks the prompt: u + (w + 1)(c - u)."""
+        """(B, T) -> (B, T, V); with cfg > 0 the unconditional pass masks the prompt: u + (w + 1)(c - u)."""
         w = self.scfg.cfg
         if w <= 0 or prompt_len == 0:
             return self.model(x)
         un_x = x.clone()
         un_x[:, :prompt_len] = self.mask_id
-        cond, uncond = self.model(torch.cat([x, un_x], dim=0)).chunk(2, dim=0)  # 2 x (1, T, V)
+        cond, uncond = self.model(torch.cat([x, un_x], dim=0)).chunk(2, dim=0)  # (2B, T, V) -> 2 x (B, T, V)
         return uncond + (w + 1.0) * (cond - uncond)
 
-    def _step(self, x: torch.Tensor, prompt_len: int, lo: int, hi: int, k: int, gen: torch.Generator) -> list[int]:
-        """Commit the k most confident masked positions of x[:, lo:hi] in place; returns their indices."""
-        logits = self._logits(x, prompt_len).to(torch.float64)  # (1, T, V)
+    def _step(self, x: torch.Tensor, prompt_len: int, lo: int, hi: int, k: int, gen: torch.Generator) -> torch.Tensor:
+        """Commit, in every row, the k most confident masked positions of x[:, lo:hi] in place.
+
+        Returns the committed offsets into the block, (B, k) (not sorted)."""
+        logits = self._logits(x, prompt_len).to(torch.float64)  # (B, T, V)
         logits[..., self.mask_id] = float("-inf")  # never emit <mask> itself
-        x0 = add_gumbel_noise(logits, self.scfg.temperature, gen).argmax(dim=-1)  # (1, T)
+        x0 = add_gumbel_noise(logits, self.scfg.temperature, gen).argmax(dim=-1)  # (B, T)
         if self.scfg.remasking == "low_confidence":
-            confidence = logits.softmax(dim=-1).gather(-1, x0[..., None]).squeeze(-1)  # (1, T)
+            confidence = logits.softmax(dim=-1).gather(-1, x0[..., None]).squeeze(-1)  # (B, T)
         else:
-            confidence = torch.rand(x0.shape, generator=gen, dtype=torch.float64, device=x0.device)
-        candidate = x == self.mask_id
-        candidate[:, :lo] = False
-        candidate[:, hi:] = False
-        confidence = confidence.masked_fill(~candidate, float("-inf"))
-        chosen = torch.topk(confidence[0], k).indices  # (k,)
-        x[0, chosen] = x0[0, chosen]
-        return chosen.tolist()
+            confidence = torch.rand(x0.shape, generator=gen, dtype=torch.float64, device=x0.device)  # (B, T)
+        block = x[:, lo:hi]  # (B, bl), a view: writes land in x
+        confidence = confidence[:, lo:hi].masked_fill(block != self.mask_id, float("-inf"))  # (B, bl)
+        chosen = torch.topk(confidence, k, dim=-1).indices  # (B, k)
+        block.scatter_(1, chosen, x0[:, lo:hi].gather(1, chosen))
+        return chosen
