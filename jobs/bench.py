@@ -1,104 +1,140 @@
-"""Benchmarks: `python -m jobs.bench {train,sample,data,platform,all} --json FILE`.
+"""Benchmarks: `python -m jobs.bench {train,sample,data,platform,all} --json FILE [--tiny]`.
 
-Each part is a named function in `BENCHES` that takes the parsed flags and returns a dict of
-figures; `all` runs every part in order. The JSON file records the exact command, the machine's
-core count and each part's figures. To add a part, write `def bench_x(args) -> dict` and register it in `BENCHES`.
+Every part warms up, repeats and reports medians with their spread. The report starts with the
+machine (cores, torch threads, BLAS) and the fp32 GEMM peak measured in the same run, so training
+throughput is stated as a fraction of what this machine's matrix multiply reaches. The JSON is
+rewritten after every part (a failing part loses nothing already measured); a Markdown summary is
+written next to it (FILE with `.md`) and printed last. `--tiny` shrinks every part to seconds (the
+test suite's schema check).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import platform
 import shlex
 import sys
 import time
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from cola_core.utils.io import atomic_write_json
+from cola_platform.errors import UserError
 from jobs._cli import Parser, run_main, setup_logging
 
 log = logging.getLogger("jobs.bench")
-BenchFn = Callable[[Any], dict]
+PartFn = Callable[[Any, dict], dict]
 
 
-def bench_data(args: Any) -> dict:
-    """Tokenization (local and Ray Data) and shard-ingest throughput, in tokens/s."""
-    from cola_platform.data.bench import bench_data as run
-
-    return run(docs=args.data_docs, seq_len=args.seq_len, vocab_size=args.vocab_size, ray_address=args.ray_address,
-               workdir=args.workdir or None)
+def _csv(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
 
 
-def bench_train(args: Any) -> dict:
-    """Training tokens/s: 1 in-process worker vs 2 Ray Train workers (ZeRO-2) on the same global batch."""
-    from cola_platform.training.bench import bench_train as run
+def part_train(args: Any, report: dict) -> dict:
+    """Training steps per family and preset: tokens/s and model FLOP/s / GEMM peak."""
+    from cola_platform.bench.train_step import bench_train_steps
 
-    return run(preset=getattr(args, "train_preset", "xs"), steps=getattr(args, "train_steps", 50),
-               global_batch=getattr(args, "train_global_batch", 16), seq_len=args.seq_len, vocab_size=args.vocab_size,
-               workdir=args.workdir or None)
-
-
-def bench_sample(args: Any) -> dict:
-    """Generated tokens/s of every family's sampler (Cola with and without CFG)."""
-    from cola_platform.sampling_bench import bench_sampling
-
-    return bench_sampling(preset=args.sample_preset, vocab_size=args.vocab_size)
+    presets = ["tiny"] if args.tiny else _csv(args.train_presets)
+    return bench_train_steps(presets, _csv(args.families), args.vocab_size, report["gemm_peak"]["flops_per_second"],
+                             repeats=2 if args.tiny else args.repeats, compile_families=_csv(args.train_compile))
 
 
-def bench_platform(args: Any) -> dict:
-    """Fixed cost of a Ray Train run (start, init, checkpoint, export) around a few training steps."""
-    from cola_platform.training.bench import bench_platform as run
+def part_sample(args: Any, report: dict) -> dict:
+    """Sampling tokens/s and latency per family at batch sizes, with the pass-cost model."""
+    from cola_platform.bench.sampling import bench_sampling
 
-    return run()
+    if args.tiny:
+        return bench_sampling(preset="tiny", vocab_size=300, new_tokens=16, batches=(1, 2), repeats=1)
+    return bench_sampling(preset=args.sample_preset, vocab_size=args.vocab_size, new_tokens=args.sample_new_tokens,
+                          batches=tuple(int(b) for b in _csv(args.sample_batches)), repeats=args.repeats)
 
 
-BENCHES: dict[str, BenchFn] = {
-    "train": bench_train,
-    "sample": bench_sample,
-    "data": bench_data,
-    "platform": bench_platform,
-}
+def part_data(args: Any, report: dict) -> dict:
+    """Tokenization and ingest throughput, and ingest over what training consumes."""
+    from cola_platform.bench.data import bench_data
+    from cola_platform.bench.train_step import step_figures
+
+    docs, seq, vocab = (300, 64, 300) if args.tiny else (args.data_docs, args.seq_len, args.vocab_size)
+    figures = bench_data(docs=docs, seq_len=seq, vocab_size=vocab, ray_address=args.ray_address,
+                         workdir=args.workdir or None)
+    train = report["results"].get("train")
+    if train:  # the fastest consumer measured in this run: the hardest one to feed
+        consumer = max((v for v in train.values() if isinstance(v, dict)), key=lambda v: v["tokens_per_second"])
+    else:
+        preset = "tiny" if args.tiny else _csv(args.train_presets)[0]
+        consumer = step_figures("ar", preset, vocab, report["gemm_peak"]["flops_per_second"], repeats=2)
+    rate = consumer["tokens_per_second"]
+    figures["training_consumption"] = {"tokens_per_second": rate, "family": consumer["family"],
+                                       "preset": consumer["preset"]}
+    for key in ("tokenize_only", "ingest_ray_data", "ingest_ray_data_warm", "ingest_read_split"):
+        figures[key]["over_training"] = figures[key]["tokens_per_second"] / rate
+    return figures
+
+
+def part_platform(args: Any, report: dict) -> dict:
+    """2 Ray Train workers (ZeRO-2) vs in-process on the same global batch, and Ray Train's fixed cost."""
+    from cola_platform.bench.platform import bench_platform
+
+    if args.tiny:
+        return bench_platform(preset="tiny", steps=8, warmup=2, global_batch=4, docs=300, seq_len=64, vocab_size=300,
+                              workdir=args.workdir or None)
+    return bench_platform(preset=args.platform_preset, steps=args.platform_steps,
+                          global_batch=args.platform_global_batch, seq_len=args.seq_len, vocab_size=args.vocab_size,
+                          workdir=args.workdir or None)
+
+
+PARTS: dict[str, PartFn] = {"train": part_train, "sample": part_sample, "data": part_data, "platform": part_platform}
 
 
 def build_parser() -> Parser:
     p = Parser(prog="jobs.bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("part", choices=[*BENCHES, "all"], help="which benchmark to run")
-    p.add_argument("--json", required=True, help="where to write the figures")
+    p.add_argument("part", choices=[*PARTS, "all"], help="which benchmark to run")
+    p.add_argument("--json", required=True, help="where to write the figures (a .md summary goes next to it)")
+    p.add_argument("--tiny", action="store_true", help="seconds-long version of every part (schema checks)")
+    p.add_argument("--repeats", type=int, default=5, help="timed repeats per measurement (after warm-up)")
+    p.add_argument("--vocab-size", type=int, default=4096)
+    p.add_argument("--seq-len", type=int, default=128, help="data / platform: sequence length")
+    p.add_argument("--families", default="ar,llada,cola", help="train: families")
+    p.add_argument("--train-presets", default="s,m", help="train: presets")
+    p.add_argument("--train-compile", default="", help="train: families also measured under torch.compile")
+    p.add_argument("--sample-preset", default="s")
+    p.add_argument("--sample-new-tokens", type=int, default=256)
+    p.add_argument("--sample-batches", default="1,8")
     p.add_argument("--data-docs", type=int, default=20000, help="data: storyworld documents")
-    p.add_argument("--seq-len", type=int, default=128, help="data: sequence length")
-    p.add_argument("--vocab-size", type=int, default=4096, help="data: BPE vocabulary")
-    p.add_argument("--ray-address", default="auto", help="auto | local | HOST:PORT")
-    p.add_argument("--workdir", default="", help="data: keep the generated corpora and shards here")
-    p.add_argument("--train-preset", default="xs", help="train: AR preset")
-    p.add_argument("--train-steps", type=int, default=50, help="train: optimizer steps per run")
-    p.add_argument("--train-global-batch", type=int, default=16, help="train: sequences per optimizer step")
-    p.add_argument("--sample-preset", default="xs", help="sample: preset of the three samplers")
+    p.add_argument("--ray-address", default="auto", help="data: auto | local | HOST:PORT")
+    p.add_argument("--workdir", default="", help="data / platform: keep generated corpora, shards and runs here")
+    p.add_argument("--platform-preset", default="xs")
+    p.add_argument("--platform-steps", type=int, default=40)
+    p.add_argument("--platform-global-batch", type=int, default=32)
     p.add_argument("--verbose", action="store_true")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from cola_platform.bench.measure import gemm_peak, machine
+    from cola_platform.bench.summary import summary_markdown
+
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
+    if args.repeats < 1:
+        raise UserError(f"--repeats={args.repeats} must be >= 1")
     argv_list = list(argv) if argv is not None else sys.argv[1:]
-    report: dict[str, Any] = {
-        "command": "python -m jobs.bench " + shlex.join(argv_list),
-        "cores": os.cpu_count(),
-        "machine": platform.platform(),
-        "python": platform.python_version(),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "results": {},
-    }
-    for name in (list(BENCHES) if args.part == "all" else [args.part]):
+    report: dict[str, Any] = {"command": "python -m jobs.bench " + shlex.join(argv_list), "machine": machine(),
+                              "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                              "gemm_peak": gemm_peak(n=512 if args.tiny else 2048), "results": {}}
+    log.info("fp32 GEMM peak: %.1f GFLOP/s", report["gemm_peak"]["flops_per_second"] / 1e9)
+    md_path = Path(args.json).with_suffix(".md")
+    for name in (list(PARTS) if args.part == "all" else [args.part]):
         start = time.perf_counter()
-        report["results"][name] = {**BENCHES[name](args), "bench_seconds": round(time.perf_counter() - start, 1),
-                                   "load_average_after": [round(x, 2) for x in os.getloadavg()]}
+        figures = PARTS[name](args, report)
+        report["results"][name] = {**figures, "bench_seconds": time.perf_counter() - start}
         atomic_write_json(args.json, report)  # keep what is done if a later part fails
-    log.info("wrote %s", args.json)
-    print(json.dumps({"json": args.json, "parts": list(report["results"])}))
+    report["gemm_peak_after"] = gemm_peak(n=512 if args.tiny else 2048)
+    atomic_write_json(args.json, report)
+    summary = summary_markdown(report)
+    md_path.write_text(summary)
+    log.info("wrote %s and %s", args.json, md_path)
+    print(summary)
     return 0
 
 

@@ -1,8 +1,8 @@
-"""Token sampling: greedy, top-k and top-p never pick excluded tokens."""
+"""Token sampling: greedy, top-k and top-p never pick excluded tokens; equal-length prompt batches."""
 
 import torch
 
-from cola_core.sampling import sample_logits
+from cola_core.sampling import length_groups, sample_logits
 
 
 def test_greedy_is_argmax():
@@ -28,3 +28,13 @@ def test_temperature_sampling_is_seeded():
     a = sample_logits(logits, 1.0, generator=torch.Generator().manual_seed(7))
     b = sample_logits(logits, 1.0, generator=torch.Generator().manual_seed(7))
     assert torch.equal(a, b)
+
+
+def test_length_groups_batch_equal_lengths_in_order():
+    prompts = [[1, 2], [3], [], [4, 5], [6], [7, 8], [9, 9], [], [1, 1]]
+    groups = length_groups(prompts, batch_size=3)
+    assert groups == [[0, 3, 5], [6, 8], [1, 4], [2, 7]]  # first appearance of each length, then split
+    assert sorted(i for g in groups for i in g) == list(range(len(prompts)))
+    assert all(len({len(prompts[i]) for i in g}) == 1 for g in groups)
+    assert length_groups(prompts, batch_size=1) == [[i] for i in (0, 3, 5, 6, 8, 1, 4, 2, 7)]
+    assert length_groups([], batch_size=8) == []

@@ -41,7 +41,8 @@ class ARSampler:
             return [[] for _ in prompts]
         s = self.scfg
         device = next(self.model.parameters()).device
-        ids = torch.tensor([p or [self.eos_id] for p in prompts], dtype=torch.long, device=device)  # (B, T); empty prompt starts after EOS
+        starts = [p or [self.eos_id] for p in prompts]  # an empty prompt starts after EOS
+        ids = torch.tensor(starts, dtype=torch.long, device=device)  # (B, T)
         B = ids.shape[0]
         tokens = torch.empty(B, max_new_tokens, dtype=torch.long, device=device)  # (B, N)
         done = torch.zeros(B, dtype=torch.bool, device=device)  # (B,)

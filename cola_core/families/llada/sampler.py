@@ -4,6 +4,9 @@ The generation region starts as `<mask>` tokens and is filled block by block (le
 block gets the same number of steps; at each step the model predicts every position (x0 = argmax of
 Gumbel-perturbed logits), and the k most confident still-masked positions of the current block are
 committed, k following the linear schedule of `num_transfer_tokens`.
+
+Prompts of equal length are denoised together: a batch x is (B, P + num_blocks * block_length),
+every step is one forward for the whole batch, and each row commits its own top-k positions.
 """
 
 from __future__ import annotations
@@ -83,11 +86,12 @@ class LLaDASampler:
         device = next(self.model.parameters()).device
         gen = torch.Generator(device=device).manual_seed(self.scfg.seed)
         outs: list[list[int]] = [[] for _ in prompts]
-        events: list[UnmaskEvent] | None = None if trace is None else []
+        events: list[UnmaskEvent] = []
         for group in length_groups(prompts, self.scfg.batch_size):
-            for i, out in zip(group, self._batch([prompts[i] for i in group], group, max_new_tokens, gen, events)):
+            batch = [prompts[i] for i in group]
+            for i, out in zip(group, self._batch(batch, group, max_new_tokens, gen, None if trace is None else events)):
                 outs[i] = out
-        if trace is not None and events is not None:
+        if trace is not None:
             trace.extend(sorted(events, key=lambda e: e.prompt))  # stable: steps stay in order
         return outs
 

@@ -1,0 +1,1 @@
+"""Benchmarks behind `python -m jobs.bench`: one module per part, shared timing and machine facts in `measure`."""
