@@ -46,7 +46,7 @@ def part_sample(args: Any, report: dict) -> dict:
     if args.tiny:
         return bench_sampling(preset="tiny", vocab_size=300, new_tokens=16, batches=(1, 2), repeats=1)
     return bench_sampling(preset=args.sample_preset, vocab_size=args.vocab_size, new_tokens=args.sample_new_tokens,
-                          batches=tuple(int(b) for b in _csv(args.sample_batches)), repeats=args.repeats)
+                          batches=tuple(int(b) for b in _csv(args.sample_batches)), repeats=min(args.repeats, 3))
 
 
 def part_data(args: Any, report: dict) -> dict:

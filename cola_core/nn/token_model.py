@@ -33,13 +33,17 @@ class TokenTransformer(nn.Module):
         positions: torch.Tensor | None = None,
         caches: list[KVCache] | None = None,
         update_cache: bool = False,
+        logits_for: slice | None = None,
     ) -> torch.Tensor:
-        """tokens (B, T) -> logits (B, T, V). Positions default to cache offset .. offset+T-1."""
+        """tokens (B, T) -> logits (B, T, V). Positions default to cache offset .. offset+T-1.
+
+        `logits_for` limits the vocabulary projection to those positions (B, T', V): a sampler that
+        only reads a few positions skips the rest of the head's matmul."""
         if positions is None:
             offset = 0 if caches is None else caches[0].length
             positions = torch.arange(offset, offset + tokens.shape[1], device=tokens.device)
-        h = self.stack(self.embed(tokens), positions, mask, caches, update_cache)
-        return self.head(h)
+        h = self.stack(self.embed(tokens), positions, mask, caches, update_cache)  # (B, T, C)
+        return self.head(h if logits_for is None else h[:, logits_for])
 
 
 def token_transformer_params(m: ModelConfig) -> tuple[int, int]:

@@ -40,6 +40,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "cola_steps16_cfg1": {"sampler.steps": 16, "sampler.cfg": 1.0},
     "cola_steps16_cfg4": {"sampler.steps": 16, "sampler.cfg": 4.0},
 }
+ONE_AT_A_TIME = ("ar", "llada", "cola_steps16_cfg4")
+"""Also measured at the largest batch with `sampler.batch_size = 1`: what batching the prompts buys."""
 
 
 class PassClock:
@@ -176,19 +178,22 @@ def bench_sampling(preset: str = "s", vocab_size: int = 4096, new_tokens: int = 
     out: dict[str, Any] = {"preset": preset, "new_tokens": new_tokens, "prompt_len": prompt_len, "runs": {}}
     for name, overrides in (variants or VARIANTS).items():
         family = name.split("_")[0]
-        cfg = _config(family, preset, vocab_size, overrides)
-        for batch in batches:
+        runs = [(f"{name}/b{b}", b, overrides) for b in batches]
+        if name in ONE_AT_A_TIME and max(batches) > 1:
+            runs.append((f"{name}/b{max(batches)}_one_at_a_time", max(batches), {**overrides, "sampler.batch_size": 1}))
+        for key, batch, over in runs:
+            cfg = _config(family, preset, vocab_size, over)
             figures = _measure_variant(family, cfg, batch, prompt_len, new_tokens, repeats)
-            out["runs"][f"{name}/b{batch}"] = {"family": family, "steps": cfg.sampler.steps, "cfg": cfg.sampler.cfg,
-                                               **figures}
-            log.info("sample %s b%d: %.0f tok/s, wall/network %.2f", name, batch, figures["tokens_per_second"],
+            out["runs"][key] = {"family": family, "steps": cfg.sampler.steps, "cfg": cfg.sampler.cfg,
+                                "batch_size": cfg.sampler.batch_size, **figures}
+            log.info("sample %s: %.0f tok/s, wall/network %.2f", key, figures["tokens_per_second"],
                      figures["wall_over_network"])
     out["pass_costs"], out["cola_vs_ar"] = {}, {}
     for batch in batches:
         costs = pass_costs(preset, vocab_size, batch, context=prompt_len + new_tokens // 2)
         out["pass_costs"][f"b{batch}"] = costs
         for name, run in out["runs"].items():
-            if run["family"] != "cola" or run["batch"] != batch:
+            if run["family"] != "cola" or run["batch"] != batch or name.endswith("one_at_a_time"):
                 continue
             predicted = predict_cola_over_ar(costs, run["steps"], run["cfg"] != 1.0, new_tokens)
             measured = run["tokens_per_second"] / out["runs"][f"ar/b{batch}"]["tokens_per_second"]

@@ -54,8 +54,9 @@ class StubModel(nn.Module):
         super().__init__()
         self.table = nn.Parameter(table.clone(), requires_grad=False)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.table[: tokens.shape[1]].expand(tokens.shape[0], -1, -1)
+    def forward(self, tokens: torch.Tensor, logits_for: slice | None = None) -> torch.Tensor:
+        logits = self.table[: tokens.shape[1]].expand(tokens.shape[0], -1, -1)  # (B, T, V)
+        return logits if logits_for is None else logits[:, logits_for]
 
 
 # --- objective ------------------------------------------------------------------------------------
@@ -219,6 +220,14 @@ def test_random_model_output_ids_are_valid() -> None:
     for out in outs:
         assert len(out) <= 10 and all(0 <= i < V for i in out)
         assert MASK not in out and EOS not in out
+
+
+def test_block_logits_equal_the_full_projection() -> None:
+    """The sampler asks only for the current block's logits; they must be those of the full pass."""
+    cfg = tiny_cfg()
+    model = random_model(cfg)
+    x = torch.randint(0, V, (3, 12), generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(model(x, slice(4, 8)), model(x)[:, 4:8], atol=1e-6)
 
 
 # Mixed lengths (0, 1, 3, 4): several groups, one split by batch_size=2, and the lengths interleaved

@@ -13,11 +13,13 @@ from cola_core.nn.token_model import TokenTransformer
 class ARModel(TokenTransformer):
     """Decoder-only transformer; `forward` applies the causal mask (offset by the cache length)."""
 
-    def forward(self, tokens: torch.Tensor, caches: list[KVCache] | None = None, update_cache: bool = False) -> torch.Tensor:
-        """tokens (B, T) -> next-token logits (B, T, V)."""
+    def forward(self, tokens: torch.Tensor, caches: list[KVCache] | None = None, update_cache: bool = False,
+                logits_for: slice | None = None) -> torch.Tensor:
+        """tokens (B, T) -> next-token logits (B, T, V) (or only at `logits_for`)."""
+        T = tokens.shape[1]
         past = 0 if caches is None else caches[0].length
-        mask = causal_mask(tokens.shape[1], past + tokens.shape[1], device=tokens.device)
-        return super().forward(tokens, mask, caches=caches, update_cache=update_cache)
+        mask = None if T == 1 else causal_mask(T, past + T, device=tokens.device)  # one new token sees everything
+        return super().forward(tokens, mask, caches=caches, update_cache=update_cache, logits_for=logits_for)
 
 
 def build_ar_model(cfg: Config) -> ARModel:

@@ -47,7 +47,7 @@ class ARSampler:
         tokens = torch.empty(B, max_new_tokens, dtype=torch.long, device=device)  # (B, N)
         done = torch.zeros(B, dtype=torch.bool, device=device)  # (B,)
         caches = self.model.new_cache() if self.use_cache else None
-        logits = self.model(ids, caches, update_cache=True)[:, -1]  # (B, V)
+        logits = self.model(ids, caches, update_cache=True, logits_for=slice(-1, None))[:, -1]  # (B, V)
         n = 0
         while n < max_new_tokens:
             nxt = sample_logits(logits, s.temperature, s.top_k, s.top_p, gen)  # (B,)
@@ -67,7 +67,7 @@ class ARSampler:
         if caches is not None:
             return self.model(nxt[:, None], caches, update_cache=True)[:, -1], ids  # (B, V)
         ids = torch.cat([ids, nxt[:, None]], dim=1)  # (B, T + 1)
-        return self.model(ids)[:, -1], ids  # (B, V)
+        return self.model(ids, logits_for=slice(-1, None))[:, -1], ids  # (B, V)
 
     def _cut(self, row: list[int]) -> list[int]:
         """A row's tokens up to (not including) its first EOS."""

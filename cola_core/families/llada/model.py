@@ -11,9 +11,9 @@ from cola_core.nn.token_model import TokenTransformer
 class LLaDAModel(TokenTransformer):
     """Mask predictor: every position attends to every position; `<mask>` is an ordinary vocabulary id."""
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        """tokens (B, T), some equal to the mask id -> logits (B, T, V) for every position."""
-        return super().forward(tokens, None)
+    def forward(self, tokens: torch.Tensor, logits_for: slice | None = None) -> torch.Tensor:  # type: ignore[override]
+        """tokens (B, T), some equal to the mask id -> logits (B, T, V) for every position (or `logits_for`)."""
+        return super().forward(tokens, None, logits_for=logits_for)
 
 
 def build_llada_model(cfg: Config) -> LLaDAModel:

@@ -52,7 +52,7 @@ def plan_steps(steps: int, num_blocks: int, block_length: int) -> int:
     nothing would only waste a forward pass)."""
     per_block = math.ceil(steps / num_blocks)
     if per_block * num_blocks != steps:
-        log.info("llada sampler: %d steps over %d blocks rounded up to %d per block", steps, num_blocks, per_block)
+        log.debug("llada sampler: %d steps over %d blocks rounded up to %d per block", steps, num_blocks, per_block)
     return max(1, min(per_block, block_length))
 
 
@@ -134,29 +134,31 @@ class LLaDASampler:
         """A row's tokens up to (not including) its first EOS."""
         return row[: row.index(self.eos_id)] if self.eos_id in row else row
 
-    def _logits(self, x: torch.Tensor, prompt_len: int) -> torch.Tensor:
-        """(B, T) -> (B, T, V); with cfg > 0 the unconditional pass masks the prompt: u + (w + 1)(c - u)."""
-        w = self.scfg.cfg
+    def _logits(self, x: torch.Tensor, prompt_len: int, lo: int, hi: int) -> torch.Tensor:
+        """(B, T) -> logits of the current block (B, hi - lo, V); with cfg > 0 the unconditional pass
+        masks the prompt: u + (w + 1)(c - u). Only the block's positions go through the vocabulary head."""
+        w, block = self.scfg.cfg, slice(lo, hi)
         if w <= 0 or prompt_len == 0:
-            return self.model(x)
+            return self.model(x, block)
         un_x = x.clone()
         un_x[:, :prompt_len] = self.mask_id
-        cond, uncond = self.model(torch.cat([x, un_x], dim=0)).chunk(2, dim=0)  # (2B, T, V) -> 2 x (B, T, V)
+        both = self.model(torch.cat([x, un_x], dim=0), block)  # (2B, bl, V)
+        cond, uncond = both.chunk(2, dim=0)  # 2 x (B, bl, V)
         return uncond + (w + 1.0) * (cond - uncond)
 
     def _step(self, x: torch.Tensor, prompt_len: int, lo: int, hi: int, k: int, gen: torch.Generator) -> torch.Tensor:
         """Commit, in every row, the k most confident masked positions of x[:, lo:hi] in place.
 
         Returns the committed offsets into the block, (B, k) (not sorted)."""
-        logits = self._logits(x, prompt_len).to(torch.float64)  # (B, T, V)
+        logits = self._logits(x, prompt_len, lo, hi).to(torch.float64)  # (B, bl, V)
         logits[..., self.mask_id] = float("-inf")  # never emit <mask> itself
-        x0 = add_gumbel_noise(logits, self.scfg.temperature, gen).argmax(dim=-1)  # (B, T)
+        x0 = add_gumbel_noise(logits, self.scfg.temperature, gen).argmax(dim=-1)  # (B, bl)
         if self.scfg.remasking == "low_confidence":
-            confidence = logits.softmax(dim=-1).gather(-1, x0[..., None]).squeeze(-1)  # (B, T)
+            confidence = logits.softmax(dim=-1).gather(-1, x0[..., None]).squeeze(-1)  # (B, bl)
         else:
-            confidence = torch.rand(x0.shape, generator=gen, dtype=torch.float64, device=x0.device)  # (B, T)
+            confidence = torch.rand(x0.shape, generator=gen, dtype=torch.float64, device=x0.device)  # (B, bl)
         block = x[:, lo:hi]  # (B, bl), a view: writes land in x
-        confidence = confidence[:, lo:hi].masked_fill(block != self.mask_id, float("-inf"))  # (B, bl)
+        confidence = confidence.masked_fill(block != self.mask_id, float("-inf"))  # (B, bl)
         chosen = torch.topk(confidence, k, dim=-1).indices  # (B, k)
-        block.scatter_(1, chosen, x0[:, lo:hi].gather(1, chosen))
+        block.scatter_(1, chosen, x0.gather(1, chosen))
         return chosen
