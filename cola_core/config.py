@@ -174,6 +174,9 @@ class TrainConfig:
     """`fp32` or `bf16` (bf16 only makes sense on GPU; CPU bf16 matmuls are ~100x slower here)."""
     threads: int = 0
     """torch intra-op threads (0: leave torch's default)."""
+    compile: bool = False
+    """`torch.compile` the training forward (fuses norms, RoPE and activations: about +7 % tokens/s for the
+    `m` preset on CPU, see BENCHMARKS.md; costs tens of seconds of compilation per run)."""
     # --- Cola --------------------------------------------------------------------------------
     stage: int = 1
     """Cola training stage: 1 = VAE only, 2 = joint VAE + DiT."""

@@ -96,7 +96,8 @@ def build_parser() -> Parser:
     p.add_argument("--seq-len", type=int, default=128, help="data / platform: sequence length")
     p.add_argument("--families", default="ar,llada,cola", help="train: families")
     p.add_argument("--train-presets", default="s,m", help="train: presets")
-    p.add_argument("--train-compile", default="", help="train: families also measured under torch.compile")
+    p.add_argument("--train-compile", default="ar,llada,cola",
+                   help="train: families also measured under torch.compile at the last preset ('' for none)")
     p.add_argument("--sample-preset", default="s")
     p.add_argument("--sample-new-tokens", type=int, default=256)
     p.add_argument("--sample-batches", default="1,8")

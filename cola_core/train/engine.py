@@ -44,6 +44,7 @@ class LocalEngine:
 
     def __init__(self, module: ObjectiveModule, groups: list[dict], cfg: Config):
         self.module = module
+        self._forward = torch.compile(module) if cfg.train.compile else module
         self.optimizer = adamw(groups, cfg)
         self.grad_accum = cfg.train.grad_accum
         self.grad_clip = cfg.optim.grad_clip
@@ -52,7 +53,7 @@ class LocalEngine:
 
     def forward_backward(self, tokens: torch.Tensor, step: int) -> LossOutput:
         """One micro-batch: forward, scaled backward (gradients accumulate until `step`)."""
-        out = self.module(tokens, step)
+        out = self._forward(tokens, step)
         (out.loss / self.grad_accum).backward()
         return out
 

@@ -114,9 +114,10 @@ def _measure_variant(family: str, cfg: Config, batch: int, prompt_len: int, new_
             "wall_over_network": last / network if network else float("nan")}
 
 
-def _bare(fn: Callable[[], Any], repeats: int) -> float:
+def _bare(fn: Callable[[], Any], repeats: int, inner: int = 20) -> float:
+    """Median seconds of one call, each sample timing `inner` calls in a row (millisecond passes are noisy)."""
     with torch.no_grad():
-        return repeat(fn, repeats=repeats, warmup=2).median
+        return repeat(lambda: [fn() for _ in range(inner)], repeats=repeats, warmup=1).median / inner
 
 
 def pass_costs(preset: str, vocab_size: int, batch: int, context: int, repeats: int = 7) -> dict[str, float]:

@@ -4,7 +4,9 @@ One step is what the training loop does: forward + backward of the family's obje
 (micro_batch, seq_len) batch of the preset, then clipping and the AdamW update (`LocalEngine`), on
 random weights and random tokens (speed does not depend on either). Model FLOP/s come from the exact
 accounting (`FlopsPerToken.train`, attention counted dense as the kernels compute it), so
-`fraction_of_gemm_peak` is the share of the measured fp32 matmul rate the step turns into model FLOPs.
+`fraction_of_gemm_peak` is the share of the measured fp32 matmul rate the step turns into model FLOPs;
+the GEMM is also re-measured right before each row (`local_gemm_peak`), since a shared machine's
+rate drifts by several per cent over minutes.
 Cola is measured on its joint Stage-2 step (VAE + DiT + frozen reference encoder).
 """
 
@@ -19,7 +21,7 @@ from cola_core.presets import resolve_config
 from cola_core.registry import get_family
 from cola_core.train.engine import LocalEngine
 from cola_core.train.objective_module import ObjectiveModule, named_param_groups
-from cola_platform.bench.measure import repeat
+from cola_platform.bench.measure import gemm_peak, repeat
 
 log = logging.getLogger(__name__)
 SPECIAL_IDS = {"model.eos_id": 0, "model.pad_id": 1, "model.mask_id": 2}
@@ -28,14 +30,13 @@ SPECIAL_IDS = {"model.eos_id": 0, "model.pad_id": 1, "model.mask_id": 2}
 def step_figures(family: str, preset: str, vocab_size: int, peak: float, repeats: int = 5, warmup: int = 2,
                  compile_model: bool = False) -> dict[str, Any]:
     """Time `repeats` training steps of `family` at `preset`; tokens/s, model FLOP/s and fraction of `peak`."""
-    cfg = resolve_config(family, preset, {"model.vocab_size": vocab_size, "train.stage": 2, **SPECIAL_IDS})
+    cfg = resolve_config(family, preset, {"model.vocab_size": vocab_size, "train.stage": 2, "train.compile": compile_model,
+                                          **SPECIAL_IDS})
     spec = get_family(family)
     torch.manual_seed(0)
     model = spec.build_model(cfg)
     module = ObjectiveModule(model, spec.build_objective(cfg))
     engine = LocalEngine(module, named_param_groups(spec, model, cfg, cfg.optim.weight_decay), cfg)
-    if compile_model:
-        engine.module = torch.compile(module)  # type: ignore[assignment]
     batch, seq = cfg.train.micro_batch_size, cfg.data.seq_len
     tokens = torch.randint(3, vocab_size, (batch, seq), generator=torch.Generator().manual_seed(0))
     lrs = {name: cfg.optim.lr for name in engine.group_names}
@@ -44,26 +45,30 @@ def step_figures(family: str, preset: str, vocab_size: int, peak: float, repeats
         engine.forward_backward(tokens, 1000)
         engine.step(lrs)
 
+    step()  # compiles, when asked, before anything is timed
+    local_peak = gemm_peak(repeats=5)["flops_per_second"]  # the machine's state right now
     t = repeat(step, repeats=repeats, warmup=warmup)
     flops = spec.flops_per_token(cfg).train * batch * seq
     figures = {"family": family, "preset": cfg.run.preset, "compiled": compile_model, "micro_batch": batch,
                "seq_len": seq, "params": spec.count_params(cfg.model).total, "flops_per_step": flops,
                "tokens_per_second": batch * seq / t.median, "model_flops_per_second": flops / t.median,
-               "fraction_of_gemm_peak": flops / t.median / peak, "step_seconds": t.as_dict()}
-    log.info("train %s %s%s: %.0f tok/s, %.1f%% of GEMM peak (spread %.1f%%)", family, preset,
-             " compiled" if compile_model else "", figures["tokens_per_second"],
-             100 * figures["fraction_of_gemm_peak"], 100 * t.spread)
+               "fraction_of_gemm_peak": flops / t.median / peak, "local_gemm_peak": local_peak,
+               "fraction_of_local_gemm_peak": flops / t.median / local_peak, "step_seconds": t.as_dict()}
+    log.info("train %s %s%s: %.0f tok/s, %.1f%% of GEMM peak (%.1f%% of the peak measured just before; spread %.1f%%)",
+             family, preset, " compiled" if compile_model else "", figures["tokens_per_second"],
+             100 * figures["fraction_of_gemm_peak"], 100 * figures["fraction_of_local_gemm_peak"], 100 * t.spread)
     return figures
 
 
 def bench_train_steps(presets: list[str], families: list[str], vocab_size: int, peak: float, repeats: int = 5,
                       compile_families: list[str] | None = None) -> dict[str, Any]:
-    """Every family at every preset (and the compiled variants asked for); keyed `family/preset[/compiled]`."""
+    """Every family at every preset, keyed `family/preset`; the families in `compile_families` also
+    under `torch.compile` at the last (largest) preset, keyed `family/preset/compiled`."""
     out: dict[str, Any] = {}
     for preset in presets:
         for family in families:
             out[f"{family}/{preset}"] = step_figures(family, preset, vocab_size, peak, repeats)
-            if family in (compile_families or []):
+            if family in (compile_families or []) and preset == presets[-1]:
                 out[f"{family}/{preset}/compiled"] = step_figures(family, preset, vocab_size, peak, repeats,
                                                                   compile_model=True)
     return out

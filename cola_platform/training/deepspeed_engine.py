@@ -91,6 +91,8 @@ class DeepSpeedEngine:
         self.config = ds_config(cfg, overrides)
         optimizer = adamw(groups, cfg)
         self.ds, self.optimizer, _, _ = deepspeed.initialize(model=module, optimizer=optimizer, config=self.config)
+        if cfg.train.compile:
+            self.ds.compile()
         self._params = [p for g in groups for p in g["params"]]
         self._micro = 0
 
