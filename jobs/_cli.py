@@ -9,6 +9,7 @@ import sys
 from typing import Callable, Sequence
 
 from cola_core.config import ConfigError
+from cola_platform.allocator import keep_freed_memory
 from cola_platform.errors import UserError
 
 EXIT_USER_ERROR = 2
@@ -25,6 +26,7 @@ def setup_logging(verbose: bool = False) -> None:
 def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> None:
     """Run a job's main; bad input becomes `error: ...` on stderr and exit code 2."""
     os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    keep_freed_memory()
     try:
         code = main(argv)
     except (ConfigError, UserError, FileNotFoundError) as err:

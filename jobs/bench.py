@@ -46,7 +46,7 @@ def part_sample(args: Any, report: dict) -> dict:
     if args.tiny:
         return bench_sampling(preset="tiny", vocab_size=300, new_tokens=16, batches=(1, 2), repeats=1)
     return bench_sampling(preset=args.sample_preset, vocab_size=args.vocab_size, new_tokens=args.sample_new_tokens,
-                          batches=tuple(int(b) for b in _csv(args.sample_batches)), repeats=min(args.repeats, 3))
+                          batches=tuple(int(b) for b in _csv(args.sample_batches)), repeats=args.repeats)
 
 
 def part_data(args: Any, report: dict) -> dict:
@@ -91,7 +91,7 @@ def build_parser() -> Parser:
     p.add_argument("part", choices=[*PARTS, "all"], help="which benchmark to run")
     p.add_argument("--json", required=True, help="where to write the figures (a .md summary goes next to it)")
     p.add_argument("--tiny", action="store_true", help="seconds-long version of every part (schema checks)")
-    p.add_argument("--repeats", type=int, default=5, help="timed repeats per measurement (after warm-up)")
+    p.add_argument("--repeats", type=int, default=3, help="timed repeats per measurement (after warm-up)")
     p.add_argument("--vocab-size", type=int, default=4096)
     p.add_argument("--seq-len", type=int, default=128, help="data / platform: sequence length")
     p.add_argument("--families", default="ar,llada,cola", help="train: families")
@@ -101,7 +101,7 @@ def build_parser() -> Parser:
     p.add_argument("--sample-preset", default="s")
     p.add_argument("--sample-new-tokens", type=int, default=256)
     p.add_argument("--sample-batches", default="1,8")
-    p.add_argument("--data-docs", type=int, default=20000, help="data: storyworld documents")
+    p.add_argument("--data-docs", type=int, default=10000, help="data: storyworld documents")
     p.add_argument("--ray-address", default="auto", help="data: auto | local | HOST:PORT")
     p.add_argument("--workdir", default="", help="data / platform: keep generated corpora, shards and runs here")
     p.add_argument("--platform-preset", default="xs")

@@ -67,6 +67,7 @@ def execute_point(job: PointJob) -> dict[str, Any]:
     """Train every stage of one point, evaluate the final model, write and return its record."""
     from cola_platform.evaluation import EvalRequest, evaluate_run, flat_metrics, unified_likelihood
     from cola_platform.tracking.eval_logging import log_point_to_mlflow
+    from cola_platform.allocator import keep_freed_memory
     from cola_platform.training.dispatch import train_config
     from cola_platform.training.export import load_run
 
@@ -75,6 +76,7 @@ def execute_point(job: PointJob) -> dict[str, Any]:
     if done.exists():
         return json.loads(done.read_text())
     cfgs = stage_configs(job.study, job.run, job.data_overrides)
+    keep_freed_memory()  # evaluation samples in this task
     if cfgs[0].train.threads:  # evaluation runs in this task, on the cores the point's workers used
         torch.set_num_threads(cfgs[0].train.threads * max(1, cfgs[0].train.workers))
     tags = {"study": job.study.name, "budget_flops": f"{job.run.budget:.6g}"}

@@ -34,6 +34,7 @@ import torch
 from cola_core.config import Config
 from cola_core.train.loop import LoopHooks, run_loop
 from cola_core.utils.seeding import seed_everything
+from cola_platform.allocator import keep_freed_memory
 from cola_platform.data.array_stream import ArrayBatchStream, fixed_batches
 from cola_platform.data.manifest import Manifest
 from cola_platform.data.ray_ingest import IngestPlan, RayBatchStream
@@ -102,6 +103,7 @@ class WorkerArgs:
 
 def _setup_process(cfg: Config, local_world: int) -> None:
     setup_accelerator(cfg)
+    keep_freed_memory()
     torch.set_num_threads(cfg.train.threads or max(1, (os.cpu_count() or 1) // max(1, local_world)))
     root = logging.getLogger()
     if not root.handlers:
