@@ -81,7 +81,7 @@ def bench_data(docs: int = 20000, seq_len: int = 128, vocab_size: int = 4096, ra
     from cola_platform.data.ray_env import cluster_cpus, ensure_ray
     from cola_platform.data.sources import Source
 
-    root = Path(workdir or tempfile.mkdtemp(prefix="cola-bench-data-"))
+    root = Path(workdir or tempfile.mkdtemp(prefix="cola-bench-data-")).resolve()
     root.mkdir(parents=True, exist_ok=True)
     texts = list(iter_texts(docs, seed=0))
     with open(root / "corpus.jsonl", "w") as f:

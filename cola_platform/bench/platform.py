@@ -58,7 +58,7 @@ def bench_platform(preset: str = "xs", steps: int = 40, warmup: int = 5, global_
     if steps <= warmup:
         raise ValueError(f"steps={steps} must exceed warmup={warmup}")
     ensure_ray()
-    root = Path(workdir or tempfile.mkdtemp(prefix="bench-platform-"))
+    root = Path(workdir or tempfile.mkdtemp(prefix="bench-platform-")).resolve()  # Ray workers have another cwd
     data = prepare_storyworld(root, docs, seq_len, vocab_size)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     common = {"train.steps": steps, "train.log_every": 1, "train.eval_every": 0, "train.ckpt_every": 0,
