@@ -36,7 +36,8 @@ def part_train(args: Any, report: dict) -> dict:
 
     presets = ["tiny"] if args.tiny else _csv(args.train_presets)
     return bench_train_steps(presets, _csv(args.families), args.vocab_size, report["gemm_peak"]["flops_per_second"],
-                             repeats=2 if args.tiny else args.repeats, compile_families=_csv(args.train_compile))
+                             repeats=2 if args.tiny else args.repeats, compile_families=_csv(args.train_compile),
+                             profile=_csv(args.profile))
 
 
 def part_sample(args: Any, report: dict) -> dict:
@@ -59,7 +60,8 @@ def part_data(args: Any, report: dict) -> dict:
                          workdir=args.workdir or None)
     train = report["results"].get("train")
     if train:  # the fastest consumer measured in this run: the hardest one to feed
-        consumer = max((v for v in train.values() if isinstance(v, dict)), key=lambda v: v["tokens_per_second"])
+        rows = [v for v in train.values() if isinstance(v, dict) and "tokens_per_second" in v]
+        consumer = max(rows, key=lambda v: v["tokens_per_second"])
     else:
         preset = "tiny" if args.tiny else _csv(args.train_presets)[0]
         consumer = step_figures("ar", preset, vocab, report["gemm_peak"]["flops_per_second"], repeats=2)
@@ -98,6 +100,7 @@ def build_parser() -> Parser:
     p.add_argument("--train-presets", default="s,m", help="train: presets")
     p.add_argument("--train-compile", default="ar,llada,cola",
                    help="train: families also measured under torch.compile at the last preset ('' for none)")
+    p.add_argument("--profile", default="", help="train: FAMILY/PRESET list to run under torch.profiler (top ops)")
     p.add_argument("--sample-preset", default="s")
     p.add_argument("--sample-new-tokens", type=int, default=256)
     p.add_argument("--sample-batches", default="1,8")
@@ -105,8 +108,8 @@ def build_parser() -> Parser:
     p.add_argument("--ray-address", default="auto", help="data: auto | local | HOST:PORT")
     p.add_argument("--workdir", default="", help="data / platform: keep generated corpora, shards and runs here")
     p.add_argument("--platform-preset", default="xs")
-    p.add_argument("--platform-steps", type=int, default=40)
-    p.add_argument("--platform-global-batch", type=int, default=32)
+    p.add_argument("--platform-steps", type=int, default=30)
+    p.add_argument("--platform-global-batch", type=int, default=64)
     p.add_argument("--verbose", action="store_true")
     return p
 

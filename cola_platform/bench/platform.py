@@ -45,7 +45,7 @@ def prepare_storyworld(workdir: Path, docs: int, seq_len: int, vocab_size: int) 
     return str(out)
 
 
-def bench_platform(preset: str = "xs", steps: int = 40, warmup: int = 5, global_batch: int = 32, workers: int = 2,
+def bench_platform(preset: str = "xs", steps: int = 30, warmup: int = 5, global_batch: int = 64, workers: int = 2,
                    zero: int = 2, docs: int = 3000, seq_len: int = 128, vocab_size: int = 4096,
                    workdir: str | None = None) -> dict[str, Any]:
     """Run the three trainings and the fixed-cost run; tokens/s medians and the distributed ratio."""

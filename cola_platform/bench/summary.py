@@ -17,10 +17,16 @@ def _pct(x: float) -> str:
 def _train(r: dict[str, Any]) -> list[str]:
     rows = [[key, f"{v['tokens_per_second']:,.0f}", f"{v['model_flops_per_second'] / 1e9:.1f}",
              _pct(v["fraction_of_gemm_peak"]), _pct(v["fraction_of_local_gemm_peak"]), f"{v['step_seconds']['median']:.3f}",
-             _pct(v["step_seconds"]["spread"])] for key, v in r.items() if isinstance(v, dict)]
-    return ["## Training step (forward + backward + AdamW)", "",
-            *_table(["family/preset", "tokens/s", "model GFLOP/s", "of GEMM peak", "of the peak just before",
-                     "step s (median)", "spread"], rows)]
+             _pct(v["step_seconds"]["spread"])] for key, v in r.items() if isinstance(v, dict) and "step_seconds" in v]
+    lines = ["## Training step (forward + backward + AdamW)", "",
+             *_table(["family/preset", "tokens/s", "model GFLOP/s", "of GEMM peak", "of the peak just before",
+                      "step s (median)", "spread"], rows)]
+    for key, prof in r.get("profiles", {}).items():
+        ops = [[o["op"], f"{o['self_seconds_per_step']:.3f}", _pct(o["share"]), f"{o['calls_per_step']:.0f}"]
+               for o in prof["top_ops"]]
+        lines += ["", f"Profile of one eager `{key}` step ({prof['self_seconds_per_step']:.2f} s of op self time)", "",
+                  *_table(["op", "s per step", "share", "calls per step"], ops)]
+    return lines
 
 
 def _sample(r: dict[str, Any]) -> list[str]:

@@ -27,9 +27,8 @@ log = logging.getLogger(__name__)
 SPECIAL_IDS = {"model.eos_id": 0, "model.pad_id": 1, "model.mask_id": 2}
 
 
-def step_figures(family: str, preset: str, vocab_size: int, peak: float, repeats: int = 5, warmup: int = 2,
-                 compile_model: bool = False) -> dict[str, Any]:
-    """Time `repeats` training steps of `family` at `preset`; tokens/s, model FLOP/s and fraction of `peak`."""
+def _engine(family: str, preset: str, vocab_size: int, compile_model: bool = False):
+    """A family's LocalEngine at `preset` on random weights, a random batch, and the group lrs."""
     cfg = resolve_config(family, preset, {"model.vocab_size": vocab_size, "train.stage": 2, "train.compile": compile_model,
                                           **SPECIAL_IDS})
     spec = get_family(family)
@@ -39,7 +38,14 @@ def step_figures(family: str, preset: str, vocab_size: int, peak: float, repeats
     engine = LocalEngine(module, named_param_groups(spec, model, cfg, cfg.optim.weight_decay), cfg)
     batch, seq = cfg.train.micro_batch_size, cfg.data.seq_len
     tokens = torch.randint(3, vocab_size, (batch, seq), generator=torch.Generator().manual_seed(0))
-    lrs = {name: cfg.optim.lr for name in engine.group_names}
+    return cfg, spec, engine, tokens, {name: cfg.optim.lr for name in engine.group_names}
+
+
+def step_figures(family: str, preset: str, vocab_size: int, peak: float, repeats: int = 5, warmup: int = 2,
+                 compile_model: bool = False) -> dict[str, Any]:
+    """Time `repeats` training steps of `family` at `preset`; tokens/s, model FLOP/s and fraction of `peak`."""
+    cfg, spec, engine, tokens, lrs = _engine(family, preset, vocab_size, compile_model)
+    batch, seq = tokens.shape
 
     def step() -> None:
         engine.forward_backward(tokens, 1000)
@@ -61,7 +67,7 @@ def step_figures(family: str, preset: str, vocab_size: int, peak: float, repeats
 
 
 def bench_train_steps(presets: list[str], families: list[str], vocab_size: int, peak: float, repeats: int = 5,
-                      compile_families: list[str] | None = None) -> dict[str, Any]:
+                      compile_families: list[str] | None = None, profile: list[str] | None = None) -> dict[str, Any]:
     """Every family at every preset, keyed `family/preset`; the families in `compile_families` also
     under `torch.compile` at the last (largest) preset, keyed `family/preset/compiled`."""
     out: dict[str, Any] = {}
@@ -71,4 +77,26 @@ def bench_train_steps(presets: list[str], families: list[str], vocab_size: int, 
             if family in (compile_families or []) and preset == presets[-1]:
                 out[f"{family}/{preset}/compiled"] = step_figures(family, preset, vocab_size, peak, repeats,
                                                                   compile_model=True)
+    if profile:
+        out["profiles"] = {key: profile_step(*key.split("/"), vocab_size) for key in profile}
     return out
+
+
+def profile_step(family: str, preset: str, vocab_size: int, steps: int = 2, top: int = 12) -> dict[str, Any]:
+    """`torch.profiler` over `steps` eager training steps: where the time goes, by aten op (self time)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    _, _, engine, tokens, lrs = _engine(family, preset, vocab_size)
+    for _ in range(2):  # warm-up
+        engine.forward_backward(tokens, 1000)
+        engine.step(lrs)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            engine.forward_backward(tokens, 1000)
+            engine.step(lrs)
+    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    total = sum(e.self_cpu_time_total for e in events)
+    ranked = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)
+    rows = [{"op": e.key, "self_seconds_per_step": e.self_cpu_time_total / 1e6 / steps,
+             "share": e.self_cpu_time_total / total, "calls_per_step": e.count / steps} for e in ranked[:top]]
+    return {"family": family, "preset": preset, "steps": steps, "self_seconds_per_step": total / 1e6 / steps, "top_ops": rows}
