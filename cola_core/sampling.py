@@ -38,3 +38,8 @@ def length_groups(prompts: list[list[int]], batch_size: int) -> list[list[int]]:
     for i, prompt in enumerate(prompts):
         by_length.setdefault(len(prompt), []).append(i)
     return [idx[j : j + batch_size] for idx in by_length.values() for j in range(0, len(idx), batch_size)]
+
+
+def cut_at_eos(row: list[int], eos_id: int) -> list[int]:
+    """A generated row up to (not including) its first EOS."""
+    return row[: row.index(eos_id)] if eos_id in row else row

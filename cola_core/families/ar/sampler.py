@@ -12,7 +12,7 @@ import torch
 from cola_core.config import SamplerConfig
 from cola_core.families.ar.model import ARModel
 from cola_core.nn.attention import KVCache
-from cola_core.sampling import length_groups, sample_logits
+from cola_core.sampling import cut_at_eos, length_groups, sample_logits
 
 
 class ARSampler:
@@ -57,7 +57,7 @@ class ARSampler:
             if n == max_new_tokens or bool(done.all()):  # one host sync per step, not per row
                 break
             logits, ids = self._next_logits(ids, nxt, caches)
-        return [self._cut(row) for row in tokens[:, :n].tolist()]
+        return [cut_at_eos(row, self.eos_id) for row in tokens[:, :n].tolist()]
 
     def _next_logits(
         self, ids: torch.Tensor, nxt: torch.Tensor, caches: list[KVCache] | None
@@ -68,7 +68,3 @@ class ARSampler:
             return self.model(nxt[:, None], caches, update_cache=True)[:, -1], ids  # (B, V)
         ids = torch.cat([ids, nxt[:, None]], dim=1)  # (B, T + 1)
         return self.model(ids, logits_for=slice(-1, None))[:, -1], ids  # (B, V)
-
-    def _cut(self, row: list[int]) -> list[int]:
-        """A row's tokens up to (not including) its first EOS."""
-        return row[: row.index(self.eos_id)] if self.eos_id in row else row

@@ -28,7 +28,7 @@ from cola_core.config import Config, ConfigError
 from cola_core.families.cola.masks import prefix_mask
 from cola_core.families.cola.model import ColaModel
 from cola_core.nn.attention import KVCache
-from cola_core.sampling import length_groups, sample_logits
+from cola_core.sampling import cut_at_eos, length_groups, sample_logits
 
 
 @dataclass
@@ -110,7 +110,7 @@ class ColaSampler:
                 break
         finished_at = torch.where(finished_at == 0, state.n, finished_at)
         ids = torch.cat(blocks, dim=1)[:, :max_new_tokens].tolist() if blocks else [[] for _ in range(B)]
-        outs = [row[: row.index(self.eos_id)] if self.eos_id in row else row for row in ids]
+        outs = [cut_at_eos(row, self.eos_id) for row in ids]
         return outs, [state.ctx[i : i + 1, : int(finished_at[i])] for i in range(B)]
 
     def _encode(self, prompts: list[list[int]]) -> torch.Tensor:

@@ -19,7 +19,7 @@ import torch
 
 from cola_core.config import SamplerConfig
 from cola_core.families.llada.model import LLaDAModel
-from cola_core.sampling import length_groups
+from cola_core.sampling import cut_at_eos, length_groups
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class LLaDASampler:
                         for index, offsets in zip(indices, chosen.tolist()):
                             trace.append(UnmaskEvent(index, b, step, sorted(lo - P + o for o in offsets)))
                 step += 1
-        return [self._cut(row) for row in x[:, P : P + max_new_tokens].tolist()]
+        return [cut_at_eos(row, self.eos_id) for row in x[:, P : P + max_new_tokens].tolist()]
 
     def _block_schedule(self, block: torch.Tensor, per_block: int) -> list[int]:
         """Tokens to commit at each step of a block (B, bl), the same for every row.
@@ -129,10 +129,6 @@ class LLaDASampler:
         if not bool((schedule == schedule[:1]).all()):
             raise RuntimeError("llada sampler: rows of a batch disagree on the number of masked tokens")
         return schedule[0].tolist()
-
-    def _cut(self, row: list[int]) -> list[int]:
-        """A row's tokens up to (not including) its first EOS."""
-        return row[: row.index(self.eos_id)] if self.eos_id in row else row
 
     def _logits(self, x: torch.Tensor, prompt_len: int, lo: int, hi: int) -> torch.Tensor:
         """(B, T) -> logits of the current block (B, hi - lo, V); with cfg > 0 the unconditional pass
