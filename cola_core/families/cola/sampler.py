@@ -96,7 +96,7 @@ class ColaSampler:
         skip = (n_patches - n_prefix) * self.p + tail  # prompt tokens inside the first generated block
         blocks: list[torch.Tensor] = []
         produced = 0
-        finished_at = torch.zeros(B, dtype=torch.long)  # latents in ctx when a row finished (0: running)
+        finished_at = torch.zeros(B, dtype=torch.long, device=self.device)  # latents in ctx when a row finished (0: running)
         while max_new_tokens > 0 and produced < max_new_tokens:
             zn = self._integrate(state, gen)
             tokens = self._decode(state, zn, gen)[:, skip:]  # (B, bs * p - skip)
@@ -120,9 +120,10 @@ class ColaSampler:
         ids = torch.tensor(prompts, dtype=torch.long, device=self.device)  # (B, T)
         return self.model.normalize(self.model.vae.encode(ids).mode())
 
-    def _rows(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, ...) -> (2B, ...) [conditional; unconditional] when guidance is on, else unchanged."""
-        return torch.cat([x, x], dim=0) if self.guided else x
+    @staticmethod
+    def _rows(x: torch.Tensor, guided: bool) -> torch.Tensor:
+        """(B, ...) -> (2B, ...) [conditional; unconditional] when `guided`, else unchanged."""
+        return torch.cat([x, x], dim=0) if guided else x
 
     def _start(self, prefix: torch.Tensor) -> _State:
         """Put the complete prompt blocks (B, n, d) into the DiT and decoder caches (cached mode)."""
@@ -135,7 +136,8 @@ class ColaSampler:
             t0 = torch.zeros(B, n, device=self.device)
             positions = torch.arange(n, device=self.device)
             mask = prefix_mask(n, self.bs, self.device)
-            self.model.dit(self._rows(prefix), self._rows(t0), positions, mask, state.dit_caches, commit=n)
+            g = self.guided  # the cache holds both branches' rows from the start
+            self.model.dit(self._rows(prefix, g), self._rows(t0, g), positions, mask, state.dit_caches, commit=n)
             self.model.vae.decode(self.model.denormalize(prefix), state.dec_caches, update_cache=True)
         return state
 
@@ -167,8 +169,8 @@ class ColaSampler:
         guided = self.guided and cached + commit > 0  # no context: the unconditional branch is the conditional one
         positions = torch.arange(cached, cached + x.shape[1], device=self.device)
         mask = self._pass_mask(cached, commit, z.shape[0], guided)
-        rows = (lambda a: torch.cat([a, a], dim=0)) if guided else (lambda a: a)
-        v = self.model.dit(rows(x), rows(tt), positions, mask, state.dit_caches, commit=commit)[:, commit:]
+        v = self.model.dit(self._rows(x, guided), self._rows(tt, guided), positions, mask, state.dit_caches,
+                           commit=commit)[:, commit:]
         state.pending = None
         if not guided:
             return v  # (B, bs, d)
