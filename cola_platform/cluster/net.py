@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import socket
 import time
 import urllib.error
@@ -19,15 +20,20 @@ HOST = "127.0.0.1"
 RESERVED_PORTS = frozenset({5000, 6379, 8076, 8265, 9000, 10001, 52365})
 
 
+# Ports handed out lie below the kernel's ephemeral range (32768+ on Linux): a port picked from that
+# range can be taken by any process binding port 0 (Ray's own workers do) before its server starts.
+PICK_RANGE = (20000, 32000)
+_rng = random.SystemRandom()  # independent of any seeded global RNG: two drivers must not pick alike
+
+
 def free_port(avoid: set[int] | frozenset[int] = frozenset()) -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now (and not a well-known default)."""
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind((HOST, 0))
-            port = s.getsockname()[1]
-        if port not in RESERVED_PORTS and port not in avoid:
+    """A TCP port on 127.0.0.1 that nobody listens on right now, outside the ephemeral range and not
+    a well-known default."""
+    for _ in range(200):
+        port = _rng.randrange(*PICK_RANGE)
+        if port not in RESERVED_PORTS and port not in avoid and port_is_free(port):
             return port
-    raise RuntimeError("could not find a free TCP port on 127.0.0.1")
+    raise RuntimeError(f"could not find a free TCP port in {PICK_RANGE} on 127.0.0.1")
 
 
 def port_is_free(port: int, host: str = HOST) -> bool:
