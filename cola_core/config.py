@@ -175,8 +175,7 @@ class TrainConfig:
     threads: int = 0
     """torch intra-op threads (0: leave torch's default)."""
     compile: bool = False
-    """`torch.compile` the training forward (fuses norms, RoPE and activations: about +7 % tokens/s for the
-    `m` preset on CPU, see BENCHMARKS.md; costs tens of seconds of compilation per run)."""
+    """`torch.compile` the training forward: ~+7 % tokens/s at `m` on CPU (BENCHMARKS.md), tens of seconds to compile."""
     # --- Cola --------------------------------------------------------------------------------
     stage: int = 1
     """Cola training stage: 1 = VAE only, 2 = joint VAE + DiT."""
