@@ -77,6 +77,12 @@ class FamilySpec:
     """Raises ConfigError for a config that cannot start training (checked before anything is written)."""
     eval_loss: Callable[[nn.Module, torch.Tensor, Config], dict[str, float]] | None = None
     """Likelihood-style metrics on a held-out batch (NLL / ELBO / bound); None uses the objective."""
+    diagnostics: Callable[[nn.Module, torch.Tensor, Config], dict[str, float]] | None = None
+    """Readable held-out diagnostics on a batch, computed at every evaluation (Cola: context gain and
+    probes; LLaDA: CE at fixed mask ratios)."""
+    readable_metric: str = "eval_loss"
+    """The held-out number that reads right for this family (lower is better): what scaling tables
+    and plots show as `readable_metric`."""
 
 
 _REGISTRY: dict[str, FamilySpec] = {}

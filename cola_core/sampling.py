@@ -40,6 +40,15 @@ def length_groups(prompts: list[list[int]], batch_size: int) -> list[list[int]]:
     return [idx[j : j + batch_size] for idx in by_length.values() for j in range(0, len(idx), batch_size)]
 
 
+def document_starts(prompts: list[list[int]], eos_id: int) -> list[list[int]]:
+    """Every sampler's prompts: an empty prompt becomes `[eos]`, the start of a new document.
+
+    Training sequences are documents packed with EOS between them, so a document starts after EOS;
+    a sampler that starts from nothing would begin mid-document, as most of its training blocks do.
+    """
+    return [list(p) if p else [eos_id] for p in prompts]
+
+
 def cut_at_eos(row: list[int], eos_id: int) -> list[int]:
     """A generated row up to (not including) its first EOS."""
     return row[: row.index(eos_id)] if eos_id in row else row

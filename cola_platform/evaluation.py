@@ -60,24 +60,29 @@ def check_tasks(req: EvalRequest) -> None:
         raise ConfigError("--quality-temperature must be >= 0")
 
 
-def likelihood_metrics(loaded: LoadedRun, batches: int) -> dict[str, float]:
-    """The family's held-out likelihood metrics (NLL / ELBO / bound) on the run's validation data."""
+def heldout_metrics(loaded: LoadedRun, batches: int) -> tuple[dict[str, float], dict[str, float]]:
+    """(likelihood, diagnostics) averaged over `batches` validation batches of the run's data: the
+    family's NLL / ELBO / bound, and its readable diagnostics (FamilySpec.eval_loss / .diagnostics)."""
     from cola_platform.data.manifest import read_manifest
     from cola_platform.data.array_stream import fixed_batches
     from cola_platform.data.shards import read_split
 
-    cfg = loaded.cfg
+    cfg, spec = loaded.cfg, loaded.spec
     try:
         val = read_split(cfg.data.path, read_manifest(cfg.data.path), "validation")
     except UserError as err:
-        log.warning("likelihood skipped: %s", err)
-        return {}
-    fn = loaded.spec.eval_loss
-    rows = []
+        log.warning("likelihood and diagnostics skipped: %s", err)
+        return {}, {}
+    likelihood, diagnostics = [], []
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.train.seed + 12345)
         for tokens in fixed_batches(val, cfg.train.micro_batch_size, batches):
-            rows.append(fn(loaded.model, tokens, cfg) if fn else {})
+            likelihood.append(spec.eval_loss(loaded.model, tokens, cfg) if spec.eval_loss else {})
+            diagnostics.append(spec.diagnostics(loaded.model, tokens, cfg) if spec.diagnostics else {})
+    return _mean(likelihood), _mean(diagnostics)
+
+
+def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
     return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]} if rows and rows[0] else {}
 
 
@@ -103,6 +108,7 @@ def evaluate_run(loaded: LoadedRun, req: EvalRequest) -> dict[str, Any]:
         quality = {**run_quality(sample, req.items, max(req.max_new_tokens, 64), req.seed).to_dict(),
                    "temperature": req.quality_temperature}
     seconds = time.perf_counter() - start
+    likelihood, diagnostics = heldout_metrics(loaded, req.likelihood_batches)
     generated = sum(r["generated_tokens"] for r in results.values())
     accs = [r["accuracy"] for r in results.values()]
     s = loaded.cfg.sampler
@@ -110,7 +116,7 @@ def evaluate_run(loaded: LoadedRun, req: EvalRequest) -> dict[str, Any]:
         "run": str(loaded.run.root), "family": loaded.cfg.run.family, "preset": loaded.cfg.run.preset,
         "tasks": results, "quality": quality,
         "accuracy_mean": sum(accs) / len(accs) if accs else None,
-        "likelihood": likelihood_metrics(loaded, req.likelihood_batches),
+        "likelihood": likelihood, "diagnostics": diagnostics, "readable_metric": loaded.spec.readable_metric,
         "sampler": sampler_settings(loaded.cfg.run.family, s),
         "seconds": seconds, "tokens_per_second": generated / max(sum(r["seconds"] for r in results.values()), 1e-9),
         "items": req.items, "seed": req.seed, "max_new_tokens": req.max_new_tokens,
@@ -141,6 +147,11 @@ def flat_metrics(record: dict[str, Any]) -> dict[str, float]:
     if record.get("accuracy_mean") is not None:
         out["accuracy_mean"] = record["accuracy_mean"]
     out.update({f"likelihood_{k}": v for k, v in record.get("likelihood", {}).items()})
+    out.update(record.get("diagnostics", {}))
+    readable = record.get("readable_metric", "")
+    value = out.get(readable, out.get(f"likelihood_{readable}"))
+    if value is not None:
+        out["readable_metric"] = value
     out["eval_tokens_per_second"] = record["tokens_per_second"]
     return out
 

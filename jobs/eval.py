@@ -53,6 +53,10 @@ def print_table(record: dict) -> None:
               f"distinct-2 {q['distinct_2']:.3f}  self-BLEU {q['self_bleu']:.3f}")
     for k, v in record.get("likelihood", {}).items():
         print(f"  {k:28} {v:.4f}")
+    if record.get("diagnostics"):
+        print(f"  diagnostics (readable metric: {record['readable_metric']}, lower is better)")
+        for k, v in record["diagnostics"].items():
+            print(f"  {k:28} {v:.4f}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -80,6 +80,8 @@ def evaluate(spec: FamilySpec, engine: Engine, cfg: Config, batches: Iterable[to
             else:
                 out = module(tokens, 0)
                 results.append({"eval_loss": out.loss.item(), **{f"eval_{k}": v for k, v in out.metrics.items()}})
+            if spec.diagnostics is not None:
+                results[-1].update(spec.diagnostics(module.model, tokens, cfg))
     module.train(was_training)
     return _mean_dicts(results) if results else {}
 

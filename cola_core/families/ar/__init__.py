@@ -15,5 +15,6 @@ SPEC = register_family(
         count_params=ar_param_counts,
         flops_per_token=ar_flops_per_token,
         eval_loss=ar_eval_loss,
+        readable_metric="nll_per_token",
     )
 )

@@ -12,7 +12,7 @@ import torch
 from cola_core.config import SamplerConfig
 from cola_core.families.ar.model import ARModel
 from cola_core.nn.attention import KVCache
-from cola_core.sampling import cut_at_eos, length_groups, sample_logits
+from cola_core.sampling import cut_at_eos, document_starts, length_groups, sample_logits
 
 
 class ARSampler:
@@ -29,6 +29,7 @@ class ARSampler:
         device = next(self.model.parameters()).device
         gen = torch.Generator(device=device).manual_seed(self.scfg.seed)
         outs: list[list[int]] = [[] for _ in prompts]
+        prompts = document_starts(prompts, self.eos_id)
         for group in length_groups(prompts, self.scfg.batch_size):
             for i, out in zip(group, self._batch([prompts[i] for i in group], max_new_tokens, gen)):
                 outs[i] = out
@@ -41,8 +42,7 @@ class ARSampler:
             return [[] for _ in prompts]
         s = self.scfg
         device = next(self.model.parameters()).device
-        starts = [p or [self.eos_id] for p in prompts]  # an empty prompt starts after EOS
-        ids = torch.tensor(starts, dtype=torch.long, device=device)  # (B, T)
+        ids = torch.tensor(prompts, dtype=torch.long, device=device)  # (B, T)
         B = ids.shape[0]
         tokens = torch.empty(B, max_new_tokens, dtype=torch.long, device=device)  # (B, N)
         done = torch.zeros(B, dtype=torch.bool, device=device)  # (B,)

@@ -4,10 +4,12 @@ Public API:
 * `build_cola_model(cfg)` -> `ColaModel` (`vae`, `dit`, `ref_encoder`, latent shift/scale buffers);
 * `ColaObjective(cfg)` (Stage 1 / Stage 2 loss), `cola_param_groups`, `cola_lr_scale`;
 * `prepare_latent_stats` (the family's `prepare` hook), `cola_eval_loss` / `cola_elbo_per_token`;
+* `cola_diagnostics`: context gain, the ideal context-free loss, decoder and prior probes;
 * `ColaSampler(model, cfg)`; `cola_param_counts`, `cola_flops_per_token`, `sampling_flops_per_token`.
 """
 
 from cola_core.families.cola.accounting import cola_flops_per_token, cola_param_counts, sampling_flops_per_token
+from cola_core.families.cola.diagnostics import cola_diagnostics
 from cola_core.families.cola.likelihood import cola_elbo_per_token, cola_eval_loss
 from cola_core.families.cola.model import ColaModel, build_cola_model, check_train_config, prepare_latent_stats
 from cola_core.families.cola.objective import ColaObjective, cola_lr_scale, cola_param_groups
@@ -15,7 +17,7 @@ from cola_core.families.cola.sampler import ColaSampler, build_cola_sampler
 from cola_core.registry import FamilySpec, register_family
 
 __all__ = [
-    "ColaModel", "ColaObjective", "ColaSampler", "build_cola_model", "cola_elbo_per_token", "cola_eval_loss",
+    "ColaModel", "ColaObjective", "ColaSampler", "build_cola_model", "cola_diagnostics", "cola_elbo_per_token", "cola_eval_loss",
     "cola_flops_per_token", "cola_lr_scale", "cola_param_counts", "cola_param_groups", "prepare_latent_stats",
     "sampling_flops_per_token", "SPEC",
 ]
@@ -33,5 +35,7 @@ SPEC = register_family(
         prepare=prepare_latent_stats,
         check_train_config=check_train_config,
         eval_loss=cola_eval_loss,
+        diagnostics=cola_diagnostics,
+        readable_metric="prior_probe_err",
     )
 )

@@ -19,17 +19,19 @@ def vae_causal_mask(t_q: int, t_k: int | None = None, device: torch.device | Non
     return causal_mask(t_q, t_k, device=device)
 
 
-def two_l_mask(n: int, block_size: int, device: torch.device | None = None) -> torch.Tensor:
+def two_l_mask(n: int, block_size: int, device: torch.device | None = None, context: bool = True) -> torch.Tensor:
     """The (2n, 2n) training mask of the 2L layout; rows/cols 0..n-1 clean, n..2n-1 noisy.
 
     clean q (block b) -> clean k in blocks <= b;  clean q -> noisy k: never;
     noisy q (block b) -> clean k in blocks < b;   noisy q -> noisy k in block b only.
+    `context=False` cuts the noisy -> clean part: every noisy block sees only itself (the
+    unconditional branch of guidance, and the "without context" diagnostic).
     """
     blk = torch.arange(n, device=device) // block_size
     bq, bk = blk[:, None], blk[None, :]  # (n, 1), (1, n)
     clean_clean = bk <= bq
     clean_noisy = torch.zeros(n, n, dtype=torch.bool, device=device)
-    noisy_clean = bk < bq
+    noisy_clean = (bk < bq) & context
     noisy_noisy = bk == bq
     top = torch.cat([clean_clean, clean_noisy], dim=1)  # (n, 2n)
     bottom = torch.cat([noisy_clean, noisy_noisy], dim=1)  # (n, 2n)

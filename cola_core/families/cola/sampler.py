@@ -28,7 +28,7 @@ from cola_core.config import Config, ConfigError
 from cola_core.families.cola.masks import prefix_mask
 from cola_core.families.cola.model import ColaModel
 from cola_core.nn.attention import KVCache
-from cola_core.sampling import cut_at_eos, length_groups, sample_logits
+from cola_core.sampling import cut_at_eos, document_starts, length_groups, sample_logits
 
 
 @dataclass
@@ -77,6 +77,7 @@ class ColaSampler:
         gen = torch.Generator(device=self.device).manual_seed(self.scfg.seed)
         outs: list[list[int]] = [[] for _ in prompts]
         latents: list[torch.Tensor] = [torch.empty(0) for _ in prompts]
+        prompts = document_starts(prompts, self.eos_id)
         for group in length_groups(prompts, self.scfg.batch_size):
             tokens, lat = self._batch([list(prompts[i]) for i in group], max_new_tokens, gen)
             for j, i in enumerate(group):

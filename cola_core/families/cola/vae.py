@@ -105,6 +105,27 @@ class VAEDecoder(nn.Module):
             h = self.unpatch(h).reshape(B, n * self.patch_size, -1)  # (B, N, p*E) -> (B, N*p, E)
         return self.head(self.norm(h))  # (B, N*p, V)
 
+    def decode_blocks(self, history: torch.Tensor, blocks: torch.Tensor, block_size: int) -> torch.Tensor:
+        """Decode every block of `blocks` (B, N, d) after the *real* earlier blocks of `history` (B, N, d).
+
+        Latent j of block b sees history latents of blocks < b and block-b latents <= j: exactly
+        what the sampler's decoder sees when block b is generated after a real prefix, for all
+        blocks in one pass over the 2N layout [history | blocks] -> logits (B, N*p, V).
+        """
+        B, n, _ = blocks.shape
+        blk = torch.arange(n, device=blocks.device) // block_size
+        pos = torch.arange(n, device=blocks.device)
+        hist_hist = pos[None, :] <= pos[:, None]  # causal over the history
+        block_hist = blk[None, :] < blk[:, None]  # earlier blocks only
+        block_block = (blk[None, :] == blk[:, None]) & hist_hist  # causal within the own block
+        mask = torch.cat([torch.cat([hist_hist, torch.zeros_like(hist_hist)], 1),
+                          torch.cat([block_hist, block_block], 1)], 0)  # (2N, 2N)
+        x = self.in_proj(torch.cat([history, blocks], dim=1))  # (B, 2N, E)
+        h = self.stack(x, torch.cat([pos, pos]), mask)[:, n:]  # (B, N, E)
+        if self.unpatch is not None:
+            h = self.unpatch(h).reshape(B, n * self.patch_size, -1)  # (B, N, p*E) -> (B, N*p, E)
+        return self.head(self.norm(h))  # (B, N*p, V)
+
 
 class TextVAE(nn.Module):
     """Encoder + decoder; GPT-2 style init (normal 0.02, zero biases)."""

@@ -1,6 +1,7 @@
 """LLaDA baseline: bidirectional mask predictor, 1/t-weighted masked CE, semi-autoregressive sampler."""
 
 from cola_core.families.llada.accounting import llada_flops_per_token, llada_param_counts
+from cola_core.families.llada.diagnostics import llada_diagnostics
 from cola_core.families.llada.likelihood import llada_eval_loss
 from cola_core.families.llada.model import build_llada_model
 from cola_core.families.llada.objective import MaskedDiffusionLoss
@@ -18,5 +19,7 @@ SPEC = register_family(
         count_params=llada_param_counts,
         flops_per_token=llada_flops_per_token,
         eval_loss=llada_eval_loss,
+        diagnostics=llada_diagnostics,
+        readable_metric="masked_ce_15",
     )
 )

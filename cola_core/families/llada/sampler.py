@@ -19,7 +19,7 @@ import torch
 
 from cola_core.config import SamplerConfig
 from cola_core.families.llada.model import LLaDAModel
-from cola_core.sampling import cut_at_eos, length_groups
+from cola_core.sampling import cut_at_eos, document_starts, length_groups
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,7 @@ class LLaDASampler:
         gen = torch.Generator(device=device).manual_seed(self.scfg.seed)
         outs: list[list[int]] = [[] for _ in prompts]
         events: list[UnmaskEvent] = []
+        prompts = document_starts(prompts, self.eos_id)
         for group in length_groups(prompts, self.scfg.batch_size):
             batch = [prompts[i] for i in group]
             for i, out in zip(group, self._batch(batch, group, max_new_tokens, gen, None if trace is None else events)):
