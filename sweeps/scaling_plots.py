@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from sweeps.scaling_report import LIKELIHOOD  # noqa: E402
+from sweeps.scaling_report import LIKELIHOOD, READABLE  # noqa: E402
 
 COLORS = {"cola": "tab:red", "ar": "tab:blue", "llada": "tab:green"}
 
@@ -22,29 +22,38 @@ def _log_x(ax) -> None:
         ax.set_xscale("log")
 
 
+def _panel(ax, points: list[dict], analysis: dict[str, Any], metric: str, curve_key: str, fit_key: str | None) -> None:
+    """Every point (faint) and each family's frontier (line), with its power-law fit when there is one."""
+    for fam, data in analysis["families"].items():
+        color = COLORS.get(fam)
+        every = [p for p in points if p["family"] == fam and isinstance(p.get(metric), (int, float))]
+        ax.scatter([p["flops"] for p in every], [p[metric] for p in every], s=12, alpha=0.35, color=color)
+        curve = data[curve_key]
+        label = f"{fam}: {data['readable_name']}" if metric == READABLE and data.get("readable_name") else fam
+        ax.plot([c["flops"] for c in curve], [c["value"] for c in curve], "o-", color=color, label=label)
+        fit = data.get(fit_key) if fit_key else None
+        if fit and curve:
+            xs = [curve[0]["flops"] * (curve[-1]["flops"] / curve[0]["flops"]) ** (i / 20) for i in range(21)]
+            ax.plot(xs, [10 ** (fit["log10_a"] + fit["alpha"] * math.log10(x)) for x in xs], ":", color=color,
+                    label=f"{fam} fit α={fit['alpha']:.2f}")
+
+
 def curves_plot(points: list[dict], analysis: dict[str, Any], path: Path) -> Path:
-    """Left: the quality metric vs compute; right: likelihood (nats/token) vs compute; one line per family."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    panels = ((axes[0], "quality_curve", "quality_fit", analysis["quality_metric"], analysis["quality_metric"]),
-              (axes[1], "likelihood_curve", "likelihood_fit", LIKELIHOOD, f"{LIKELIHOOD} (lower is better)"))
-    for ax, curve_key, fit_key, metric, ylabel in panels:
-        for fam, data in analysis["families"].items():
-            color = COLORS.get(fam)
-            every = [p for p in points if p["family"] == fam and isinstance(p.get(metric), (int, float))]
-            ax.scatter([p["flops"] for p in every], [p[metric] for p in every], s=12, alpha=0.35, color=color)
-            curve = data[curve_key]
-            ax.plot([c["flops"] for c in curve], [c["value"] for c in curve], "o-", color=color, label=fam)
-            fit = data[fit_key]
-            if fit and curve:
-                xs = [curve[0]["flops"] * (curve[-1]["flops"] / curve[0]["flops"]) ** (i / 20) for i in range(21)]
-                ax.plot(xs, [10 ** (fit["log10_a"] + fit["alpha"] * math.log10(x)) for x in xs], ":", color=color,
-                        label=f"{fam} fit α={fit['alpha']:.2f}")
-        ax.set_ylabel(ylabel)
+    """Quality metric, each family's readable diagnostic, and likelihood (nats/token) vs compute."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.9))
+    panels = ((axes[0], analysis["quality_metric"], "quality_curve", "quality_fit",
+               f"{analysis['quality_metric']} (higher is better)"),
+              (axes[1], READABLE, "readable_curve", None, "readable diagnostic per family (lower is better)"),
+              (axes[2], LIKELIHOOD, "likelihood_curve", "likelihood_fit", f"{LIKELIHOOD} (lower is better)"))
+    for ax, metric, curve_key, fit_key, ylabel in panels:
+        _panel(ax, points, analysis, metric, curve_key, fit_key)
+        ax.set_ylabel(ylabel, fontsize=8)
         if metric == LIKELIHOOD and ax.has_data() and ax.dataLim.y0 > 0:
             ax.set_yscale("log")  # the families' likelihood numbers span orders of magnitude at small scale
         _log_x(ax)
         ax.set_xlabel("training FLOPs")
         ax.legend(fontsize=7)
+    axes[1].set_title("each family's own units: AR NLL, LLaDA CE at 15 % mask, Cola prior-probe error", fontsize=8)
     fig.suptitle("Compute-matched Cola vs AR vs LLaDA", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -16,6 +16,9 @@ from sweeps.fits import crossover, fit_isoflop, fit_optimal_size, fit_power_law
 
 LIKELIHOOD = "nll_nats_per_token"
 """Cross-family likelihood number (AR: exact NLL; LLaDA: MC bound; Cola: negative-ELBO estimate)."""
+READABLE = "readable_metric"
+"""Per-family diagnostic that reads right (lower is better; its name is in the point's `readable_name`):
+AR NLL, LLaDA CE at 15 % masking, Cola prior-probe token error."""
 
 
 def _ok(x: Any) -> bool:
@@ -61,11 +64,14 @@ def analyze(points: list[dict], families: list[str], loss_metric: str, quality_m
     for fam in families:
         q_front = frontier(points, fam, quality_metric, higher_is_better=True)
         l_front = frontier(points, fam, LIKELIHOOD, higher_is_better=False)
+        r_front = frontier(points, fam, READABLE, higher_is_better=False)
         out["families"][fam] = {
             "quality_curve": [{"budget": p["budget"], "flops": p["flops"], "value": p[quality_metric], "preset": p["preset"]} for p in q_front],
             "likelihood_curve": [{"budget": p["budget"], "flops": p["flops"], "value": p[LIKELIHOOD], "preset": p["preset"]} for p in l_front],
             "quality_fit": _fit(q_front, quality_metric),
             "likelihood_fit": _fit(l_front, LIKELIHOOD),
+            "readable_name": next((p.get("readable_name", "") for p in r_front), ""),
+            "readable_curve": [{"budget": p["budget"], "flops": p["flops"], "value": p[READABLE], "preset": p["preset"]} for p in r_front],
             "isoflop": isoflops(points, fam, loss_metric),
         }
     if "cola" in families:

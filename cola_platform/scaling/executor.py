@@ -92,7 +92,8 @@ def execute_point(job: PointJob) -> dict[str, Any]:
     loaded = load_run(previous)
     record = evaluate_run(loaded, EvalRequest(tasks=job.study.eval_tasks, items=job.study.eval_items))
     atomic_write_json(directory / "eval.json", record)
-    metrics = {**flat_metrics(record), "nll_nats_per_token": unified_likelihood(record.get("likelihood", {}))}
+    metrics = {**flat_metrics(record), "nll_nats_per_token": unified_likelihood(record.get("likelihood", {})),
+               "readable_name": record.get("readable_metric", "")}
     point = point_record(job, results, metrics)
     log_point_to_mlflow(loaded, point)
     atomic_write_json(done, point)

@@ -18,11 +18,11 @@ from cola_platform.tracking.study_query import retire_stale_points
 from cola_platform.training.setup import data_overrides
 from sweeps.scaling_plan import PlannedRun, ScalingStudy, plan_study
 from sweeps.scaling_plots import curves_plot, isoflop_plot, markdown
-from sweeps.scaling_report import LIKELIHOOD, analyze, comparison_table
+from sweeps.scaling_report import LIKELIHOOD, READABLE, analyze, comparison_table
 
 log = logging.getLogger(__name__)
 TABLE_METRICS = ("sw_quality_grammatical", "sw_quality_valid", "accuracy_mean", "sw_lambada_acc", "sw_cloze_acc", "sw_qa_acc",
-                 LIKELIHOOD, "eval_loss")
+                 READABLE, "context_gain", LIKELIHOOD, "eval_loss")
 
 
 def plan(study: ScalingStudy, prepare: bool = True) -> tuple[list[PlannedRun], dict[str, Any]]:

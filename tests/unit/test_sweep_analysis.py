@@ -84,3 +84,21 @@ def test_crossover_found_only_when_lines_cross():
     assert parallel.budget is None
     worse = crossover(list(c), list(ar), list(c), list(cola), higher_is_better=True)
     assert worse.budget is None
+
+
+def test_scaling_analysis_carries_each_familys_readable_metric(tmp_path):
+    """The readable diagnostic is a lower-is-better frontier per family, named, and plotted."""
+    from sweeps.scaling_plots import curves_plot
+    from sweeps.scaling_report import analyze
+
+    points = [{"family": fam, "preset": "tiny", "budget": b, "flops": b, "readable_name": name,
+               "readable_metric": value, "nll_nats_per_token": 3.0, "accuracy_mean": 0.1}
+              for fam, name, values in (("ar", "nll_per_token", (4.0, 3.0, 2.0)), ("cola", "prior_probe_err", (0.99, 0.9, 0.8)))
+              for b, value in zip((1e11, 2e11, 4e11), values)]
+    points.append({**points[0], "preset": "xs", "readable_metric": 5.0})  # a worse preset at the first budget
+    analysis = analyze(points, ["ar", "cola"], "eval_loss", "accuracy_mean")
+    ar = analysis["families"]["ar"]
+    assert ar["readable_name"] == "nll_per_token"
+    assert [c["value"] for c in ar["readable_curve"]] == [4.0, 3.0, 2.0]
+    assert [c["value"] for c in analysis["families"]["cola"]["readable_curve"]] == [0.99, 0.9, 0.8]
+    assert curves_plot(points, analysis, tmp_path / "curves.png").stat().st_size > 0
