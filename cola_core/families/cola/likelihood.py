@@ -65,19 +65,32 @@ def prior_log_density(model: ColaModel, z0: torch.Tensor, steps: int = 8, probes
     return (log_pn + n * torch.log(model.latent_scale.abs()).sum().double()).float()
 
 
-def cola_elbo_per_token(model: ColaModel, tokens: torch.Tensor, steps: int = 8, probes: int = 1,
-                        generator: torch.Generator | None = None) -> torch.Tensor:
-    """ELBO estimate per token in nats (B,): [log p(x|z0) + log p_prior(z0) - log q(z0|x)] / L."""
+def negative_elbo_terms(model: ColaModel, tokens: torch.Tensor, steps: int = 8, probes: int = 1,
+                        generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """The negative ELBO per token split into `rec` + `rate` + `prior` (each (B,), nats per token).
+
+    rec = -log p(x | z0); rate = KL(q || N(0, I)) (analytic); prior = the rest of KL(q || p_prior),
+    i.e. E_q[log N(z0; 0, I) - log p_prior(z0)] (one-sample estimate): negative when the learned
+    prior places the posterior latents better than a standard normal would.
+    """
     B, L = tokens.shape
     with torch.no_grad():
         q = model.vae.encode(tokens)
         z0 = q.sample(generator)
         log_q = (-0.5 * ((z0 - q.mean).pow(2) / q.logvar.exp() + q.logvar + math.log(2 * math.pi))).sum(dim=(1, 2))
+        rate = 0.5 * (q.mean.pow(2) + q.logvar.exp() - 1.0 - q.logvar).sum(dim=(1, 2))  # (B,)
         logits = model.vae.decode(z0)  # (B, L, V)
         ce = F.cross_entropy(logits.flatten(0, 1).float(), tokens.flatten(), reduction="none")  # (B*L,)
-        log_px = -ce.view(B, L).sum(1)  # (B, L) -> (B,)
+        rec = ce.view(B, L).sum(1)  # (B, L) -> (B,)
     log_prior = prior_log_density(model, z0, steps, probes, generator)
-    return (log_px + log_prior - log_q) / L
+    return {"rec": rec / L, "rate": rate / L, "prior": (log_q - log_prior - rate) / L}
+
+
+def cola_elbo_per_token(model: ColaModel, tokens: torch.Tensor, steps: int = 8, probes: int = 1,
+                        generator: torch.Generator | None = None) -> torch.Tensor:
+    """ELBO estimate per token in nats (B,): [log p(x|z0) + log p_prior(z0) - log q(z0|x)] / L."""
+    terms = negative_elbo_terms(model, tokens, steps, probes, generator)
+    return -(terms["rec"] + terms["rate"] + terms["prior"])
 
 
 @torch.no_grad()
@@ -98,13 +111,15 @@ def cola_eval_loss(model: ColaModel, tokens: torch.Tensor, cfg: Config, elbo_ste
     """Held-out metrics: `eval_loss` (the stage's training loss), `rec_ce`, `recon_acc`; in Stage 2 also
     `fm_loss` and `elbo_nats_per_token` = the *negative* ELBO estimate per token (an NLL-style number,
     lower is better, comparable to AR's `nll_per_token`) on the first `elbo_sequences` sequences,
-    with `elbo_steps` Euler steps and one Hutchinson probe."""
+    with `elbo_steps` Euler steps and one Hutchinson probe, and its split `elbo_rec` + `elbo_rate` +
+    `elbo_prior` (see `negative_elbo_terms`)."""
     with torch.no_grad():
         out = ColaObjective(cfg)(model, tokens, 0)
     metrics = {"eval_loss": out.loss.item(), "rec_ce": out.metrics["rec_ce"], "recon_acc": out.metrics["recon_acc"]}
     if cfg.train.stage == 2:
         metrics["fm_loss"] = out.metrics["fm_loss"]
         metrics["fm_loss_uniform"] = fm_loss_uniform(model, tokens, cfg)
-        elbo = cola_elbo_per_token(model, tokens[:elbo_sequences], steps=elbo_steps, probes=1)
-        metrics["elbo_nats_per_token"] = -elbo.mean().item()
+        terms = negative_elbo_terms(model, tokens[:elbo_sequences], steps=elbo_steps, probes=1)
+        metrics.update({f"elbo_{k}": v.mean().item() for k, v in terms.items()})
+        metrics["elbo_nats_per_token"] = metrics["elbo_rec"] + metrics["elbo_rate"] + metrics["elbo_prior"]
     return metrics
