@@ -74,8 +74,10 @@ def test_sharded_ranges_equal_single_run() -> None:
     whole = list(iter_texts(40, seed=4))
     parts = list(iter_texts(13, 4, 0)) + list(iter_texts(20, 4, 13)) + list(iter_texts(7, 4, 33))
     assert parts == whole
-    assert [s.text for s in iter_stories(5, seed=4, start=35)] == whole[35:]
     assert whole != list(iter_texts(40, seed=5))
+    stories = [s.text for s in iter_stories(40, seed=4)]  # plain stories shard the same way
+    assert [s.text for s in iter_stories(5, seed=4, start=35)] == stories[35:]
+    assert stories == [generate_story(story_seed(4, i)).text for i in range(40)]
 
 
 def test_generation_speed_is_reasonable() -> None:

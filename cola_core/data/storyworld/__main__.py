@@ -6,7 +6,7 @@ import logging
 import sys
 import time
 
-from cola_core.data.storyworld.generator import iter_texts
+from cola_core.data.storyworld.generator import iter_stories
 from cola_core.data.storyworld.parsing import compiled_index
 from cola_core.data.storyworld.validator import validate_story
 
@@ -16,7 +16,7 @@ logger = logging.getLogger("cola_core.data.storyworld")
 def benchmark(num_docs: int = 20000) -> dict[str, float]:
     """Time generation and validation of ``num_docs`` stories; returns rates in stories/s."""
     t0 = time.perf_counter()
-    texts = list(iter_texts(num_docs, seed=0))
+    texts = [story.text for story in iter_stories(num_docs, seed=0)]
     gen_rate = num_docs / (time.perf_counter() - t0)
     t0 = time.perf_counter()
     compiled_index()

@@ -235,13 +235,9 @@ def iter_stories(num_docs: int, seed: int = 0, start: int = 0) -> Iterator[Story
     """Yield documents ``start .. start + num_docs - 1`` of the corpus with base ``seed``.
 
     Document ``i`` is ``generate_story(story_seed(seed, i))``, so workers generating disjoint
-    index ranges together produce exactly the single-process corpus.
+    index ranges together produce exactly the single-process corpus. These are plain stories;
+    the training corpus (``corpus.iter_texts``) also writes a share of documents in task formats.
     """
     for i in range(start, start + num_docs):
         yield generate_story(story_seed(seed, i))
 
-
-def iter_texts(num_docs: int, seed: int = 0, start: int = 0) -> Iterator[str]:
-    """Like :func:`iter_stories` but yields the text only."""
-    for story in iter_stories(num_docs, seed, start):
-        yield story.text

@@ -15,20 +15,21 @@ Items are dicts ``{"context", "answer", "type", "id"}`` plus ``"choices"`` for m
   opposite outcome. The answer is the real ending's text.
 * ``sw-qa``: the full story, a newline and ``"Question: ... Answer:"``; the answer is a short span
   of the story (a name, the place, the goal object/destination/contest), without an article.
+
+The formats and the plan-derived questions/choices live in ``formats.py``, shared with the
+training corpus (``corpus.py``), which writes a share of its documents in these same formats.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import random
 from collections.abc import Callable
 from typing import Any
 
-from cola_core.data.storyworld import lexicon as lx
-from cola_core.data.storyworld.generator import Story, story_values, realise, render, story_seed
-from cola_core.data.storyworld.plan import Plan, Thing, sample_plan
-from cola_core.data.storyworld.templates import TEMPLATES
+from cola_core.data.storyworld.formats import cloze_choices, qa_line, questions
+from cola_core.data.storyworld.generator import Story, realise, story_seed
+from cola_core.data.storyworld.plan import sample_plan
 
 EVAL_SEED_OFFSET = 1 << 63
 
@@ -56,58 +57,6 @@ def make_lambada(n: int, seed: int) -> list[dict[str, Any]]:
     return items
 
 
-def _other(rng: random.Random, pool: tuple[str, ...], avoid: set[str]) -> str:
-    choice = rng.choice(pool)
-    while choice in avoid:
-        choice = rng.choice(pool)
-    return choice
-
-
-def _wrong_goal(plan: Plan, rng: random.Random) -> Plan:
-    """A copy of ``plan`` whose goal argument (object, destination, task, contest) differs."""
-    g = dataclasses.replace(plan.goal)
-    if g.obj is not None:
-        g.obj = Thing(_other(rng, lx.OBJECT_ADJS, {g.obj.adj}),
-                      _other(rng, lx.OBJECT_NOUNS, {g.obj.noun}))
-    elif g.dest is not None:
-        g.dest = Thing(_other(rng, lx.LANDMARK_ADJS, {g.dest.adj}),
-                       _other(rng, lx.LANDMARK_NOUNS, {g.dest.noun}))
-    elif g.task is not None:
-        g.task = _other(rng, lx.TASK_BASE, {g.task})
-    elif g.contest is not None:
-        g.contest = Thing(_other(rng, lx.CONTEST_ADJS, {g.contest.adj}),
-                          _other(rng, lx.CONTEST_NOUNS, {g.contest.noun}))
-    return dataclasses.replace(plan, goal=g)
-
-
-def _wrong_name(plan: Plan, rng: random.Random) -> Plan:
-    """A copy of ``plan`` whose hero has a name that does not occur in the story."""
-    hero = dataclasses.replace(plan.hero, name=_other(rng, lx.NAMES, {c.name for c in plan.characters}))
-    return dataclasses.replace(plan, characters=[hero] + plan.characters[1:])
-
-
-def _ending(plan: Plan, kind: str, index: int, seed: int) -> str:
-    return render(kind, plan, random.Random(seed), story_values(plan), index=index)[0]
-
-
-def cloze_choices(story: Story, rng: random.Random) -> tuple[str, list[str]]:
-    """Return ``(correct, choices)``: an ending for ``story`` (whose last sentence is its ending)
-    and it shuffled with three wrong ones: another hero name, another goal argument (both with
-    the same template and word choices as the correct one) and an ending of the other outcome.
-    """
-    plan = story.plan
-    kind, index = story.template_ids[-1].rsplit(".", 1)
-    flipped = ("endbad" if kind.startswith("endgood") else "endgood") + kind[kind.index("_"):]
-    draws = rng.getrandbits(64)
-    correct = _ending(plan, kind, int(index), draws)
-    choices = [correct,
-               _ending(_wrong_name(plan, rng), kind, int(index), draws),
-               _ending(_wrong_goal(plan, rng), kind, int(index), draws),
-               _ending(plan, flipped, rng.randrange(len(TEMPLATES[flipped])), draws)]
-    rng.shuffle(choices)
-    return correct, choices
-
-
 def make_cloze(n: int, seed: int) -> list[dict[str, Any]]:
     """Build ``n`` four-way story-ending items (exactly one ending fits the plan)."""
     items = []
@@ -119,35 +68,13 @@ def make_cloze(n: int, seed: int) -> list[dict[str, Any]]:
     return items
 
 
-def _questions(plan: Plan) -> list[tuple[str, str]]:
-    """Every ``(question, answer)`` pair the plan supports."""
-    hero, g = plan.hero.name, plan.goal
-    qs = [("Who is the main character of the story?", hero),
-          ("Where did the story take place?", plan.place.text)]
-    if g.kind == "find":
-        qs.append((f"What did {hero} lose?", g.obj.text))
-    elif g.kind == "deliver":
-        qs.append((f"What did {hero} have to bring?", g.obj.text))
-    elif g.kind == "reach":
-        qs.append((f"Where did {hero} want to go?", g.dest.text))
-    elif g.kind == "help":
-        qs.append((f"Who did {hero} want to help?", g.friend))
-    else:
-        qs.append((f"What did {hero} want to win?", g.contest.text))
-    if len(plan.friends) == 1:
-        qs.append((f"Who was the friend of {hero}?", plan.friends[0].name))
-    if plan.rival is not None:
-        qs.append((f"Who tried to stop {hero}?", plan.rival.name))
-    return qs
-
-
 def make_qa(n: int, seed: int) -> list[dict[str, Any]]:
     """Build ``n`` short-answer who/where/what questions about a full story."""
     items = []
     for i in range(n):
         story, rng = _eval_story("sw-qa", seed, i, closing="auto")
-        question, answer = rng.choice(_questions(story.plan))
-        items.append({"context": f"{story.text}\nQuestion: {question} Answer:", "answer": answer,
+        question, answer = rng.choice(questions(story.plan))
+        items.append({"context": story.text + qa_line(question), "answer": answer,
                       "type": "qa", "id": f"sw-qa-{seed}-{i}"})
     return items
 
