@@ -187,3 +187,12 @@ def test_every_sampler_starts_an_empty_prompt_after_eos(family: str) -> None:
     model = tiny_model(cfg) if family == "cola" else spec.build_model(cfg).eval()
     sampler = spec.build_sampler(model, cfg)
     assert sampler.generate([[]], 8) == sampler.generate([[cfg.model.eos_id]], 8)
+
+
+def test_patch_keys_name_equal_token_tuples_alike() -> None:
+    from cola_core.families.cola.diagnostics import patch_keys
+
+    tokens = torch.tensor([[1, 2, 1, 2, 3, 4], [3, 4, 1, 2, 5, 5]])  # patches of 2, row-major like the latents
+    keys = patch_keys(tokens, 2).tolist()
+    assert keys[0] == keys[1] == keys[4] and keys[2] == keys[3] and len(set(keys)) == 3
+    assert patch_keys(tokens, 1).tolist() == torch.unique(tokens.flatten(), return_inverse=True)[1].tolist()

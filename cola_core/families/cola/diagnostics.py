@@ -87,12 +87,10 @@ def ideal_context_free_velocity(z_t: torch.Tensor, t: torch.Tensor, marginal: La
     return (z_t - z0_hat) / tt
 
 
-def patch_keys(tokens: torch.Tensor, patch_size: int, vocab_size: int) -> torch.Tensor:
-    """(B, L) tokens -> (B, L/p) one integer key per patch (the token itself when p = 1)."""
-    B, L = tokens.shape
-    patches = tokens.view(B, L // patch_size, patch_size)  # (B, n, p)
-    weights = torch.tensor([vocab_size ** i for i in range(patch_size)], device=tokens.device)
-    return (patches * weights).sum(-1)
+def patch_keys(tokens: torch.Tensor, patch_size: int) -> torch.Tensor:
+    """(B, L) tokens -> (B*L/p,) one integer key per patch: equal keys for equal token tuples."""
+    patches = tokens.reshape(-1, patch_size)  # (B*n, p)
+    return torch.unique(patches, dim=0, return_inverse=True)[1]
 
 
 @torch.no_grad()
@@ -143,7 +141,7 @@ def cola_diagnostics(model: ColaModel, tokens: torch.Tensor, cfg: Config) -> dic
     every = torch.ones(B, n, dtype=torch.bool, device=zn.device)
     fm_ctx = fm_mse(velocity(model, zn, z_t, t, context=True), target, every).item()
     fm_noctx = fm_mse(velocity(model, zn, z_t, t, context=False), target, every).item()
-    marginal = fit_latent_marginal(zn.reshape(B * n, d), patch_keys(tokens, model.patch_size, cfg.model.vocab_size).flatten())
+    marginal = fit_latent_marginal(zn.reshape(B * n, d), patch_keys(tokens, model.patch_size))
     ideal = fm_mse(ideal_context_free_velocity(z_t, t, marginal), target, every).item()
     out = {"fm_ctx": fm_ctx, "fm_noctx": fm_noctx, "context_gain": fm_noctx - fm_ctx, "fm_ideal_free": ideal}
     for sigma in DECODER_SIGMAS:
