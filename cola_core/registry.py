@@ -80,6 +80,8 @@ class FamilySpec:
     diagnostics: Callable[[nn.Module, torch.Tensor, Config], dict[str, float]] | None = None
     """Readable held-out diagnostics on a batch, computed at every evaluation (Cola: context gain and
     probes; LLaDA: CE at fixed mask ratios)."""
+    sampler_knobs: tuple[str, ...] = ("temperature", "top_k", "top_p")
+    """The `sampler.*` fields that matter for this family (recorded with every evaluation)."""
     readable_metric: str = "eval_loss"
     """The held-out number that reads right for this family (lower is better): what scaling tables
     and plots show as `readable_metric`."""

@@ -11,12 +11,14 @@ from typing import Any
 
 import torch
 
-from cola_core.config import ConfigError, apply_overrides
+from cola_core.config import ConfigError, SamplerConfig, apply_overrides
 from cola_core.data.storyworld.tasks import TASK_BUILDERS
 from cola_core.eval.generate import make_generate_fn
 from cola_core.eval.harness import run_task
 from cola_core.eval.quality import run_quality
 from cola_core.eval.tasks import TaskItem, item_from_record, load_jsonl_tasks
+from cola_core.registry import FamilySpec
+from cola_core.train.loop import mean_dicts
 from cola_platform.errors import UserError
 from cola_platform.training.export import LoadedRun
 
@@ -79,11 +81,7 @@ def heldout_metrics(loaded: LoadedRun, batches: int) -> tuple[dict[str, float], 
         for tokens in fixed_batches(val, cfg.train.micro_batch_size, batches):
             likelihood.append(spec.eval_loss(loaded.model, tokens, cfg) if spec.eval_loss else {})
             diagnostics.append(spec.diagnostics(loaded.model, tokens, cfg) if spec.diagnostics else {})
-    return _mean(likelihood), _mean(diagnostics)
-
-
-def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
-    return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]} if rows and rows[0] else {}
+    return mean_dicts(likelihood), mean_dicts(diagnostics)
 
 
 def evaluate_run(loaded: LoadedRun, req: EvalRequest) -> dict[str, Any]:
@@ -117,19 +115,15 @@ def evaluate_run(loaded: LoadedRun, req: EvalRequest) -> dict[str, Any]:
         "tasks": results, "quality": quality,
         "accuracy_mean": sum(accs) / len(accs) if accs else None,
         "likelihood": likelihood, "diagnostics": diagnostics, "readable_metric": loaded.spec.readable_metric,
-        "sampler": sampler_settings(loaded.cfg.run.family, s),
+        "sampler": sampler_settings(loaded.spec, s),
         "seconds": seconds, "tokens_per_second": generated / max(sum(r["seconds"] for r in results.values()), 1e-9),
         "items": req.items, "seed": req.seed, "max_new_tokens": req.max_new_tokens,
     }
 
 
-def sampler_settings(family: str, s) -> dict[str, Any]:
-    """The sampler knobs that matter for a family."""
-    if family == "cola":
-        return {"steps": s.steps, "cfg": s.cfg, "solver": s.solver, "temperature": s.temperature}
-    if family == "llada":
-        return {"steps": s.steps, "block_length": s.block_length, "cfg": s.cfg, "remasking": s.remasking, "temperature": s.temperature}
-    return {"temperature": s.temperature, "top_k": s.top_k, "top_p": s.top_p}
+def sampler_settings(spec: FamilySpec, s: SamplerConfig) -> dict[str, Any]:
+    """The sampler knobs that matter for a family (`FamilySpec.sampler_knobs`)."""
+    return {k: getattr(s, k) for k in spec.sampler_knobs}
 
 
 def flat_metrics(record: dict[str, Any]) -> dict[str, float]:

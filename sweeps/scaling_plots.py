@@ -53,7 +53,7 @@ def curves_plot(points: list[dict], analysis: dict[str, Any], path: Path) -> Pat
         _log_x(ax)
         ax.set_xlabel("training FLOPs")
         ax.legend(fontsize=7)
-    axes[1].set_title("each family's own units: AR NLL, LLaDA CE at 15 % mask, Cola prior-probe error", fontsize=8)
+    axes[1].set_title("each family in its own units (FamilySpec.readable_metric, named in the legend)", fontsize=8)
     fig.suptitle("Compute-matched Cola vs AR vs LLaDA", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

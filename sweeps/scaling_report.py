@@ -17,8 +17,8 @@ from sweeps.fits import crossover, fit_isoflop, fit_optimal_size, fit_power_law
 LIKELIHOOD = "nll_nats_per_token"
 """Cross-family likelihood number (AR: exact NLL; LLaDA: MC bound; Cola: negative-ELBO estimate)."""
 READABLE = "readable_metric"
-"""Per-family diagnostic that reads right (lower is better; its name is in the point's `readable_name`):
-AR NLL, LLaDA CE at 15 % masking, Cola prior-probe token error."""
+"""Per-family diagnostic that reads right (lower is better): `FamilySpec.readable_metric`, whose name
+each point carries as `readable_name`."""
 
 
 def _ok(x: Any) -> bool:

@@ -59,9 +59,9 @@ class LoopResult:
     train_seconds: float
 
 
-def _mean_dicts(dicts: list[dict[str, float]]) -> dict[str, float]:
-    keys = dicts[0].keys()
-    return {k: sum(d[k] for d in dicts) / len(dicts) for k in keys}
+def mean_dicts(dicts: list[dict[str, float]]) -> dict[str, float]:
+    """Key-wise mean of metric dicts with the keys of the first ({} for none)."""
+    return {k: sum(d[k] for d in dicts) / len(dicts) for k in dicts[0]} if dicts else {}
 
 
 @torch.no_grad()
@@ -83,7 +83,7 @@ def evaluate(spec: FamilySpec, engine: Engine, cfg: Config, batches: Iterable[to
             if spec.diagnostics is not None:
                 results[-1].update(spec.diagnostics(module.model, tokens, cfg))
     module.train(was_training)
-    return _mean_dicts(results) if results else {}
+    return mean_dicts(results)
 
 
 def run_loop(
@@ -120,7 +120,7 @@ def run_loop(
         grad_norm = engine.step(lrs)
         state["train_seconds"] += time.perf_counter() - start
         metrics = hooks.reduce_metrics(
-            {"loss": sum(m.loss.item() for m in micro) / len(micro), **_mean_dicts([m.metrics for m in micro])}
+            {"loss": sum(m.loss.item() for m in micro) / len(micro), **mean_dicts([m.metrics for m in micro])}
         )
         state["step"] = step + 1
         state["tokens_seen"] += tokens_per_step

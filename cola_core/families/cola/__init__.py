@@ -36,6 +36,7 @@ SPEC = register_family(
         check_train_config=check_train_config,
         eval_loss=cola_eval_loss,
         diagnostics=cola_diagnostics,
+        sampler_knobs=("steps", "cfg", "solver", "temperature"),
         readable_metric="prior_probe_err",
     )
 )

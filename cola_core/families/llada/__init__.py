@@ -20,6 +20,7 @@ SPEC = register_family(
         flops_per_token=llada_flops_per_token,
         eval_loss=llada_eval_loss,
         diagnostics=llada_diagnostics,
+        sampler_knobs=("steps", "block_length", "cfg", "remasking", "temperature"),
         readable_metric="masked_ce_15",
     )
 )
