@@ -49,6 +49,7 @@ DEEPSPEED_ENV = "COLA_DEEPSPEED_CONFIG"
 """JSON deep-merged into the generated DeepSpeed config (e.g. offload settings)."""
 WORKER_CPUS = 0.99
 _STEP_DIR = re.compile(r"step_(\d+)$")
+PREEMPTION_WATCHER_ENV = "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"
 FORWARDED_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION", "AWS_REGION")
 
 
@@ -126,7 +127,10 @@ def ensure_ray() -> None:
     if address:
         ray.init(address=address)
         return
-    env = {k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)}
+    # A local instance is one node that nothing drains or preempts: Ray Train's preemption watcher
+    # (one more actor process per run) has nothing to watch.
+    os.environ.setdefault(PREEMPTION_WATCHER_ENV, "0")
+    env = {k: os.environ[k] for k in (*FORWARDED_ENV, PREEMPTION_WATCHER_ENV) if os.environ.get(k)}
     ray.init(address="local", include_dashboard=True, runtime_env={"env_vars": env} if env else None)
 
 

@@ -4,6 +4,9 @@ and the Ray Data batch stream (real Ray Data iterators on the session's local cl
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -37,6 +40,14 @@ class Tied(nn.Module):
         self.head = nn.Linear(4, 10, bias=False)
         self.head.weight = self.embed.weight
         self.norm = nn.LayerNorm(4)
+
+
+def test_deepspeed_is_imported_without_mlflow_which_stays_importable():
+    code = ("import sys; from cola_platform.training.deepspeed_engine import import_deepspeed; ds = import_deepspeed(); "
+            "assert 'mlflow' not in sys.modules and ds.__name__ == 'deepspeed'; import mlflow; print(mlflow.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "DS_ACCELERATOR": "cpu"})
+    assert out.returncode == 0, out.stderr[-500:]
+    assert out.stdout.strip().endswith("mlflow")
 
 
 def test_save_fp32_handles_tied_weights_and_flat_buffer_views(tmp_path):
