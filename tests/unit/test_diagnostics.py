@@ -75,6 +75,7 @@ def test_context_gain_is_zero_when_the_context_attention_is_cut() -> None:
     out = cola_diagnostics(model, torch.randint(3, 40, (4, 16)), cfg)
     assert out["context_gain"] == pytest.approx(0.0, abs=1e-6)
     assert out["fm_ctx"] > 0
+    assert out["prior_probe_gain"] == pytest.approx(0.0, abs=1e-6)  # same noise, same velocities, same tokens
 
 
 def test_context_gain_is_positive_on_a_copy_the_previous_block_task() -> None:
@@ -136,9 +137,10 @@ def test_cola_diagnostics_report_every_number() -> None:
     cfg.sampler.steps = 2
     out = cola_diagnostics(tiny_model(cfg), torch.randint(3, 40, (4, 16)), cfg)
     for key in ("fm_ctx", "fm_noctx", "context_gain", "fm_ideal_free", "dec_acc_s0.1", "dec_acc_s1",
-                "prior_probe_acc", "prior_probe_err", "prior_probe_unigram_acc"):
+                "prior_probe_acc", "prior_probe_err", "prior_probe_unigram_acc", "prior_free_acc", "prior_context_err"):
         assert math.isfinite(out[key]), key
     assert out["prior_probe_err"] == pytest.approx(1 - out["prior_probe_acc"])
+    assert out["prior_context_err"] == pytest.approx(1 - out["prior_probe_acc"] + out["prior_free_acc"])
     assert cola_diagnostics(tiny_model(tiny_cfg(stage=1)), torch.randint(3, 40, (4, 16)), cfg) == {}
 
 

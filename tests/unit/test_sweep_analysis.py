@@ -93,7 +93,7 @@ def test_scaling_analysis_carries_each_familys_readable_metric(tmp_path):
 
     points = [{"family": fam, "preset": "tiny", "budget": b, "flops": b, "readable_name": name,
                "readable_metric": value, "nll_nats_per_token": 3.0, "accuracy_mean": 0.1}
-              for fam, name, values in (("ar", "nll_per_token", (4.0, 3.0, 2.0)), ("cola", "prior_probe_err", (0.99, 0.9, 0.8)))
+              for fam, name, values in (("ar", "nll_per_token", (4.0, 3.0, 2.0)), ("cola", "prior_context_err", (0.99, 0.9, 0.8)))
               for b, value in zip((1e11, 2e11, 4e11), values)]
     points.append({**points[0], "preset": "xs", "readable_metric": 5.0})  # a worse preset at the first budget
     analysis = analyze(points, ["ar", "cola"], "eval_loss", "accuracy_mean")

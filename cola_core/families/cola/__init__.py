@@ -37,6 +37,6 @@ SPEC = register_family(
         eval_loss=cola_eval_loss,
         diagnostics=cola_diagnostics,
         sampler_knobs=("steps", "cfg", "solver", "temperature"),
-        readable_metric="prior_probe_err",
+        readable_metric="prior_context_err",
     )
 )

@@ -17,8 +17,14 @@ All numbers are per held-out batch, under the caller's RNG (the eval loop fixes 
   prior error the decoder tolerates).
 * `prior_probe_acc`: every block sampled from the prior (ODE from noise, the sampler's steps and
   guidance) given the *real* earlier blocks, decoded after the real history, scored against the real
-  tokens (`prior_probe_err` = 1 - acc, the family's readable metric); `prior_probe_unigram_acc` is
-  what a unigram sample scores (sum_v p_v^2 on the batch).
+  tokens (`prior_probe_err` = 1 - acc); `prior_probe_unigram_acc` is what a unigram sample scores
+  (sum_v p_v^2 on the batch).
+* `prior_free_acc`: the same probe with the prior's context cut (same initial noise, no guidance),
+  decoded the same way; `prior_probe_gain` = prior_probe_acc - prior_free_acc is what the prior's
+  use of its context adds to the decoded tokens, and `prior_context_err` = 1 - prior_probe_gain is
+  the family's readable metric: 1 for a prior that ignores its context, lower as it uses it. The
+  difference cancels what the decoder gets right on its own (a barely trained decoder maps any
+  latent to frequent tokens, which lifts `prior_probe_acc` without any prior skill).
 """
 
 from __future__ import annotations
@@ -95,16 +101,17 @@ def patch_keys(tokens: torch.Tensor, patch_size: int) -> torch.Tensor:
 
 @torch.no_grad()
 def prior_sample_teacher_forced(model: ColaModel, zn: torch.Tensor, steps: int, guidance: float,
-                                generator: torch.Generator | None = None) -> torch.Tensor:
+                                noise: torch.Tensor | None = None, context: bool = True) -> torch.Tensor:
     """Every block sampled from the prior given the real earlier blocks of `zn` (B, n, d), all at once:
-    Euler on a uniform grid from t = 1 to 0 with guidance v_u + w (v_c - v_u) -> (B, n, d)."""
+    Euler on a uniform grid from t = 1 to 0, starting at `noise` (default: fresh N(0, I)), with
+    guidance v_u + w (v_c - v_u) -> (B, n, d). `context=False` cuts the earlier blocks (and guidance)."""
     B = zn.shape[0]
-    z = torch.randn(zn.shape, generator=generator, device=zn.device, dtype=zn.dtype)
+    z = torch.randn_like(zn) if noise is None else noise.clone()
     grid = torch.linspace(1.0, 0.0, steps + 1).tolist()
     for t0, t1 in zip(grid[:-1], grid[1:]):
         t = torch.full((B,), t0, device=zn.device)
-        v = velocity(model, zn, z, t, context=True)
-        if guidance != 1.0:
+        v = velocity(model, zn, z, t, context=context)
+        if context and guidance != 1.0:
             v_u = velocity(model, zn, z, t, context=False)
             v = v_u + guidance * (v - v_u)
         z = z + (t1 - t0) * v
@@ -146,11 +153,17 @@ def cola_diagnostics(model: ColaModel, tokens: torch.Tensor, cfg: Config) -> dic
     out = {"fm_ctx": fm_ctx, "fm_noctx": fm_noctx, "context_gain": fm_noctx - fm_ctx, "fm_ideal_free": ideal}
     for sigma in DECODER_SIGMAS:
         out[f"dec_acc_s{sigma:g}"] = decoder_probe(model, zn, tokens, sigma)
-    s = cfg.sampler
-    sampled = prior_sample_teacher_forced(model, zn, s.steps, s.cfg)
-    logits = model.vae.decoder.decode_blocks(model.denormalize(zn), model.denormalize(sampled), model.block_size)
-    out["prior_probe_acc"] = token_accuracy(logits, tokens)
+    s, noise = cfg.sampler, torch.randn_like(zn)
+
+    def probe(context: bool) -> float:
+        sampled = prior_sample_teacher_forced(model, zn, s.steps, s.cfg, noise, context=context)
+        logits = model.vae.decoder.decode_blocks(model.denormalize(zn), model.denormalize(sampled), model.block_size)
+        return token_accuracy(logits, tokens)
+
+    out["prior_probe_acc"], out["prior_free_acc"] = probe(context=True), probe(context=False)
     out["prior_probe_err"] = 1.0 - out["prior_probe_acc"]
+    out["prior_probe_gain"] = out["prior_probe_acc"] - out["prior_free_acc"]
+    out["prior_context_err"] = 1.0 - out["prior_probe_gain"]
     out["prior_probe_unigram_acc"] = unigram_sample_accuracy(tokens)
     return out
 
