@@ -26,7 +26,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(project_path(args.out or str(Path("runs") / "reports" / args.study)))
     families = params.get("families") or sorted({p["family"] for p in points})
     summary = build_report(args.study, points, families, params.get("loss_metric", "eval_loss"),
-                           params.get("quality_metric", "accuracy_mean"), out)
+                           params.get("quality_metric", "accuracy_mean"), out,
+                           thresholds=params.get("quality_thresholds") or None)
     print(f"{len(summary['points'])} points from MLflow")
     print(f"report: {out / 'report.md'}")
     print(f"result: {out / 'result.json'}")

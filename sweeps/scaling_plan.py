@@ -52,6 +52,11 @@ class ScalingStudy:
     assumed_tokens_per_second: float = 20000.0
     """Throughput for --dry-run wall-time estimates when no finished run has measured one."""
     max_concurrent: int = 0
+    quality_thresholds: list[float] = field(default_factory=list)
+    """Quality levels whose first budget the report gives per family (e.g. [0.1, 0.5]); with them, a
+    family stops climbing budgets once it reaches the highest (see cola_platform.scaling.budget_gate)."""
+    family_time_cap_s: float = 0.0
+    """Wall-time cap per family (0: none): budgets that would exceed it are not run, and reported."""
     description: str = ""
     overrides: dict[str, Any] = field(default_factory=dict)
     family_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -80,6 +85,8 @@ def load_scaling_study(path: str | Path) -> ScalingStudy:
         get_preset(p)
     if not study.budgets or any(b <= 0 for b in study.budgets):
         raise ConfigError(f"{where}: study.budgets must be positive FLOPs")
+    if any(not 0 < q <= 1 for q in study.quality_thresholds) or study.family_time_cap_s < 0:
+        raise ConfigError(f"{where}: study.quality_thresholds must lie in (0, 1] and family_time_cap_s be >= 0")
     if not 0 < study.cola_stage1_fraction < 1:
         raise ConfigError(f"{where}: study.cola_stage1_fraction must lie in (0, 1)")
     return study

@@ -102,5 +102,19 @@ def markdown(study_name: str, table: list[dict], analysis: dict[str, Any], plots
                 lines.append(f"- {name}: Cola overtakes at {x['budget']:.3g} FLOPs{ci}; {x['fraction_crossing']:.0%} of bootstrap fits cross")
             else:
                 lines.append(f"- {name}: no crossover within range {x['note']}".rstrip())
+    if analysis.get("first_reached"):
+        metric = analysis["quality_metric"]
+        lines += ["", f"## Training FLOPs at which {metric} first reaches each level", "",
+                  "| family | level | first budget (FLOPs) | training FLOPs | note |", "|---|---|---|---|---|"]
+        for r in analysis["first_reached"]:
+            if r["budget"] is not None:
+                lines.append(f"| {r['family']} | {r['threshold']:g} | {r['budget']:.3g} | {r['flops']:.3g} | |")
+            else:
+                best = f"best {r['best']:.3g}" if r["best"] is not None else "no finished point"
+                largest = f" up to {r['largest_budget']:.3g} FLOPs" if r["largest_budget"] else ""
+                lines.append(f"| {r['family']} | {r['threshold']:g} | not reached | | {best}{largest}; {r['stopped']} |")
+    if analysis.get("skipped"):
+        lines += ["", "## Budgets not run", ""] + [f"- {s['family']} {s['budget']:.3g} FLOPs: {s['reason']}"
+                                                    for s in analysis["skipped"]]
     lines += ["", "## Plots", ""] + [f"![{Path(p).stem}](plots/{Path(p).name})" for p in plots]
     return "\n".join(lines) + "\n"

@@ -104,3 +104,22 @@ def comparison_table(points: list[dict], metrics: list[str], quality_metric: str
             rows.append({"budget": budget, "family": fam, "preset": best["preset"], "flops": best["flops"],
                          **{m: best.get(m) for m in metrics}})
     return rows
+
+
+def first_reached(points: list[dict], families: list[str], metric: str, thresholds: list[float],
+                  skipped: list[dict] | None = None) -> list[dict]:
+    """Per family and threshold: the smallest trained budget (and its training FLOPs) whose `metric`
+    reaches the threshold, or None with the largest budget trained, the best value and why the
+    climb stopped (the budget gate's reason for the first skipped budget, if any)."""
+    rows = []
+    for fam in families:
+        mine = sorted((p for p in points if p["family"] == fam and _ok(p.get(metric))), key=lambda p: p["budget"])
+        stops = sorted((s for s in skipped or [] if s["family"] == fam), key=lambda s: s["budget"])
+        for q in thresholds:
+            hit = next((p for p in mine if p[metric] >= q), None)
+            rows.append({"family": fam, "threshold": q, "budget": hit["budget"] if hit else None,
+                         "flops": hit["flops"] if hit else None,
+                         "largest_budget": mine[-1]["budget"] if mine else None,
+                         "best": max((p[metric] for p in mine), default=None),
+                         "stopped": "" if hit else (stops[0]["reason"] if stops else "largest budget of the study")})
+    return rows

@@ -122,6 +122,17 @@ def _check_values(s: SweepStudy, where: str) -> None:
         raise ConfigError(f"{where}: analysis = 'compare' needs study.group_by")
 
 
+def _check_reports(base: Config, s: SweepStudy, where: str) -> None:
+    """Every result a distributed trial reports to Tune must carry the objective: a checkpoint step
+    (Ray Train reports it) is an eval step."""
+    t = base.train
+    if s.checkpoint or not t.ckpt_every or s.workers_per_trial < 1:
+        return
+    if not t.eval_every or t.ckpt_every % t.eval_every:
+        raise ConfigError(f"{where}: train.ckpt_every={t.ckpt_every} must be a multiple of train.eval_every={t.eval_every} "
+                          f"(a checkpoint reports to Tune, and the report needs the objective {', '.join(s.objective)})")
+
+
 def load_sweep_study(path: str | Path) -> SweepStudy:
     """Parse and validate a sweep study file."""
     where = str(path)
@@ -136,6 +147,7 @@ def load_sweep_study(path: str | Path) -> SweepStudy:
         study.num_samples = 1 if study.search == "grid" else 8
     _check_values(study, where)
     base = study.base_config()
+    _check_reports(base, study, where)
     study.space = parse_space(raw, base)
     if study.search == "grid":
         study.space.grid_points()  # ranges are an error for grid search

@@ -21,6 +21,7 @@ import torch
 
 from cola_core.config import Config
 from cola_core.utils.io import atomic_write_json
+from cola_platform.scaling.budget_gate import BudgetGate
 from sweeps.scaling_plan import PlannedRun, ScalingStudy, run_config
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ def point_record(job: PointJob, results: list[dict], metrics: dict[str, float]) 
               "params_backbone": job.run.params_backbone, "params_total": job.run.params_total,
               "steps": [r["steps"] for r in results], "eval_loss": final["eval_loss"],
               "tokens_per_second": sum(r["tokens_seen"] for r in results) / max(sum(r["train_seconds"] for r in results), 1e-9),
+              "wall_seconds": sum(float(r.get("wall_seconds", 0.0)) for r in results) + float(metrics.get("eval_seconds", 0.0)),
               "directory": job.directory, "run_dir": results[-1].get("run_dir", "")}
     record.update(metrics)
     return record
@@ -93,27 +95,42 @@ def execute_point(job: PointJob) -> dict[str, Any]:
     record = evaluate_run(loaded, EvalRequest(tasks=job.study.eval_tasks, items=job.study.eval_items))
     atomic_write_json(directory / "eval.json", record)
     metrics = {**flat_metrics(record), "nll_nats_per_token": unified_likelihood(record.get("likelihood", {})),
-               "readable_name": record.get("readable_metric", "")}
+               "readable_name": record.get("readable_metric", ""), "eval_seconds": float(record.get("seconds", 0.0))}
     point = point_record(job, results, metrics)
     log_point_to_mlflow(loaded, point)
     atomic_write_json(done, point)
     return point
 
 
-def run_points(jobs: list[PointJob], max_concurrent: int, cpus_per_point: float) -> list[dict[str, Any]]:
-    """Execute points as Ray tasks, at most `max_concurrent` at a time; finished points return at once."""
+def run_points(jobs: list[PointJob], max_concurrent: int, cpus_per_point: float,
+               gate: BudgetGate | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Execute points as Ray tasks, at most `max_concurrent` at a time; finished points return at once.
+
+    With an active `gate`, points run in ascending budget order and each is first checked against
+    its family's finished points. Returns (point records, skipped points with their reasons).
+    """
     import ray
 
     remote = ray.remote(num_cpus=cpus_per_point, max_retries=0)(execute_point)
     pending = [j for j in jobs if not (Path(j.directory) / POINT_FILE).exists()]
     records = [json.loads((Path(j.directory) / POINT_FILE).read_text()) for j in jobs if j not in pending]
+    if gate is not None and gate.active:
+        pending.sort(key=lambda j: (j.run.budget, j.run.family))
     log.info("%d points finished earlier, %d to run (%d at a time)", len(records), len(pending), max_concurrent)
     running: dict[Any, PointJob] = {}
     failures: list[str] = []
+    skipped: list[dict[str, Any]] = []
     while pending or running:
         while pending and len(running) < max_concurrent:
             job = pending.pop(0)
+            reason = gate.skip_reason(job.run.family, job.run.budget, records) if gate is not None else ""
+            if reason:
+                log.info("point %s not run: %s", job.run.key, reason)
+                skipped.append({"family": job.run.family, "preset": job.run.preset, "budget": job.run.budget, "reason": reason})
+                continue
             running[remote.remote(job)] = job
+        if not running:
+            break
         ready, _ = ray.wait(list(running), num_returns=1)
         job = running.pop(ready[0])
         try:
@@ -124,4 +141,4 @@ def run_points(jobs: list[PointJob], max_concurrent: int, cpus_per_point: float)
             log.error("point %s failed: %s", job.run.key, failures[-1])
     if failures:
         log.warning("%d point(s) failed; re-submit the study to retry them: %s", len(failures), "; ".join(failures))
-    return records
+    return records, skipped

@@ -13,12 +13,13 @@ from cola_core.utils.io import atomic_write_json
 from cola_platform.data.ensure import ensure_prepared
 from cola_platform.data.manifest import read_manifest
 from cola_platform.errors import UserError
+from cola_platform.scaling.budget_gate import BudgetGate
 from cola_platform.scaling.executor import PointJob, point_directory, run_points
 from cola_platform.tracking.study_query import retire_stale_points
 from cola_platform.training.setup import data_overrides
 from sweeps.scaling_plan import PlannedRun, ScalingStudy, plan_study
 from sweeps.scaling_plots import curves_plot, isoflop_plot, markdown
-from sweeps.scaling_report import LIKELIHOOD, READABLE, analyze, comparison_table
+from sweeps.scaling_report import LIKELIHOOD, READABLE, analyze, comparison_table, first_reached
 
 log = logging.getLogger(__name__)
 TABLE_METRICS = ("sw_quality_grammatical", "sw_quality_valid", "accuracy_mean", "sw_lambada_acc", "sw_cloze_acc", "sw_qa_acc",
@@ -75,10 +76,17 @@ def plan_table(study: ScalingStudy, runs: list[PlannedRun], out: Path) -> str:
 
 
 def build_report(name: str, points: list[dict], families: list[str], loss_metric: str, quality_metric: str,
-                 out: Path) -> dict[str, Any]:
-    """Analysis + comparison table + plots + report.md + result.json in `out`."""
+                 out: Path, thresholds: list[float] | None = None, skipped: list[dict] | None = None) -> dict[str, Any]:
+    """Analysis + comparison table + plots + report.md + result.json in `out`.
+
+    `thresholds`: quality levels whose first budget per family the report gives; `skipped`: points
+    the study's budget gate did not run (with reasons), reported as such.
+    """
     out.mkdir(parents=True, exist_ok=True)
     analysis = analyze(points, families, loss_metric, quality_metric)
+    analysis["skipped"] = list(skipped or [])
+    if thresholds:
+        analysis["first_reached"] = first_reached(points, families, quality_metric, thresholds, analysis["skipped"])
     metrics = [m for m in TABLE_METRICS if any(m in p for p in points)]
     table = comparison_table(points, metrics, quality_metric)
     plots_dir = out / "plots"
@@ -109,13 +117,16 @@ def run_scaling(study: ScalingStudy, out: Path) -> dict[str, Any]:
     # one torch thread per core: concurrent points must not fight over the cores
     overrides["train.threads"] = max(1, int(cpus // (concurrency * max(1, study.workers))))
     params = {"families": study.families, "budgets": study.budgets, "presets": study.presets,
-              "loss_metric": study.loss_metric, "quality_metric": study.quality_metric, "workers": study.workers}
+              "loss_metric": study.loss_metric, "quality_metric": study.quality_metric, "workers": study.workers,
+              "quality_thresholds": study.quality_thresholds, "family_time_cap_s": study.family_time_cap_s}
     parent = open_study_run(study.name, kind="scaling", params=params, tracking_uri=overrides["run.tracking_uri"])
     jobs = [PointJob(study, r, overrides, str(point_directory(out, study, r, overrides).absolute()), parent.run_id)
             for r in runs if not r.skipped]
-    points = run_points(jobs, concurrency, cpus_per_point=1 if study.workers == 0 else 0.001)
+    gate = BudgetGate(study.family_time_cap_s, max(study.quality_thresholds, default=0.0), study.quality_metric)
+    points, skipped = run_points(jobs, concurrency, cpus_per_point=1 if study.workers == 0 else 0.001, gate=gate)
     retire_stale_points(overrides["run.tracking_uri"], study.name, {Path(j.directory).name for j in jobs})
-    summary = build_report(study.name, points, study.families, study.loss_metric, study.quality_metric, out)
+    summary = build_report(study.name, points, study.families, study.loss_metric, study.quality_metric, out,
+                           thresholds=study.quality_thresholds, skipped=skipped)
     summary.update(n_planned=len(jobs), n_failed=len(jobs) - len(points), mlflow_parent_run_id=parent.run_id)
     atomic_write_json(out / "result.json", summary)
     parent.log_summary(summary, out)

@@ -44,6 +44,8 @@ def test_coupled_space_with_derived_loc_and_bundles(tmp_path):
     ('objective = "x"\nsearch = "bayes"\n[space]\n"model.latent_dim" = { grid = [16] }\n', "study.search"),
     ('objective = ["a", "b"]\nmode = ["min"]\n[space]\n"model.latent_dim" = { grid = [16] }\n', "same (non-zero) length"),
     ('objective = "x"\n[space]\n"objective.noise_loc" = { uniform = [0, 1] }\n', "grid search needs grid/choice"),
+    ('objective = "x"\nworkers_per_trial = 1\n[overrides]\n"train.eval_every" = 216\n"train.ckpt_every" = 50\n'
+     '[space]\n"model.latent_dim" = { grid = [16] }\n', "must be a multiple of train.eval_every"),
 ])
 def test_bad_studies_fail_up_front(tmp_path, body, fragment):
     head = HEAD.replace('search = "grid"\n', "") if "search =" in body else HEAD
