@@ -161,6 +161,9 @@ def ray_temp_dir(state_dir: Path) -> tuple[Path, bool]:
 
 # --------------------------------------------------------------------------- MLflow
 
+MLFLOW_JOBS_ENV = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
+
+
 def mlflow_command(port: int, backend_db: Path, artifacts: str) -> list[str]:
     """`mlflow server` on loopback with a SQLite store and proxied artifacts at `artifacts` (dir or s3://)."""
     return [sys.executable, "-m", "mlflow", "server", "--host", HOST, "--port", str(port),
@@ -175,6 +178,9 @@ def launch_mlflow(port: int, root: Path, log_path: Path, artifacts: str | None =
     if not artifacts.startswith("s3://"):
         Path(artifacts).mkdir(parents=True, exist_ok=True)
     extra = {**S3_CREDENTIALS, "MLFLOW_S3_ENDPOINT_URL": s3_endpoint, "AWS_ENDPOINT_URL": s3_endpoint} if s3_endpoint else {}
+    # MLflow 3's server otherwise starts a job runner (huey consumers, several processes and ~1 GB
+    # RSS) for GenAI jobs this platform never submits
+    extra[MLFLOW_JOBS_ENV] = "false"
     return launch(mlflow_command(port, (root / "mlflow.db").absolute(), artifacts), log_path, base_env(extra), cwd=root)
 
 
