@@ -72,6 +72,13 @@ def max_concurrent(study: SweepStudy, cluster_cpus: float) -> int:
     return max(1, int(cluster_cpus // per_trial))
 
 
+def trial_threads(study: SweepStudy, cluster_cpus: float) -> int:
+    """torch threads per trial worker so that concurrent trials share the cores without oversubscribing
+    them (two 1-worker trials with 2 threads each on 2 cores train ~3.7x slower than with 1 each)."""
+    per_trial = max(1, study.workers_per_trial)
+    return max(1, int(cluster_cpus // (max_concurrent(study, cluster_cpus) * per_trial)))
+
+
 def trial_tokens(study: SweepStudy, base: Config) -> int:
     """Tokens one full trial trains on."""
     world = max(1, study.workers_per_trial)
@@ -141,8 +148,11 @@ def run_sweep(study: SweepStudy, out: Path) -> dict[str, Any]:
     from cola_platform.tracking.study_runs import open_study_run
     from sweeps.sweep_report import summarize
 
+    import ray
+
     ensure_ray()
     base = study_base(study)
+    base.train.threads = base.train.threads or trial_threads(study, ray.cluster_resources().get("CPU", 1))
     out.mkdir(parents=True, exist_ok=True)
     base.run.tracking_uri = base.run.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")  # trials inherit it
     parent = open_study_run(study.name, kind="sweep", params={"search": study.search, "scheduler": study.scheduler,

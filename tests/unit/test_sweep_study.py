@@ -82,3 +82,14 @@ def test_grid_runs_once_by_default_and_counts_bundles(tmp_path):
     c = compute_spent(records, study, full_trial_flops=100.0, full_trial_tokens=10)
     assert c["grid_size"] == 4 and c["flops_full_grid"] == 400.0
     assert c["trials_stopped_early"] == 1 and c["flops_all_trials_full"] == 290.0
+
+
+def test_concurrent_trials_split_the_cores_between_them(tmp_path):
+    from cola_platform.tune.runner import max_concurrent, trial_threads
+
+    study = load_sweep_study(write(tmp_path, HEAD + 'objective = "x"\nworkers_per_trial = 1\n[space]\n"model.latent_dim" = { grid = [16] }\n'))
+    assert max_concurrent(study, 2) == 2 and trial_threads(study, 2) == 1
+    study.workers_per_trial, study.max_concurrent = 2, 0
+    assert max_concurrent(study, 8) == 4 and trial_threads(study, 8) == 1
+    study.max_concurrent = 1
+    assert trial_threads(study, 8) == 4
