@@ -61,13 +61,15 @@ def summarize(study: SweepStudy, records: list[dict], out: Path, full_trial_flop
               full_trial_tokens: float) -> dict[str, Any]:
     """Everything the study's result.json and MLflow parent run hold; writes summary.md and plots."""
     metric, mode = study.objective[0], study.mode[0]
-    best = best_trial(records, metric, mode)
+    full = [r for r in records if _finite(r.get("tokens")) and r["tokens"] >= 0.999 * full_trial_tokens]
+    best = best_trial(full or records, metric, mode)  # a trial stopped early is measured earlier: not comparable
     summary: dict[str, Any] = {
         "study": study.name, "objective": study.objective, "mode": study.mode, "search": study.search,
         "scheduler": study.scheduler, "n_trials": len(records),
         "n_ok": sum(r["status"] == "ok" for r in records), "n_failed": sum(r["status"] != "ok" for r in records),
         "best": best, "best_value": best.get(metric) if best else None,
         "compute": compute_spent(records, study, full_trial_flops, full_trial_tokens), "trials": records,
+        "full_trial_tokens": full_trial_tokens,
     }
     if study.analysis == "rq1":
         summary["rq1"] = rq1_analysis(records, metric, mode)
@@ -105,9 +107,22 @@ def markdown(study: SweepStudy, s: dict[str, Any]) -> str:
         params = {k: v for k, v in s["best"].items() if "." in k or k in study.space.params}
         lines += ["", f"**Best** {metric} = {s['best_value']:.4g} with `{params}`"]
     keys = sorted({k for r in s["trials"] for k in r if "." in k or k in study.space.params})
-    lines += ["", "| " + " | ".join([*keys, metric, "status"]) + " |", "|" + "---|" * (len(keys) + 2)]
-    for r in sorted(s["trials"], key=lambda r: (r["status"] != "ok", r.get(metric, math.inf))):
-        cells = [_fmt(r.get(k)) for k in keys] + [_fmt(r.get(metric)), r["status"]]
+    full = s.get("full_trial_tokens") or 0
+
+    def trained(r: dict) -> float:
+        return r["tokens"] / full if full and _finite(r.get("tokens")) else math.nan
+
+    lines += ["", f"{metric} is measured where each trial stopped: a trial stopped early by the scheduler is not "
+                  "comparable with a full one.",
+              "", "| " + " | ".join([*keys, metric, "trained (share of a full trial)", "status"]) + " |",
+              "|" + "---|" * (len(keys) + 3)]
+    sign = -1.0 if study.mode[0] == "max" else 1.0
+    for r in sorted(s["trials"], key=lambda r: (r["status"] != "ok", -round(trained(r), 3) if _finite(trained(r)) else 0.0,
+                                                 sign * r.get(metric, math.inf) if _finite(r.get(metric)) else math.inf)):
+        share = trained(r)
+        cells = [_fmt(r.get(k)) for k in keys] + [_fmt(r.get(metric)),
+                                                  f"{share:.0%}" + ("" if share >= 0.999 else " (stopped)") if _finite(share) else "",
+                                                  r["status"]]
         lines.append("| " + " | ".join(cells) + " |")
     if "rq1" in s and "dims" in s["rq1"]:
         q = s["rq1"]

@@ -102,3 +102,20 @@ def test_scaling_analysis_carries_each_familys_readable_metric(tmp_path):
     assert [c["value"] for c in ar["readable_curve"]] == [4.0, 3.0, 2.0]
     assert [c["value"] for c in analysis["families"]["cola"]["readable_curve"]] == [0.99, 0.9, 0.8]
     assert curves_plot(points, analysis, tmp_path / "curves.png").stat().st_size > 0
+
+
+def test_sweep_best_is_a_full_trial_and_the_table_marks_stopped_ones(tmp_path):
+    from sweeps.study import load_sweep_study
+    from sweeps.sweep_report import summarize
+
+    study_file = tmp_path / "s.toml"
+    study_file.write_text('[study]\nname = "s"\nfamily = "ar"\npreset = "tiny"\ndata = "d"\nsteps = 10\nsearch = "tpe"\n'
+                          'scheduler = "asha"\nobjective = "gain"\nmode = "max"\n[space]\n"optim.lr" = { loguniform = [1e-3, 1e-2] }\n')
+    study = load_sweep_study(study_file)
+    records = [{"optim.lr": 1e-3, "gain": 0.5, "tokens": 40, "flops": 4.0, "status": "ok"},  # stopped early, noisy
+               {"optim.lr": 2e-3, "gain": 0.2, "tokens": 100, "flops": 10.0, "status": "ok"},
+               {"optim.lr": 3e-3, "gain": 0.3, "tokens": 100, "flops": 10.0, "status": "ok"}]
+    s = summarize(study, records, tmp_path, full_trial_flops=10.0, full_trial_tokens=100)
+    assert s["best"]["optim.lr"] == 3e-3
+    table = (tmp_path / "summary.md").read_text()
+    assert "40% (stopped)" in table and table.index("| 0.003 ") < table.index("| 0.002 ") < table.index("| 0.001 ")
