@@ -9,6 +9,8 @@ each one the gate looks at the family's finished points:
   cap (estimated from its largest finished point, scaled by the budget ratio).
 
 A skipped point is reported with its reason, so "not reached within the cap" is a measured statement.
+The gate sees finished points only: run such studies with `max_concurrent = 1`, so that every smaller
+budget of a family has finished when its next one is considered.
 """
 
 from __future__ import annotations

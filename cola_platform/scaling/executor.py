@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,6 @@ def point_record(job: PointJob, results: list[dict], metrics: dict[str, float]) 
               "params_backbone": job.run.params_backbone, "params_total": job.run.params_total,
               "steps": [r["steps"] for r in results], "eval_loss": final["eval_loss"],
               "tokens_per_second": sum(r["tokens_seen"] for r in results) / max(sum(r["train_seconds"] for r in results), 1e-9),
-              "wall_seconds": sum(float(r.get("wall_seconds", 0.0)) for r in results) + float(metrics.get("eval_seconds", 0.0)),
               "directory": job.directory, "run_dir": results[-1].get("run_dir", "")}
     record.update(metrics)
     return record
@@ -81,6 +81,7 @@ def execute_point(job: PointJob) -> dict[str, Any]:
     keep_freed_memory()  # evaluation samples in this task
     if cfgs[0].train.threads:  # evaluation runs in this task, on the cores the point's workers used
         torch.set_num_threads(cfgs[0].train.threads * max(1, cfgs[0].train.workers))
+    start = time.perf_counter()  # the point's wall time (its stages and evaluation) feeds the budget gate
     tags = {"study": job.study.name, "budget_flops": f"{job.run.budget:.6g}"}
     if job.parent_run_id:
         tags["mlflow.parentRunId"] = job.parent_run_id
@@ -95,7 +96,7 @@ def execute_point(job: PointJob) -> dict[str, Any]:
     record = evaluate_run(loaded, EvalRequest(tasks=job.study.eval_tasks, items=job.study.eval_items))
     atomic_write_json(directory / "eval.json", record)
     metrics = {**flat_metrics(record), "nll_nats_per_token": unified_likelihood(record.get("likelihood", {})),
-               "readable_name": record.get("readable_metric", ""), "eval_seconds": float(record.get("seconds", 0.0))}
+               "readable_name": record.get("readable_metric", ""), "wall_seconds": time.perf_counter() - start}
     point = point_record(job, results, metrics)
     log_point_to_mlflow(loaded, point)
     atomic_write_json(done, point)
