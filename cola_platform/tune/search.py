@@ -38,20 +38,14 @@ def search_algorithm(study: SweepStudy) -> Any | None:
     return OptunaSearch(metric=metric, mode=mode, sampler=optuna.samplers.TPESampler(seed=study.seed), seed=study.seed)
 
 
-FULL_TRIAL_SLACK = 1.0 + 1e-6
-
-
 def scheduler(study: SweepStudy, max_t: float) -> Any | None:
     """ASHA on a resource counter (tokens or FLOPs seen), or None (run every trial to the end)."""
     if study.scheduler != "asha":
         return None
     from ray.tune.schedulers import ASHAScheduler
 
-    # ASHA stops a trial whose counter reaches max_t, and Tune then kills it at once: a distributed
-    # trial reports its last checkpoint at exactly the full budget, before it has written its run
-    # directory (result.json, model, trial.json). A hair above the budget lets a full trial finish.
-    return ASHAScheduler(time_attr=study.time_attr, max_t=max_t * FULL_TRIAL_SLACK,
-                         grace_period=max(1.0, study.grace_fraction * max_t), reduction_factor=study.reduction_factor)
+    return ASHAScheduler(time_attr=study.time_attr, max_t=max_t, grace_period=max(1.0, study.grace_fraction * max_t),
+                         reduction_factor=study.reduction_factor)
 
 
 def num_samples(study: SweepStudy) -> int:
