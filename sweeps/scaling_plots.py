@@ -22,15 +22,20 @@ def _log_x(ax) -> None:
         ax.set_xscale("log")
 
 
-def _panel(ax, points: list[dict], analysis: dict[str, Any], metric: str, curve_key: str, fit_key: str | None) -> None:
-    """Every point (faint) and each family's frontier (line), with its power-law fit when there is one."""
+def _panel(ax, points: list[dict], analysis: dict[str, Any], metric: str, curve_key: str, fit_key: str | None,
+           relative: bool = False) -> None:
+    """Every point (faint) and each family's frontier (line), with its power-law fit when there is one;
+    `relative` divides a family's values by its frontier's value at its smallest budget."""
     for fam, data in analysis["families"].items():
         color = COLORS.get(fam)
-        every = [p for p in points if p["family"] == fam and isinstance(p.get(metric), (int, float))]
-        ax.scatter([p["flops"] for p in every], [p[metric] for p in every], s=12, alpha=0.35, color=color)
         curve = data[curve_key]
+        scale = 1.0 / curve[0]["value"] if relative and curve and curve[0]["value"] else 1.0
+        every = [p for p in points if p["family"] == fam and isinstance(p.get(metric), (int, float))]
+        ax.scatter([p["flops"] for p in every], [p[metric] * scale for p in every], s=12, alpha=0.35, color=color)
         label = f"{fam}: {data['readable_name']}" if metric == READABLE and data.get("readable_name") else fam
-        ax.plot([c["flops"] for c in curve], [c["value"] for c in curve], "o-", color=color, label=label)
+        if relative and curve:
+            label += f" (÷ {curve[0]['value']:.4g})"
+        ax.plot([c["flops"] for c in curve], [c["value"] * scale for c in curve], "o-", color=color, label=label)
         fit = data.get(fit_key) if fit_key else None
         if fit and curve:
             xs = [curve[0]["flops"] * (curve[-1]["flops"] / curve[0]["flops"]) ** (i / 20) for i in range(21)]
@@ -43,17 +48,18 @@ def curves_plot(points: list[dict], analysis: dict[str, Any], path: Path) -> Pat
     fig, axes = plt.subplots(1, 3, figsize=(15, 3.9))
     panels = ((axes[0], analysis["quality_metric"], "quality_curve", "quality_fit",
                f"{analysis['quality_metric']} (higher is better)"),
-              (axes[1], READABLE, "readable_curve", None, "readable diagnostic per family (lower is better)"),
+              (axes[1], READABLE, "readable_curve", None, "readable diagnostic ÷ its value at the smallest budget"),
               (axes[2], LIKELIHOOD, "likelihood_curve", "likelihood_fit", f"{LIKELIHOOD} (lower is better)"))
     for ax, metric, curve_key, fit_key, ylabel in panels:
-        _panel(ax, points, analysis, metric, curve_key, fit_key)
+        _panel(ax, points, analysis, metric, curve_key, fit_key, relative=metric == READABLE)
         ax.set_ylabel(ylabel, fontsize=8)
         if metric == LIKELIHOOD and ax.has_data() and ax.dataLim.y0 > 0:
             ax.set_yscale("log")  # the families' likelihood numbers span orders of magnitude at small scale
         _log_x(ax)
         ax.set_xlabel("training FLOPs")
         ax.legend(fontsize=7)
-    axes[1].set_title("each family in its own units (FamilySpec.readable_metric, named in the legend)", fontsize=8)
+    axes[1].set_title("each family's readable diagnostic (FamilySpec.readable_metric; lower is better),\n"
+                      "relative to its smallest budget, so units and scales do not hide a trend", fontsize=8)
     fig.suptitle("Compute-matched Cola vs AR vs LLaDA", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
