@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -20,6 +21,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("DS_ACCELERATOR", "cpu")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+# the suite never attaches to an embedded cluster the user left running (`make demo` then `make test`):
+# its jobs, run from the repository root, would otherwise find `.cluster/state.json` and connect to it
+os.environ.setdefault("COLA_CLUSTER_DIR", tempfile.mkdtemp(prefix="cola-test-cluster-"))
 
 
 def free_port() -> int:

@@ -12,6 +12,7 @@ Layout of the state directory (default `.cluster/`, git-ignored)::
 from __future__ import annotations
 
 import json
+import os
 import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,7 +22,9 @@ from cola_core.utils.io import atomic_write_json, atomic_write_text
 from cola_platform.cluster.procs import ProcRef
 from cola_platform.errors import UserError
 
-DEFAULT_STATE_DIR = ".cluster"
+STATE_DIR_ENV = "COLA_CLUSTER_DIR"
+DEFAULT_STATE_DIR = os.environ.get(STATE_DIR_ENV) or ".cluster"
+"""Where `jobs.cluster` records the embedded cluster and where drivers look for it ($COLA_CLUSTER_DIR overrides)."""
 STATE_FILE = "state.json"
 ENV_FILE = "env"
 STATE_VERSION = 1
