@@ -17,6 +17,11 @@ def _finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
+def ran_full(record: dict, full_trial_tokens: float) -> bool:
+    """Whether a trial saw the tokens of a full trial (a scheduler did not stop it early)."""
+    return _finite(record.get("tokens")) and record["tokens"] >= 0.999 * full_trial_tokens
+
+
 def best_trial(records: list[dict], metric: str, mode: str) -> dict | None:
     """The finished trial with the best `metric`."""
     ok = [r for r in records if r["status"] == "ok" and _finite(r.get(metric))]
@@ -51,7 +56,7 @@ def compute_spent(records: list[dict], study: SweepStudy, full_trial_flops: floa
 
     spent = sum(r.get("flops", 0.0) for r in records if _finite(r.get("flops")))
     grid_size = len(study.space.grid_points()) if all(p.kind in GRIDDABLE for p in study.space.params.values()) else 0
-    stopped = sum(1 for r in records if _finite(r.get("tokens")) and r["tokens"] < 0.999 * full_trial_tokens)
+    stopped = sum(1 for r in records if _finite(r.get("tokens")) and not ran_full(r, full_trial_tokens))
     return {"flops_spent": spent, "flops_all_trials_full": sum(full(r) for r in records),
             "flops_full_grid": full_trial_flops * grid_size * (study.num_samples if study.search == "grid" else 1),
             "trials_stopped_early": stopped, "grid_size": grid_size}
@@ -61,7 +66,7 @@ def summarize(study: SweepStudy, records: list[dict], out: Path, full_trial_flop
               full_trial_tokens: float) -> dict[str, Any]:
     """Everything the study's result.json and MLflow parent run hold; writes summary.md and plots."""
     metric, mode = study.objective[0], study.mode[0]
-    full = [r for r in records if _finite(r.get("tokens")) and r["tokens"] >= 0.999 * full_trial_tokens]
+    full = [r for r in records if ran_full(r, full_trial_tokens)]
     best = best_trial(full or records, metric, mode)  # a trial stopped early is measured earlier: not comparable
     summary: dict[str, Any] = {
         "study": study.name, "objective": study.objective, "mode": study.mode, "search": study.search,
@@ -121,7 +126,7 @@ def markdown(study: SweepStudy, s: dict[str, Any]) -> str:
                                                  sign * r.get(metric, math.inf) if _finite(r.get(metric)) else math.inf)):
         share = trained(r)
         cells = [_fmt(r.get(k)) for k in keys] + [_fmt(r.get(metric)),
-                                                  f"{share:.0%}" + ("" if share >= 0.999 else " (stopped)") if _finite(share) else "",
+                                                  f"{share:.0%}" + ("" if ran_full(r, full) else " (stopped)") if _finite(share) else "",
                                                   r["status"]]
         lines.append("| " + " | ".join(cells) + " |")
     if "rq1" in s and "dims" in s["rq1"]:
