@@ -70,7 +70,7 @@ def execute_point(job: PointJob) -> dict[str, Any]:
     from cola_platform.evaluation import EvalRequest, evaluate_run, flat_metrics, unified_likelihood
     from cola_platform.tracking.eval_logging import log_point_to_mlflow
     from cola_platform.allocator import keep_freed_memory
-    from cola_platform.training.dispatch import train_config
+    from cola_platform.training.dispatch import train_stage_configs
     from cola_platform.training.export import load_run
 
     directory = Path(job.directory)
@@ -85,14 +85,12 @@ def execute_point(job: PointJob) -> dict[str, Any]:
     tags = {"study": job.study.name, "budget_flops": f"{job.run.budget:.6g}"}
     if job.parent_run_id:
         tags["mlflow.parentRunId"] = job.parent_run_id
-    results, previous = [], ""
-    for i, cfg in enumerate(cfgs):
-        stage_dir = directory / (f"stage{cfg.train.stage}" if cfg.run.family == "cola" else "run")
+    stage_dirs = [directory / (f"stage{cfg.train.stage}" if len(cfgs) > 1 else "run") for cfg in cfgs]
+    for cfg, stage_dir in zip(cfgs, stage_dirs):
         cfg.run.name = f"{job.study.name}-{directory.name}-{stage_dir.name}"
-        cfg.run.init_from = previous if i else ""
-        results.append(train_config(cfg, stage_dir, tags={**tags, POINT_TAG: str(i == len(cfgs) - 1).lower()}))
-        previous = str(stage_dir.absolute())
-    loaded = load_run(previous)
+    results = train_stage_configs(cfgs, stage_dirs, [{**tags, POINT_TAG: str(i == len(cfgs) - 1).lower()}
+                                                     for i in range(len(cfgs))])
+    loaded = load_run(stage_dirs[-1])
     record = evaluate_run(loaded, EvalRequest(tasks=job.study.eval_tasks, items=job.study.eval_items))
     atomic_write_json(directory / "eval.json", record)
     metrics = {**flat_metrics(record), "nll_nats_per_token": unified_likelihood(record.get("likelihood", {})),

@@ -1,28 +1,35 @@
 """The run recorder: a small Ray actor on the driver's node that receives rank 0's metrics records.
 
-Workers may run on other nodes than the run directory, so rank 0 does not write files itself: it
-sends each record here (fire-and-forget, ordered), and the recorder appends it to
-RUN_DIR/metrics.jsonl and logs it to MLflow. It also counts worker-group starts: every start
-(first attempt, or a FailureConfig restart) calls `attempt_started(resume_step)`, which truncates
-metrics.jsonl past the restored step (so no step appears twice) and makes records from an older,
-dead attempt be ignored. The driver reads `report()` after `fit()` for `restarts` and the loop
-summary.
+Workers may run on other nodes than the run directories, so rank 0 does not write files itself: it
+sends each record here (fire-and-forget, ordered), and the recorder appends it to the stage's
+RUN_DIR/metrics.jsonl and logs it to the stage's MLflow run. One Ray Train run trains one or more
+stages (Cola's Stage 1 and Stage 2 share a worker group), each with its own run directory.
+
+It also counts starts per stage: every time a worker group starts (or resumes) a stage it calls
+`attempt_started(stage, resume_step)`, which truncates that stage's metrics.jsonl past the restored
+step (so no step appears twice) and makes records from an older, dead attempt be ignored. When a
+stage's loop ends, its summary is kept in RUN_DIR/loop_summary.json as well, so a stage finished
+before an interruption still has its summary when a re-run skips straight to the next stage. The
+driver reads `report()` after `fit()` for the summaries and restarts.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
 
+from cola_core.utils.io import atomic_write_json
 from cola_platform.tracking.mlflow_tracker import MlflowTracker, NullTracker, TrackingInfo
 from cola_platform.training.run_dir import MetricsLog, RunDir
 
 log = logging.getLogger(__name__)
+SUMMARY_FILE = "loop_summary.json"
 
 
-class RunRecorder:
-    """metrics.jsonl + MLflow sink for a distributed run, and its attempt bookkeeping."""
+class StageRecord:
+    """What the recorder keeps for one stage: its files, tracker and attempts."""
 
     def __init__(self, run_dir: str, tracking: TrackingInfo | None):
         self.run = RunDir(Path(run_dir))
@@ -31,40 +38,56 @@ class RunRecorder:
         self.resume_steps: list[int] = []
         self.metrics: MetricsLog | None = None
         self.summary: dict[str, Any] | None = None
+        saved = self.run.root / SUMMARY_FILE
+        if saved.is_file():  # the stage finished in an earlier fit of this run
+            earlier = json.loads(saved.read_text())
+            self.summary, self.resume_steps = earlier["summary"], list(earlier["resume_steps"])
 
-    def attempt_started(self, resume_step: int) -> int:
-        """A worker group started from `resume_step`; returns its attempt number (0 = first)."""
-        self.resume_steps.append(int(resume_step))
-        self.metrics = MetricsLog(self.run.metrics, int(resume_step))
-        if self.tracking is not None and isinstance(self.tracker, NullTracker):
-            self.tracker = MlflowTracker.attach(self.tracking)
-        if len(self.resume_steps) > 1:
-            log.warning("worker group restarted (attempt %d) from step %d", len(self.resume_steps) - 1, resume_step)
-        return len(self.resume_steps) - 1
 
-    def record(self, attempt: int, record: dict[str, Any]) -> None:
-        """Append one metrics record of the current attempt (records of older attempts are dropped)."""
-        if attempt != len(self.resume_steps) - 1 or self.metrics is None:
+class RunRecorder:
+    """metrics.jsonl + MLflow sink of every stage of a distributed run, and their attempt bookkeeping."""
+
+    def __init__(self, stages: list[tuple[str, TrackingInfo | None]]):
+        self.stages = [StageRecord(run_dir, tracking) for run_dir, tracking in stages]
+
+    def attempt_started(self, stage: int, resume_step: int) -> int:
+        """A worker group started `stage` from `resume_step`; returns the stage's attempt number (0 = first)."""
+        s = self.stages[stage]
+        s.resume_steps.append(int(resume_step))
+        s.metrics = MetricsLog(s.run.metrics, int(resume_step))
+        s.summary = None
+        if s.tracking is not None and isinstance(s.tracker, NullTracker):
+            s.tracker = MlflowTracker.attach(s.tracking)
+        if len(s.resume_steps) > 1:
+            log.warning("stage %d restarted (attempt %d) from step %d", stage, len(s.resume_steps) - 1, resume_step)
+        return len(s.resume_steps) - 1
+
+    def record(self, stage: int, attempt: int, record: dict[str, Any]) -> None:
+        """Append one metrics record of the stage's current attempt (records of older attempts are dropped)."""
+        s = self.stages[stage]
+        if attempt != len(s.resume_steps) - 1 or s.metrics is None:
             return
-        self.metrics(record)
-        self.tracker.log_record(record)
+        s.metrics(record)
+        s.tracker.log_record(record)
 
-    def finished(self, attempt: int, summary: dict[str, Any]) -> None:
-        """The loop of `attempt` ended with `summary` (a LoopResult as a dict)."""
-        if attempt == len(self.resume_steps) - 1:
-            self.summary = summary
+    def finished(self, stage: int, attempt: int, summary: dict[str, Any]) -> None:
+        """The loop of the stage's `attempt` ended with `summary` (a LoopResult as a dict)."""
+        s = self.stages[stage]
+        if attempt == len(s.resume_steps) - 1:
+            s.summary = summary
+            atomic_write_json(s.run.root / SUMMARY_FILE, {"summary": summary, "resume_steps": s.resume_steps})
 
-    def report(self) -> dict[str, Any]:
-        """What the driver needs for result.json."""
-        return {"resume_steps": list(self.resume_steps), "summary": self.summary}
+    def report(self) -> list[dict[str, Any]]:
+        """What the driver needs for each stage's result.json."""
+        return [{"resume_steps": list(s.resume_steps), "summary": s.summary} for s in self.stages]
 
 
-def start_recorder(run_dir: Path, tracking: TrackingInfo | None) -> Any:
-    """Create the recorder actor on this (the driver's) node, using no CPU."""
+def start_recorder(stages: list[tuple[Path, TrackingInfo | None]]) -> Any:
+    """Create the recorder actor on this (the driver's) node, using no CPU: one (run dir, tracking) per stage."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     here = ray.get_runtime_context().get_node_id()
     actor = ray.remote(num_cpus=0, max_restarts=0)(RunRecorder)
     return actor.options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote(
-        str(Path(run_dir).absolute()), tracking)
+        [(str(Path(run_dir).absolute()), tracking) for run_dir, tracking in stages])

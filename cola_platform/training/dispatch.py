@@ -37,3 +37,23 @@ def train_config(cfg: Config, out: Path, tags: dict[str, str] | None = None,
 
     hooks = LoopHooks(on_record=[on_record] if on_record else [])
     return train_in_process(cfg, Path(out), manifest, hooks, extra_tags=tags)
+
+
+def train_stage_configs(cfgs: list[Config], outs: list[Path], stage_tags: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """Train stages in order (stage k > 0 starts from stage k-1's run, `run.init_from`); returns their result.json.
+
+    With `train.workers > 0` all stages run in one Ray Train run (one worker group, the stage switch
+    inside the workers, each stage checkpointed and resumable); in-process, one after the other.
+    """
+    runs = [RunDir(Path(out)) for out in outs]
+    if all(run.finished() for run in runs):
+        return [run.read_result() for run in runs]
+    if cfgs[0].train.workers > 0 and len(cfgs) > 1:
+        from cola_platform.training.distributed import DistributedOptions, train_stages
+
+        return train_stages(cfgs, outs, read_manifest(cfgs[0].data.path), DistributedOptions(), stage_tags)
+    results = []
+    for k, (cfg, out) in enumerate(zip(cfgs, outs)):
+        cfg.run.init_from = str(Path(outs[k - 1]).absolute()) if k else cfg.run.init_from
+        results.append(train_config(cfg, Path(out), tags=stage_tags[k]))
+    return results

@@ -7,6 +7,10 @@ Run layout:
     <storage>/<run name>/step_N/     Ray Train checkpoints: DeepSpeed shards of every rank,
                                      client_state/rank_R.pt, cola_meta.json, export/ at the last step
 
+`train_stages` trains several stages (Cola's Stage 1 and Stage 2) in one Ray Train run, i.e. one
+worker group: each stage keeps its own run directory, result.json and MLflow run, and the shared
+storage names its checkpoints `stage<k>_step_N`.
+
 `<storage>` is `run.storage` (when the config has that field), else `$COLA_STORAGE`, else
 `RUN_DIR/ray`; it may be an `s3://` URI. Re-running with the same run name and storage resumes
 from the latest checkpoint (Train V2 reloads the run's checkpoint manager); within one run,
@@ -38,7 +42,8 @@ from cola_platform.tracking.redact import redact_uri
 from cola_platform.training.local import prepare_run_dir
 from cola_platform.training.result import build_result
 from cola_platform.training.run_dir import RunDir
-from cola_platform.training.worker import EXPORT_FILE, META_FILE, FaultPlan, WorkerArgs, train_loop_per_worker
+from cola_platform.training.worker import (CHECKPOINT_ORDER, EXPORT_FILE, META_FILE, FaultPlan, StageArgs, WorkerArgs,
+                                           stage_prefix, train_loop_per_worker)
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +53,7 @@ INGEST_ENV = "COLA_INGEST"
 DEEPSPEED_ENV = "COLA_DEEPSPEED_CONFIG"
 """JSON deep-merged into the generated DeepSpeed config (e.g. offload settings)."""
 WORKER_CPUS = 0.99
-_STEP_DIR = re.compile(r"step_(\d+)$")
+_STEP_DIR = re.compile(r"(?:^|/)((?:stage\d+_)?)step_(\d+)$")
 PREEMPTION_WATCHER_ENV = "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"
 FORWARDED_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION", "AWS_REGION")
 
@@ -89,15 +94,15 @@ class Storage:
         fs, path = st.filesystem(self.uri)
         return {"storage_path": path, "storage_filesystem": pyarrow.fs.PyFileSystem(pyarrow.fs.FSSpecHandler(fs))}
 
-    def checkpoints(self, name: str) -> list[tuple[int, str]]:
-        """(step, uri) of the run's checkpoint directories, ascending."""
+    def checkpoints(self, name: str, prefix: str = "") -> list[tuple[int, str]]:
+        """(step, uri) of the run's checkpoint directories of one stage (`stage_prefix`), ascending."""
         fs, path = st.filesystem(st.join(self.uri, name))
         try:
             entries = fs.ls(path, detail=False) if fs.exists(path) else []
         except (FileNotFoundError, OSError):
             return []
-        found = [(int(m.group(1)), st.join(self.uri, name, m.group(0))) for e in entries
-                 if (m := _STEP_DIR.search(str(e).rstrip("/")))]
+        found = [(int(m.group(2)), st.join(self.uri, name, m.group(0).lstrip("/"))) for e in entries
+                 if (m := _STEP_DIR.search(str(e).rstrip("/"))) and m.group(1) == prefix]
         return sorted(found)
 
 
@@ -134,7 +139,7 @@ def ensure_ray() -> None:
     ray.init(address="local", include_dashboard=True, runtime_env={"env_vars": env} if env else None)
 
 
-def _trainer(cfg: Config, args: WorkerArgs, storage: Storage, options: DistributedOptions) -> Any:
+def _trainer(cfg: Config, name: str, args: WorkerArgs, storage: Storage, options: DistributedOptions) -> Any:
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -149,17 +154,20 @@ def _trainer(cfg: Config, args: WorkerArgs, storage: Storage, options: Distribut
         train_loop_config={"args": args},
         scaling_config=ScalingConfig(num_workers=t.workers, use_gpu=cuda, resources_per_worker={"CPU": WORKER_CPUS}),
         torch_config=TorchConfig(backend="nccl" if cuda else "gloo"),
-        run_config=RunConfig(name=cfg.run.name, failure_config=FailureConfig(max_failures=max_failures),
-                             checkpoint_config=CheckpointConfig(num_to_keep=max(1, t.keep_checkpoints)),
+        run_config=RunConfig(name=name, failure_config=FailureConfig(max_failures=max_failures),
+                             checkpoint_config=CheckpointConfig(
+                                 num_to_keep=max(1, t.keep_checkpoints) + len(args.stages) - 1,
+                                 checkpoint_score_attribute=CHECKPOINT_ORDER),
                              callbacks=list(options.callbacks) or None, **storage.ray_args()),
         datasets=datasets,
         dataset_config=data_config,
     )
 
 
-def fetch_export(storage: Storage, name: str, run: RunDir) -> int:
-    """Copy the newest checkpoint's consolidated model into RUN_DIR/model.safetensors; returns its step."""
-    for step, uri in reversed(storage.checkpoints(name)):
+def fetch_export(storage: Storage, name: str, run: RunDir, prefix: str = "") -> int:
+    """Copy the newest checkpoint's consolidated model (of the stage with checkpoint-name `prefix`)
+    into RUN_DIR/model.safetensors; returns its step."""
+    for step, uri in reversed(storage.checkpoints(name, prefix)):
         fs, path = st.filesystem(st.join(uri, EXPORT_FILE))
         if fs.exists(path):
             tmp = run.model.with_suffix(".tmp")
@@ -189,51 +197,90 @@ def train_distributed(cfg: Config, out: Path, manifest: Manifest,
     Resumes from the run's latest checkpoint in its storage; raises UserError when the workers
     fail more than `max_failures` times (re-running the same command then resumes).
     """
-    options = options or DistributedOptions()
-    if cfg.train.workers < 1:
+    return train_stages([cfg], [out], manifest, options)[0]
+
+
+def _check_stages(cfgs: list[Config]) -> None:
+    """Stages share one worker group and one dataset: the fields that decide those must agree."""
+    if cfgs[0].train.workers < 1:
         raise UserError("train.workers must be >= 1 for distributed training (0 trains in this process)")
-    cfg.run.name = cfg.run.name or f"train-{cfg.run.family}-{cfg.run.preset}-{cfg.hash()}"
-    run = RunDir(Path(out).absolute())
-    prepare_run_dir(cfg, run, manifest)
-    ingest, ds_overrides = _options_from_env(options, cfg)
+    for field_name in ("data.path", "data.shuffle", "train.workers", "train.device", "train.seed", "train.threads"):
+        section, key = field_name.split(".")
+        values = {str(getattr(getattr(c, section), key)) for c in cfgs}
+        if len(values) > 1:
+            raise UserError(f"stages trained in one Ray Train run need the same {field_name}, got {sorted(values)}")
+
+
+def train_stages(cfgs: list[Config], outs: list[Path], manifest: Manifest, options: DistributedOptions | None = None,
+                 stage_tags: list[dict[str, str]] | None = None) -> list[dict[str, Any]]:
+    """Train stages in order in one Ray Train run (one worker group); stage k > 0 starts from the
+    weights stage k-1 ended with. Every stage gets its own run directory `outs[k]` (its config names
+    `outs[k-1]` as `run.init_from`), result.json and MLflow run (`stage_tags[k]` added to its tags).
+
+    Resumes from the run's latest checkpoint, in whichever stage it belongs to; raises UserError when
+    the workers fail more than `max_failures` times (re-running the same call then resumes).
+    """
+    options = options or DistributedOptions()
+    _check_stages(cfgs)
+    runs = [RunDir(Path(out).absolute()) for out in outs]
+    for k, cfg in enumerate(cfgs):
+        cfg.run.name = cfg.run.name or f"train-{cfg.run.family}-{cfg.run.preset}-{cfg.hash()}"
+        if k:  # the weights arrive from the previous stage inside the worker group
+            cfg.run.init_from = str(runs[k - 1].root)
+        prepare_run_dir(cfg, runs[k], manifest, check=k == 0)
+    name = cfgs[-1].run.name
+    prefixes = [stage_prefix(k, len(cfgs)) for k in range(len(cfgs))]
+    ingest, ds_overrides = _options_from_env(options, cfgs[0])
     ensure_ray()
     import ray
 
-    storage = resolve_storage(cfg, run)
-    existing = storage.checkpoints(cfg.run.name)
-    meta = read_meta(existing[-1][1]) if existing else {}
-    tracker = open_tracker(cfg, run.root, known_run_id=meta.get("mlflow_run_id", ""), extra_tags=options.extra_tags)
-    recorder = start_recorder(run.root, tracker.info)
-    worker_meta = {"mlflow_run_id": tracker.info.run_id if tracker.info else "", "run_name": cfg.run.name}
-    args = WorkerArgs(cfg=cfg.to_dict(), manifest=manifest, recorder=recorder, ingest=ingest, deepspeed=ds_overrides,
-                      meta=worker_meta, fault=options.fault)
-    log.info("training %s with %d Ray Train workers, ZeRO-%d, storage %s%s", cfg.run.name, cfg.train.workers,
-             cfg.train.zero_stage, redact_uri(storage.uri), f" (resuming from step {existing[-1][0]})" if existing else "")
+    storage = resolve_storage(cfgs[-1], runs[-1])
+    trackers, stages = [], []
+    for k, cfg in enumerate(cfgs):
+        existing = storage.checkpoints(name, prefixes[k])
+        meta = read_meta(existing[-1][1]) if existing else {}
+        tags = {**options.extra_tags, **(stage_tags[k] if stage_tags else {})}
+        trackers.append(open_tracker(cfg, runs[k].root, known_run_id=meta.get("mlflow_run_id", ""), extra_tags=tags))
+        stages.append(StageArgs(cfg=cfg.to_dict(), meta={"mlflow_run_id": trackers[-1].info.run_id if trackers[-1].info else "",
+                                                          "run_name": cfg.run.name}))
+    recorder = start_recorder([(run.root, tracker.info) for run, tracker in zip(runs, trackers)])
+    args = WorkerArgs(stages=stages, manifest=manifest, recorder=recorder, ingest=ingest, deepspeed=ds_overrides,
+                      fault=options.fault)
+    latest = max((c for p in prefixes for c in storage.checkpoints(name, p)), default=None, key=lambda c: c[1])
+    log.info("training %s (%d stage(s)) with %d Ray Train workers, ZeRO-%d, storage %s%s", name, len(cfgs),
+             cfgs[0].train.workers, cfgs[0].train.zero_stage, redact_uri(storage.uri),
+             f" (resuming from {latest[1].rsplit('/', 1)[-1]})" if latest else "")
     start = time.perf_counter()
     try:
-        _trainer(cfg, args, storage, options).fit()
-        report = ray.get(recorder.report.remote())
+        _trainer(cfgs[0], name, args, storage, options).fit()
+        reports = ray.get(recorder.report.remote())
     except Exception as err:
-        tracker.end("FAILED")
-        raise UserError(f"distributed training of {cfg.run.name} failed ({type(err).__name__}: {err}); re-run the "
+        for tracker in trackers:
+            tracker.end("FAILED")
+        raise UserError(f"distributed training of {name} failed ({type(err).__name__}: {err}); re-run the "
                         "same command to resume from its latest checkpoint") from err
     finally:
         ray.kill(recorder)
-    if report["summary"] is None:
-        raise UserError(f"distributed training of {cfg.run.name} ended without a summary from rank 0")
-    export_step = fetch_export(storage, cfg.run.name, run)
-    resume_steps = report["resume_steps"]
-    result = build_result(cfg, LoopResult(**report["summary"]), world_size=cfg.train.workers, extra={
-        "resumed_from_step": resume_steps[0] if resume_steps else 0,
-        "restarts": max(0, len(resume_steps) - 1),
-        "restart_steps": resume_steps[1:],
-        "run_dir": str(run.root),
-        "storage": redact_uri(st.join(storage.uri, cfg.run.name)),
-        "export_step": export_step,
-        "ingest": ingest,
-        "wall_seconds": round(time.perf_counter() - start, 2),
-        "mlflow_run_id": worker_meta["mlflow_run_id"],
-    })
-    run.write_result(result)
-    tracker.finish(result, run.root)
-    return result
+    wall = round(time.perf_counter() - start, 2)
+    results = []
+    for k, (cfg, run, tracker, report) in enumerate(zip(cfgs, runs, trackers, reports)):
+        if report["summary"] is None:
+            raise UserError(f"distributed training of {cfg.run.name} ended without a summary from rank 0")
+        export_step = fetch_export(storage, name, run, prefixes[k])
+        resume_steps = report["resume_steps"]
+        result = build_result(cfg, LoopResult(**report["summary"]), world_size=cfg.train.workers, extra={
+            "resumed_from_step": resume_steps[0] if resume_steps else 0,
+            "restarts": max(0, len(resume_steps) - 1),
+            "restart_steps": resume_steps[1:],
+            "run_dir": str(run.root),
+            "storage": redact_uri(st.join(storage.uri, name)),
+            "export_step": export_step,
+            "ingest": ingest,
+            "wall_seconds": wall,
+            "ray_train_stages": len(cfgs),
+            "mlflow_run_id": stages[k].meta["mlflow_run_id"],
+        })
+        run.write_result(result)
+        tracker.finish(result, run.root)
+        results.append(result)
+    return results

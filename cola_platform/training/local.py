@@ -40,15 +40,16 @@ def progress_logger(total_steps: int) -> Callable[[dict[str, Any]], None]:
     return sink
 
 
-def prepare_run_dir(cfg: Config, run: RunDir, manifest: Manifest) -> None:
+def prepare_run_dir(cfg: Config, run: RunDir, manifest: Manifest, check: bool = True) -> None:
     """First start: check the config can train, write it and copy the data's tokenizer; later starts:
-    check they agree. Nothing is written for a config that cannot start."""
+    check they agree. Nothing is written for a config that cannot start. `check=False` skips the
+    family's start check (a later stage of a multi-stage run: its `run.init_from` is written by then)."""
     if run.config.is_file():
         saved = Config.load(run.config)
         check_tokenizer(cfg, saved.data.tokenizer_hash, f"run {run.root}")
         return
     spec = get_family(cfg.run.family)
-    if spec.check_train_config is not None:
+    if check and spec.check_train_config is not None:
         spec.check_train_config(cfg)
     run.root.mkdir(parents=True, exist_ok=True)
     cfg.save(run.config)

@@ -1,7 +1,11 @@
 """The Ray Train worker: one data-parallel rank of the family-agnostic loop under DeepSpeed.
 
-Every rank builds the same model (same seed), restores the latest Ray Train checkpoint if there is
-one, streams its Ray Data shard, and runs `run_loop` with hooks that
+One Ray Train run trains one or more *stages* in order (Cola's Stage 1 then Stage 2 share one worker
+group); each stage is a full run with its own config, run directory and MLflow run, and a later
+stage starts from the weights the previous one ended with (`run.init_from`, handed over in memory
+through a local directory). For each stage every rank builds the same model (same seed), restores
+the latest Ray Train checkpoint if it belongs to that stage, streams its Ray Data shard, and runs
+`run_loop` with hooks that
 
 - all-reduce-average metrics over ranks (so logged losses are global),
 - save a checkpoint every `train.ckpt_every` steps: all ranks write DeepSpeed's sharded checkpoint
@@ -10,6 +14,11 @@ one, streams its Ray Data shard, and runs `run_loop` with hooks that
   ranks `ray.train.report(..., checkpoint=...)` into `<storage>/<run name>/step_<N>` and wait until
   Ray Train has committed it,
 - send rank 0's metrics records to the run recorder next to the driver (metrics.jsonl + MLflow).
+
+Checkpoints of a multi-stage run are named `stage<k>_step_<N>` and carry their stage in
+`cola_meta.json`; a re-run resumes in the stage of the latest checkpoint, or starts the next stage
+when that checkpoint is a stage's last (stage-final checkpoints hold the export and are never the
+ones Ray Train's retention drops: `checkpoint_order`).
 
 Rank 0's RNG stream equals the single-process one; other ranks re-seed from (seed, rank), so the
 random parts of an objective (LLaDA masks, Cola noise) differ across ranks as they should.
@@ -39,7 +48,7 @@ from cola_platform.data.array_stream import ArrayBatchStream, fixed_batches
 from cola_platform.data.manifest import Manifest
 from cola_platform.data.ray_ingest import IngestPlan, RayBatchStream
 from cola_platform.data.shards import read_shard, read_split
-from cola_platform.training.deepspeed_engine import DeepSpeedEngine, setup_accelerator
+from cola_platform.training.deepspeed_engine import DeepSpeedEngine, save_fp32, setup_accelerator
 from cola_platform.training.setup import Trainable, build_trainable
 
 log = logging.getLogger(__name__)
@@ -50,9 +59,27 @@ RANK_SEED_STRIDE = 1_000_003
 COMMIT_TIMEOUT_S = 300.0
 
 
-def checkpoint_dir_name(step: int) -> str:
-    """Name of the checkpoint directory of `step` in the run's Ray storage (sorts by step)."""
-    return f"step_{step:08d}"
+CHECKPOINT_ORDER = "checkpoint_order"
+"""Metric every checkpoint report carries; Ray Train keeps the checkpoints that score highest."""
+_STAGE_FINAL_BONUS = 1e15
+_STAGE_STRIDE = 1e9
+
+
+def stage_prefix(stage: int, n_stages: int) -> str:
+    """Checkpoint-name prefix of `stage` (0-based): none for a one-stage run, else `stage<k+1>_`."""
+    return "" if n_stages == 1 else f"stage{stage + 1}_"
+
+
+def checkpoint_dir_name(step: int, prefix: str = "") -> str:
+    """Name of the checkpoint directory of `step` in the run's Ray storage (sorts by step within a stage)."""
+    return f"{prefix}step_{step:08d}"
+
+
+def checkpoint_order(stage: int, n_stages: int, step: int, stage_final: bool) -> float:
+    """Retention score: later is higher, and an earlier stage's last checkpoint outranks everything
+    (the next stage may still need its weights, the driver its export)."""
+    bonus = _STAGE_FINAL_BONUS if stage_final and stage < n_stages - 1 else 0.0
+    return bonus + stage * _STAGE_STRIDE + step
 
 
 @dataclass(frozen=True)
@@ -86,18 +113,25 @@ class FaultPlan:
 
 
 @dataclass
+class StageArgs:
+    """One stage of a Ray Train run."""
+
+    cfg: dict[str, Any]
+    meta: dict[str, Any] = field(default_factory=dict)
+    """Written into every checkpoint's cola_meta.json of this stage (e.g. its MLflow run id)."""
+
+
+@dataclass
 class WorkerArgs:
     """Everything the driver hands each worker (through `train_loop_config`)."""
 
-    cfg: dict[str, Any]
+    stages: list[StageArgs]
     manifest: Manifest
     recorder: Any
     """Actor handle of the run recorder (see cola_platform.tracking.recorder)."""
     ingest: str = "split"
     deepspeed: dict[str, Any] = field(default_factory=dict)
     """Overrides deep-merged into the generated DeepSpeed config."""
-    meta: dict[str, Any] = field(default_factory=dict)
-    """Written into every checkpoint's cola_meta.json (e.g. the MLflow run id)."""
     fault: FaultPlan | None = None
 
 
@@ -171,8 +205,10 @@ def mean_over_ranks(world: int, device: torch.device) -> Callable[[dict[str, flo
 class CheckpointReporter:
     """`save_checkpoint` and metrics-report hooks: every rank saves and reports in lockstep."""
 
-    def __init__(self, cfg: Config, engine: DeepSpeedEngine, rank: int, meta: dict[str, Any]):
+    def __init__(self, cfg: Config, engine: DeepSpeedEngine, rank: int, meta: dict[str, Any],
+                 stage: int = 0, n_stages: int = 1):
         self.cfg, self.engine, self.rank, self.meta = cfg, engine, rank, meta
+        self.stage, self.n_stages = stage, n_stages
         self.latest: dict[str, float] = {}
 
     def is_checkpoint_step(self, step: int) -> bool:
@@ -198,13 +234,15 @@ class CheckpointReporter:
             if step >= self.cfg.train.steps:
                 self.engine.export(tmp / EXPORT_FILE)
             if self.rank == 0:
-                meta = {**self.meta, "step": step, "zero_stage": self.cfg.train.zero_stage,
+                meta = {**self.meta, "step": step, "stage": self.stage, "zero_stage": self.cfg.train.zero_stage,
                         "world_size": torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1}
                 (tmp / META_FILE).write_text(json.dumps(meta, sort_keys=True))
             if torch.distributed.is_initialized():
                 torch.distributed.barrier()
-            ray.train.report({**self.latest, "step": step}, checkpoint=Checkpoint.from_directory(str(tmp)),
-                             checkpoint_dir_name=checkpoint_dir_name(step))
+            order = checkpoint_order(self.stage, self.n_stages, step, step >= self.cfg.train.steps)
+            ray.train.report({**self.latest, "step": step, CHECKPOINT_ORDER: order},
+                             checkpoint=Checkpoint.from_directory(str(tmp)),
+                             checkpoint_dir_name=checkpoint_dir_name(step, stage_prefix(self.stage, self.n_stages)))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         self._wait_committed(step)
@@ -222,9 +260,9 @@ class CheckpointReporter:
             log.warning("checkpoint of step %d not yet confirmed by Ray Train (%s: %s)", step, type(err).__name__, err)
 
 
-def _recorder_sink(recorder: Any, attempt: int) -> Callable[[dict[str, Any]], None]:
+def _recorder_sink(recorder: Any, stage: int, attempt: int) -> Callable[[dict[str, Any]], None]:
     def sink(record: dict[str, Any]) -> None:
-        recorder.record.remote(attempt, record)  # fire and forget; calls from one caller stay ordered
+        recorder.record.remote(stage, attempt, record)  # fire and forget; calls from one caller stay ordered
 
     return sink
 
@@ -240,17 +278,67 @@ def _progress(total: int) -> Callable[[dict[str, Any]], None]:
     return sink
 
 
+def checkpoint_position(checkpoint: Any) -> tuple[int, int]:
+    """(stage, step) of a Ray Train checkpoint, from its cola_meta.json (stage 0 when it has none)."""
+    with checkpoint.as_directory() as directory:
+        meta = json.loads((Path(directory) / META_FILE).read_text())
+    return int(meta.get("stage", 0)), int(meta["step"])
+
+
+def hand_over(cfg: Config, directory: Path, weights: Path | None = None, engine: DeepSpeedEngine | None = None,
+              model: torch.nn.Module | None = None) -> str:
+    """Write a finished stage's weights (from `weights`, or gathered from the live `engine`/`model`)
+    and its config into `directory`, the `run.init_from` of the next stage; returns its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if weights is not None:
+        shutil.copyfile(weights, directory / "model.safetensors")
+    else:
+        assert engine is not None and model is not None
+        with engine.gathered():  # every rank writes its own copy (ranks may not share a disk)
+            save_fp32(model, directory / "model.safetensors")
+    cfg.save(directory / "config.json")
+    return str(directory)
+
+
 def train_loop_per_worker(config: dict[str, Any]) -> None:
-    """Ray Train entry point: `config["args"]` is a `WorkerArgs`."""
-    import ray
+    """Ray Train entry point: `config["args"]` is a `WorkerArgs`; trains its stages in order."""
     import ray.train
 
     args: WorkerArgs = config["args"]
-    cfg = Config.from_dict(args.cfg)
+    cfgs = [Config.from_dict(s.cfg) for s in args.stages]
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    _setup_process(cfg, ctx.get_local_world_size())
+    _setup_process(cfgs[0], ctx.get_local_world_size())
     checkpoint = ray.train.get_checkpoint()
+    first, init_from = 0, ""
+    handoff = Path(tempfile.mkdtemp(prefix="cola-handoff-"))
+    try:
+        if checkpoint is not None:
+            first, step = checkpoint_position(checkpoint)
+            if step >= cfgs[first].train.steps and first + 1 < len(cfgs):  # a stage's last checkpoint: next stage
+                with checkpoint.as_directory() as directory:
+                    init_from = hand_over(cfgs[first], handoff / str(first), weights=Path(directory) / EXPORT_FILE)
+                first, checkpoint = first + 1, None
+        for stage in range(first, len(cfgs)):
+            cfg = cfgs[stage]
+            if stage > 0:  # the saved config names the previous run dir; the weights come from the hand-over
+                cfg.run.init_from = init_from if checkpoint is None else ""
+            trainable, engine = train_stage(args, cfg, stage, checkpoint, rank, world)
+            checkpoint = None
+            if stage + 1 < len(cfgs):
+                init_from = hand_over(cfg, handoff / str(stage), engine=engine, model=trainable.model)
+            del trainable, engine
+    finally:
+        shutil.rmtree(handoff, ignore_errors=True)
+
+
+def train_stage(args: WorkerArgs, cfg: Config, stage: int, checkpoint: Any, rank: int, world: int
+                ) -> tuple[Trainable, DeepSpeedEngine]:
+    """Train one stage on this rank (resuming from `checkpoint` when it is this stage's); returns
+    its model and engine so the next stage can take over the weights."""
+    import ray
+    import ray.train
+
     plan = IngestPlan(rows=args.manifest.split_rows("train"), micro_batch_size=cfg.train.micro_batch_size,
                       world_size=world, rank=rank, mode=args.ingest, seed=cfg.train.seed, shuffle=cfg.data.shuffle)
     stream = RayBatchStream(ray.train.get_dataset_shard("train"), plan)
@@ -262,13 +350,13 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         with checkpoint.as_directory() as directory:
             resume_state = engine.load(Path(directory))
     start_step = int(resume_state["loop"]["step"]) if resume_state else 0
-    reporter = CheckpointReporter(cfg, engine, rank, args.meta)
+    reporter = CheckpointReporter(cfg, engine, rank, args.stages[stage].meta, stage, len(args.stages))
     hooks = LoopHooks(on_record=[reporter.on_record], save_checkpoint=reporter.save,
                       reduce_metrics=mean_over_ranks(world, engine.ds.device))
     attempt = -1
     if rank == 0:
-        attempt = ray.get(args.recorder.attempt_started.remote(start_step))
-        hooks.on_record += [_recorder_sink(args.recorder, attempt), _progress(cfg.train.steps)]
+        attempt = ray.get(args.recorder.attempt_started.remote(stage, start_step))
+        hooks.on_record += [_recorder_sink(args.recorder, stage, attempt), _progress(cfg.train.steps)]
     if args.fault is not None and args.fault.rank == rank:
         hooks.on_record.append(args.fault.sink())
     val, device = read_split(cfg.data.path, args.manifest, "validation"), engine.ds.device
@@ -276,4 +364,5 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                     lambda: (b.to(device) for b in fixed_batches(val, cfg.train.micro_batch_size, cfg.train.eval_batches)),
                     hooks, resume_state, world_size=world)
     if rank == 0:
-        ray.get(args.recorder.finished.remote(attempt, asdict(loop)))
+        ray.get(args.recorder.finished.remote(stage, attempt, asdict(loop)))
+    return trainable, engine

@@ -20,6 +20,7 @@ from cola_platform.errors import UserError
 from cola_platform.training.deepspeed_engine import ds_config, save_fp32
 from cola_platform.training.distributed import Storage, resolve_storage
 from cola_platform.training.run_dir import RunDir
+from cola_platform.training.worker import checkpoint_dir_name, checkpoint_order, stage_prefix
 
 
 def test_ds_config_follows_the_train_config():
@@ -90,6 +91,27 @@ def test_storage_resolution_and_checkpoint_listing(tmp_path, monkeypatch):
     (tmp_path / "ray" / "name" / "checkpoint_manager_snapshot.json").write_text("{}")
     assert [s for s, _ in Storage(str(tmp_path / "ray")).checkpoints("name")] == [3, 8, 12]
     assert Storage(str(tmp_path / "ray")).checkpoints("missing") == []
+    for prefix, step in (("stage1_", 5), ("stage2_", 4), ("stage2_", 2)):
+        (tmp_path / "ray" / "two" / checkpoint_dir_name(step, prefix)).mkdir(parents=True)
+    two = Storage(str(tmp_path / "ray"))
+    assert [s for s, _ in two.checkpoints("two", "stage2_")] == [2, 4]
+    assert [u.rsplit("/", 1)[-1] for _, u in two.checkpoints("two", "stage1_")] == ["stage1_step_00000005"]
+    assert two.checkpoints("two") == []
+
+
+def test_checkpoint_retention_keeps_every_earlier_stage_end():
+    """Ray Train keeps the highest `checkpoint_order`: with keep=1 and two stages (num_to_keep 2), the
+    kept pair is always Stage 1's last checkpoint plus the newest one."""
+    reports = [(0, 3, False), (0, 6, True), (1, 2, False), (1, 4, False), (1, 5, True)]
+    kept = []
+    for stage, step, final in reports:
+        kept = sorted(kept + [(checkpoint_order(stage, 2, step, final), stage, step)])[-2:]
+        assert (stage, step) in [(s, n) for _, s, n in kept], "the newest checkpoint must be kept"
+        if stage == 1:
+            assert (0, 6) in [(s, n) for _, s, n in kept], "Stage 1's end was dropped"
+    assert sorted((s, n) for _, s, n in kept) == [(0, 6), (1, 5)]
+    assert [stage_prefix(k, 1) for k in range(1)] == [""] and stage_prefix(1, 2) == "stage2_"
+    assert checkpoint_order(0, 1, 7, True) == 7  # one stage: plain "latest wins"
 
 
 def test_ingest_plan_epoch_lengths_are_equal_on_every_rank():

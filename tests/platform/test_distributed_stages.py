@@ -1,0 +1,67 @@
+"""Cola's Stage 1 and Stage 2 in one Ray Train run give what two separate runs give, and resume.
+
+Separate: a 2-worker ZeRO-2 Stage-1 run, then a Stage-2 run with `run.init_from` = its directory.
+Merged: `train_stages` runs both in one worker group; it is first stopped on purpose in Stage 2
+(after Stage 2's checkpoint at step 2, no restarts allowed), then re-run: it skips Stage 1 (its
+summary and export survive), resumes Stage 2 from step 2, and every logged loss of both stages
+equals the separate runs' on the fixed seed.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cola_platform.errors import UserError
+from cola_platform.training.distributed import DistributedOptions, train_distributed, train_stages
+from cola_platform.training.export import load_run
+from cola_platform.training.run_dir import read_metrics
+from cola_platform.training.setup import config_for_data
+from cola_platform.training.worker import FaultPlan
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+STAGE1_STEPS, STAGE2_STEPS, CKPT_EVERY, FAIL_AT = 2, 5, 2, 3
+
+
+def stage_configs(data: str, tag: str):
+    common = {"train.log_every": 1, "train.eval_every": 0, "train.eval_batches": 1, "train.threads": 1,
+              "train.micro_batch_size": 4, "train.workers": 2, "train.zero_stage": 2, "model.block_size": 1}
+    s1, manifest = config_for_data("cola", "tiny", data, {**common, "train.stage": 1, "train.steps": STAGE1_STEPS,
+                                                          "run.name": f"{tag}-stage1"})
+    s2, _ = config_for_data("cola", "tiny", data, {**common, "train.stage": 2, "train.steps": STAGE2_STEPS,
+                                                   "train.ckpt_every": CKPT_EVERY, "train.latent_stats_batches": 2,
+                                                   "train.latent_evolution": "fixed_vae", "run.name": f"{tag}-stage2"})
+    return s1, s2, manifest
+
+
+def losses(run_dir) -> list[float]:
+    return [r["loss"] for r in read_metrics(run_dir / "metrics.jsonl") if "loss" in r]
+
+
+def test_merged_stages_match_separate_runs_and_resume_in_stage2(ray_cluster, deepspeed_warm, train_data, tmp_path):
+    s1, s2, manifest = stage_configs(train_data.path, f"sep-{tmp_path.name}")
+    train_distributed(s1, tmp_path / "sep1", manifest)
+    s2.run.init_from = str(tmp_path / "sep1")
+    separate = train_distributed(s2, tmp_path / "sep2", manifest)
+
+    outs = [tmp_path / "merged" / "stage1", tmp_path / "merged" / "stage2"]
+    s1, s2, _ = stage_configs(train_data.path, f"merged-{tmp_path.name}")
+    fault = FaultPlan(step=FAIL_AT, rank=0, marker=str(tmp_path / "fault.pid"), action="raise")
+    with pytest.raises(UserError, match="re-run the same command"):
+        train_stages([s1, s2], outs, manifest, DistributedOptions(max_failures=0, fault=fault))
+    assert not (outs[0] / "result.json").exists(), "no result before the run ends"
+
+    s1, s2, _ = stage_configs(train_data.path, f"merged-{tmp_path.name}")
+    first, second = train_stages([s1, s2], outs, manifest)
+
+    assert first["steps"] == STAGE1_STEPS and second["steps"] == STAGE2_STEPS
+    assert second["resumed_from_step"] == CKPT_EVERY and first["ray_train_stages"] == 2
+    assert losses(outs[0]) == pytest.approx(losses(tmp_path / "sep1"), rel=1e-5)
+    assert losses(outs[1]) == pytest.approx(losses(tmp_path / "sep2"), rel=1e-5)
+    assert len(losses(outs[1])) == STAGE2_STEPS, "a resumed step was logged twice or lost"
+    assert second["eval"]["eval_loss"] == pytest.approx(separate["eval"]["eval_loss"], rel=1e-5)
+    assert load_run(outs[0]).cfg.train.stage == 1
+    merged_stage2 = load_run(outs[1])
+    assert merged_stage2.cfg.train.stage == 2
+    assert json.loads((outs[1] / "config.json").read_text())["run"]["init_from"] == str(outs[0].absolute())
