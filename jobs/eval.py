@@ -20,7 +20,7 @@ from cola_core.utils.io import atomic_write_json
 from cola_platform.evaluation import BUILTIN_TASKS, EvalRequest, evaluate_run, flat_metrics
 from cola_platform.training.export import load_run
 from cola_platform.paths import project_path
-from jobs._cli import Parser, run_main, setup_logging
+from jobs._cli import Parser, positive_int, run_main, setup_logging
 
 log = logging.getLogger("jobs.eval")
 
@@ -33,7 +33,7 @@ def build_parser() -> Parser:
     p.add_argument("--out", required=True, help="where to write the eval JSON")
     p.add_argument("--items", type=int, default=1000, help="items per built-in task (the paper: 1000)")
     p.add_argument("--k-shot", type=int, help="demonstrations per prompt (default per task type: lambada 0, MC 2, QA 1)")
-    p.add_argument("--max-new-tokens", type=int, default=32)
+    p.add_argument("--max-new-tokens", type=positive_int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quality-temperature", type=float, default=1.0,
                    help="sampling temperature of the sw-quality samples (the tasks decode greedily)")

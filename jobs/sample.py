@@ -13,14 +13,14 @@ from typing import Sequence
 from cola_core.config import apply_overrides, parse_set_args, validate
 from cola_platform.training.export import load_run
 from cola_platform.paths import project_path
-from jobs._cli import Parser, run_main, setup_logging
+from jobs._cli import Parser, positive_int, run_main, setup_logging
 
 
 def build_parser() -> Parser:
     p = Parser(prog="jobs.sample", description=__doc__.split("\n\n")[0])
     p.add_argument("--run", required=True, help="finished run directory")
     p.add_argument("--prompt", default="", help="prompt text (empty: unconditional)")
-    p.add_argument("--max-new-tokens", type=int, default=48)
+    p.add_argument("--max-new-tokens", type=positive_int, default=48)
     p.add_argument("--steps", type=int, help="Cola ODE steps per block / LLaDA denoising steps")
     p.add_argument("--cfg", type=float, help="classifier-free guidance weight (Cola, LLaDA)")
     p.add_argument("--temperature", type=float, help="0 = greedy")

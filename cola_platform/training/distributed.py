@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from cola_platform.tracking.redact import redact_uri
 from cola_platform.training.local import prepare_run_dir
 from cola_platform.training.result import build_result
 from cola_platform.training.run_dir import RunDir
+from cola_platform.training.run_lock import lock_runs
 from cola_platform.training.worker import (CHECKPOINT_ORDER, EXPORT_FILE, META_FILE, FaultPlan, StageArgs, WorkerArgs,
                                            stage_prefix, train_loop_per_worker)
 
@@ -223,6 +225,13 @@ def train_stages(cfgs: list[Config], outs: list[Path], manifest: Manifest, optio
     options = options or DistributedOptions()
     _check_stages(cfgs)
     runs = [RunDir(Path(out).absolute()) for out in outs]
+    with ExitStack() as locks:
+        lock_runs(locks, [run.root for run in runs])
+        return _train_stages_locked(cfgs, runs, manifest, options, stage_tags)
+
+
+def _train_stages_locked(cfgs: list[Config], runs: list[RunDir], manifest: Manifest, options: DistributedOptions,
+                         stage_tags: list[dict[str, str]] | None) -> list[dict[str, Any]]:
     for k, cfg in enumerate(cfgs):
         cfg.run.name = cfg.run.name or f"train-{cfg.run.family}-{cfg.run.preset}-{cfg.hash()}"
         if k:  # the weights arrive from the previous stage inside the worker group

@@ -21,6 +21,7 @@ from cola_platform import storage
 from cola_platform.training.export import export_model
 from cola_platform.training.result import build_result
 from cola_platform.training.run_dir import MetricsLog, RunDir
+from cola_platform.training.run_lock import RunLock
 from cola_platform.training.setup import build_trainable, check_tokenizer
 from cola_platform.tracking import open_tracker
 
@@ -63,6 +64,12 @@ def train_in_process(cfg: Config, out: Path, manifest: Manifest, extra_hooks: Lo
     With `run.tracking_uri` (or MLFLOW_TRACKING_URI) set, logs to one MLflow run kept across
     resumes (`extra_tags`, e.g. `mlflow.parentRunId`, go on it)."""
     run = RunDir(Path(out))
+    with RunLock(run.root):
+        return _train_locked(cfg, run, manifest, extra_hooks, extra_tags)
+
+
+def _train_locked(cfg: Config, run: RunDir, manifest: Manifest, extra_hooks: LoopHooks | None,
+                  extra_tags: dict[str, str] | None) -> dict[str, Any]:
     prepare_run_dir(cfg, run, manifest)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)

@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -66,6 +67,8 @@ def test_train_then_sample(data_dir, tmp_path, family):
         (["jobs.train", "--family", "cola", "--data", "{data}", "--stage", "2", "--init-from", "{tmp}/nope", "--out", "{tmp}/x"],
          "must be a directory"),
         (["jobs.sample", "--run", "/nonexistent/run", "--prompt", "x"], "does not exist"),
+        (["jobs.sample", "--run", "/nonexistent/run", "--max-new-tokens", "-1"], "must be >= 1"),
+        (["jobs.eval", "--run", "/nonexistent/run", "--max-new-tokens", "0", "--out", "{tmp}/x"], "must be >= 1"),
         (["jobs.prepare_data", "--source", "file:/nonexistent.txt", "--seq-len", "64", "--out", "{tmp}/x"], "does not exist"),
     ],
 )
@@ -77,3 +80,21 @@ def test_bad_input_is_one_line_and_nonzero(data_dir, tmp_path, args, fragment):
     assert lines and lines[-1].startswith("error:") and fragment in lines[-1], proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_second_train_into_the_same_run_dir_exits_at_once_naming_the_first(data_dir, tmp_path):
+    run = tmp_path / "shared"
+    args = [sys.executable, "-m", "jobs.train", "--family", "ar", "--preset", "tiny", "--data", str(data_dir),
+            "--steps", "100000", "--set", "train.micro_batch_size=2", "--out", str(run)]
+    first = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "metrics.jsonl").exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert (run / "metrics.jsonl").exists(), "the first run did not start"
+        second = job("jobs.train", *args[3:], check=False)
+        assert second.returncode != 0 and f"in use by pid {first.pid}" in second.stderr
+        assert len(second.stderr.strip().splitlines()) == 1, second.stderr
+    finally:
+        first.kill()
+        first.wait()
