@@ -134,7 +134,11 @@ def get_tokenizer(cfg: PrepareConfig, sample: list[str]) -> TextTokenizer:
     if not sample:
         raise UserError(f"{cfg.source.uri} has no text to train a tokenizer on (all documents are empty)")
     log.info("training a %d-token BPE on %d sample documents", cfg.vocab_size, len(sample))
-    return train_bpe(sample, cfg.vocab_size)
+    tok = train_bpe(sample, cfg.vocab_size)
+    if tok.vocab_size < cfg.vocab_size:
+        log.warning("the BPE has %d tokens, not the %d asked for: the %d sample documents hold no more merges "
+                    "(the manifest records %d)", tok.vocab_size, cfg.vocab_size, len(sample), tok.vocab_size)
+    return tok
 
 
 def plan(cfg: PrepareConfig, files: list[FileEntry], tok: TextTokenizer, sample: list[str]) -> list[Unit]:

@@ -15,6 +15,7 @@ independently, so Ray tasks process them in parallel and their union is the whol
 from __future__ import annotations
 
 import glob as globlib
+import logging
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,6 +25,8 @@ import fsspec
 
 from cola_platform.data.readers import FORMATS, ReadOptions
 from cola_platform.errors import UserError
+
+log = logging.getLogger(__name__)
 
 TEXT_SUFFIXES = tuple(FORMATS)
 
@@ -152,7 +155,13 @@ def _list_local(uri: str) -> list[FileEntry]:
                for p in paths if _fmt(p)]
     if not entries:
         raise UserError(f"no {'/'.join(TEXT_SUFFIXES)} files under {path}")
+    _warn_skipped(len(paths) - len(entries), path)
     return entries
+
+
+def _warn_skipped(skipped: int, where: str) -> None:
+    if skipped:
+        log.warning("%d file(s) under %s skipped: not %s", skipped, where, "/".join(TEXT_SUFFIXES))
 
 
 def _list_s3(source: Source) -> list[FileEntry]:
@@ -173,10 +182,12 @@ def _list_s3(source: Source) -> list[FileEntry]:
         endpoint = source.s3_endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or "AWS"
         raise UserError(f"cannot reach S3 endpoint {endpoint} to list {uri} ({type(err).__name__}: {err}); "
                         "check --s3-endpoint / AWS_ENDPOINT_URL and credentials") from None
+    files = {p: info for p, info in found.items() if info.get("type", "file") != "directory"}
     entries = [FileEntry(p, p[len(root):].lstrip("/"), _fmt(p) or "", int(info.get("size") or 0))
-               for p, info in sorted(found.items()) if info.get("type", "file") != "directory" and _fmt(p)]
+               for p, info in sorted(files.items()) if _fmt(p)]
     if not entries:
         raise UserError(f"no {'/'.join(TEXT_SUFFIXES)} files under {uri}" if found else f"source {uri} does not exist")
+    _warn_skipped(len(files) - len(entries), uri)
     return entries
 
 

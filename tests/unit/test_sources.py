@@ -25,13 +25,14 @@ def write_jsonl(path, records) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
 
 
-def test_txt_jsonl_parquet_directory(tmp_path):
+def test_txt_jsonl_parquet_directory(tmp_path, caplog):
     (tmp_path / "a.txt").write_text("first\r\ndocument\r\n\n")
     write_jsonl(tmp_path / "b.jsonl", [{"text": "second"}, {"text": "   "}, {"text": "third"}])
     pq.write_table(pa.table({"text": ["fourth", None, "fifth"]}), tmp_path / "c.parquet")
     (tmp_path / "ignored.csv").write_text("x")
     assert texts(Source(f"file:{tmp_path}")) == ["first\ndocument", "second", "third", "fourth", "fifth"]
     assert texts(Source(str(tmp_path / "*.jsonl"))) == ["second", "third"]
+    assert "1 file(s) under" in caplog.text and "skipped" in caplog.text  # ignored.csv, said once per listing
 
 
 def test_text_field_and_its_error(tmp_path):
@@ -268,3 +269,12 @@ def test_streamed_crlf_is_not_doubled_at_chunk_cuts():
     data = ("word " * 150 + "\r\n").encode() * 40
     docs = list(read_txt(io.BytesIO(data), "f.txt", "f.txt", len(data), ReadOptions(max_doc_bytes=700), ReadStats()))
     assert "".join(d.text for d in docs) == data.decode().replace("\r\n", "\n").strip()
+
+
+def test_a_vocabulary_the_sample_cannot_fill_is_warned_about(caplog):
+    from cola_platform.data.prepare import PrepareConfig, get_tokenizer
+
+    cfg = PrepareConfig(source=Source("storyworld", num_docs=10), out="unused", seq_len=16, vocab_size=10_000_000)
+    tok = get_tokenizer(cfg, ["a small sample of text", "another small sample"])
+    assert tok.vocab_size < 1000
+    assert f"the BPE has {tok.vocab_size} tokens, not the 10000000 asked for" in caplog.text
