@@ -111,6 +111,22 @@ def read_manifest(data_uri: str) -> Manifest:
     return Manifest.from_json(storage.read_text(uri), where=uri)
 
 
+def read_tokenizer_text(data_uri: str, manifest: Manifest) -> str:
+    """The data's tokenizer.json text, after checking it is the tokenizer the manifest names (its hash)."""
+    from cola_core.data.tokenizer import tokenizer_hash
+
+    uri = storage.join(data_uri, manifest.tokenizer)
+    text = storage.read_text(uri)
+    try:
+        found = tokenizer_hash(text)
+    except ValueError as err:
+        raise UserError(f"{uri} is not a tokenizer file ({err}); re-run jobs.prepare_data") from None
+    if manifest.tokenizer_hash and found != manifest.tokenizer_hash:
+        raise UserError(f"{uri} is not the tokenizer its manifest was prepared with (hash {found[:12]}, manifest "
+                        f"{manifest.tokenizer_hash[:12]}); restore it or re-run jobs.prepare_data")
+    return text
+
+
 def sha256_bytes(data: bytes) -> str:
     """Hex sha256 of a byte string."""
     return hashlib.sha256(data).hexdigest()

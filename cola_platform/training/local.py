@@ -15,9 +15,8 @@ from cola_core.train.engine import LocalEngine
 from cola_core.train.loop import LoopHooks, run_loop
 from cola_core.utils.seeding import seed_everything
 from cola_platform.data.array_stream import ArrayBatchStream, fixed_batches
-from cola_platform.data.manifest import Manifest
+from cola_platform.data.manifest import Manifest, read_tokenizer_text
 from cola_platform.data.shards import read_split
-from cola_platform import storage
 from cola_platform.training.export import export_model
 from cola_platform.training.result import build_result
 from cola_platform.training.run_dir import MetricsLog, RunDir
@@ -52,9 +51,10 @@ def prepare_run_dir(cfg: Config, run: RunDir, manifest: Manifest, check: bool = 
     spec = get_family(cfg.run.family)
     if check and spec.check_train_config is not None:
         spec.check_train_config(cfg)
+    tokenizer = read_tokenizer_text(cfg.data.path, manifest)
     run.root.mkdir(parents=True, exist_ok=True)
     cfg.save(run.config)
-    run.tokenizer.write_text(storage.read_text(storage.join(cfg.data.path, manifest.tokenizer)))
+    run.tokenizer.write_text(tokenizer)
 
 
 def train_in_process(cfg: Config, out: Path, manifest: Manifest, extra_hooks: LoopHooks | None = None,

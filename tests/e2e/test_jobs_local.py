@@ -98,3 +98,18 @@ def test_second_train_into_the_same_run_dir_exits_at_once_naming_the_first(data_
     finally:
         first.kill()
         first.wait()
+
+
+def test_a_tokenizer_that_is_not_the_manifests_is_refused(data_dir, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(data_dir, data)
+    manifest = json.loads((data / "manifest.json").read_text())
+    tok = json.loads((data / manifest["tokenizer"]).read_text())
+    tok["model"]["vocab"]["zzz-not-a-token"] = max(tok["model"]["vocab"].values()) + 1
+    (data / manifest["tokenizer"]).write_text(json.dumps(tok))
+    proc = job("jobs.train", "--family", "ar", "--preset", "tiny", "--data", str(data), "--steps", "2",
+               "--out", str(tmp_path / "x"), check=False)
+    assert proc.returncode != 0 and "is not the tokenizer its manifest was prepared with" in proc.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "x").exists()
