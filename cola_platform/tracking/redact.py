@@ -38,6 +38,15 @@ def redact_uri(value: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
+def redact_nested(data: Any) -> Any:
+    """`data` (nested dicts / lists, e.g. a config) with `redact_uri` applied to every string in it."""
+    if isinstance(data, dict):
+        return {k: redact_nested(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [redact_nested(v) for v in data]
+    return redact_uri(data) if isinstance(data, str) else data
+
+
 def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
     """Values of secret-like environment variables (at least `MIN_SECRET_LEN` characters), longest first."""
     env = os.environ if env is None else env

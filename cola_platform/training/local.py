@@ -23,6 +23,7 @@ from cola_platform.training.run_dir import MetricsLog, RunDir
 from cola_platform.training.run_lock import RunLock
 from cola_platform.training.setup import build_trainable, check_tokenizer
 from cola_platform.tracking import open_tracker
+from cola_platform.tracking.redact import redact_nested
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def prepare_run_dir(cfg: Config, run: RunDir, manifest: Manifest, check: bool = 
         spec.check_train_config(cfg)
     tokenizer = read_tokenizer_text(cfg.data.path, manifest)
     run.root.mkdir(parents=True, exist_ok=True)
-    cfg.save(run.config)
+    Config.from_dict(redact_nested(cfg.to_dict())).save(run.config)  # no credentials inside URIs on disk
     run.tokenizer.write_text(tokenizer)
 
 

@@ -113,3 +113,17 @@ def test_a_tokenizer_that_is_not_the_manifests_is_refused(data_dir, tmp_path):
                "--out", str(tmp_path / "x"), check=False)
     assert proc.returncode != 0 and "is not the tokenizer its manifest was prepared with" in proc.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "x").exists()
+
+
+def test_credentials_inside_uris_never_reach_the_run_directory(data_dir, tmp_path):
+    from cola_platform.data.manifest import read_manifest
+    from cola_platform.training.local import prepare_run_dir
+    from cola_platform.training.run_dir import RunDir
+    from cola_platform.training.setup import config_for_data
+
+    cfg, manifest = config_for_data("ar", "tiny", str(data_dir), {"run.tracking_uri": "http://alice:s3cr3t-pw@127.0.0.1:9/x?token=abc"})
+    prepare_run_dir(cfg, RunDir(tmp_path / "run"), read_manifest(str(data_dir)))
+    saved = (tmp_path / "run" / "config.json").read_text()
+    assert "s3cr3t-pw" not in saved and "token=abc" not in saved and "alice" not in saved
+    assert json.loads(saved)["run"]["tracking_uri"] == "http://127.0.0.1:9/x"
+    assert cfg.run.tracking_uri.startswith("http://alice:"), "the live config keeps what it needs to connect"
