@@ -21,7 +21,8 @@ once (seeded) and shuffles locally within a small buffer per epoch (seed + epoch
 
 The split is read by `read_split_shards`: one tiny Ray task per shard (`read_shard`, checksum
 verified) asking for 0.001 CPU, because Train workers hold 0.99 CPU each and a read that asks for a
-whole CPU (as `read_parquet` does) is never scheduled on a small cluster.
+whole CPU (as `read_parquet` does) is never scheduled on a small cluster; at most `DATA_READ_TASKS`
+of them run at once.
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ log = logging.getLogger(__name__)
 INGEST_MODES = ("split", "strided")
 DATA_TASK_CPUS = 0.001
 """CPU request of Ray Data read tasks: Train workers hold whole cores, so reads must fit in what is left."""
+DATA_READ_TASKS = 2
+"""At most this many shard reads run at once. With a CPU request of 0.001, Ray Data would otherwise
+start one read task (a new ~0.2 GB worker process) per shard at once: 74 shards took 16 GB of RAM
+and 5 minutes on a 2-core machine before Ray's memory monitor started killing them."""
 
 
 @dataclass(frozen=True)
@@ -211,6 +216,7 @@ def read_split_shards(data_uri: str, manifest: Manifest, split: str) -> "ray.dat
     items = [asdict(s) for s in shards]
     ds = ray.data.from_items(items, override_num_blocks=len(items))
     return ds.map_batches(_read_shards, batch_size=1, num_cpus=DATA_TASK_CPUS,
+                          compute=ray.data.TaskPoolStrategy(size=DATA_READ_TASKS),
                           fn_kwargs={"data_uri": data_uri, "seq_len": manifest.seq_len})
 
 
