@@ -1,13 +1,67 @@
-"""Local checkpoint directories `<root>/step_<N>/`, written atomically and pruned to the newest K."""
+"""Local checkpoint directories `<root>/step_<N>/` that prove themselves, pruned to the newest K.
+
+A checkpoint is written into a temp directory, then its manifest `checkpoint.json` (step and the
+size and sha256 of every file) is written last, then the directory is renamed into place. Resume
+takes the newest checkpoint whose files still match its manifest (`latest_valid`) and says which
+newer ones it skipped and why: a truncated, overwritten or half-copied checkpoint is never trusted.
+A directory without a manifest (interrupted copy, or written by an older version) is not valid.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 _STEP_DIR = re.compile(r"^step_(\d+)$")
+MANIFEST = "checkpoint.json"
+_CHUNK = 1 << 20
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_manifest(directory: Path, step: int) -> None:
+    """Record the size and sha256 of every file under `directory` in its `checkpoint.json`."""
+    files = {str(p.relative_to(directory)): {"size": p.stat().st_size, "sha256": file_sha256(p)}
+             for p in sorted(directory.rglob("*")) if p.is_file() and p.name != MANIFEST}
+    (directory / MANIFEST).write_text(json.dumps({"step": step, "files": files}, indent=1, sort_keys=True))
+
+
+def verify(directory: Path) -> str:
+    """Why `directory` is not a complete, unmodified checkpoint ("" when it is)."""
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text())
+        files = manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"no readable {MANIFEST}"
+    for name, expected in files.items():
+        path = directory / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != expected["size"]:
+            return f"{name} has {path.stat().st_size} bytes, its manifest {expected['size']}"
+        if file_sha256(path) != expected["sha256"]:
+            return f"{name} does not match its checksum"
+    return ""
+
+
+@dataclass
+class Skipped:
+    """A checkpoint resume passed over, and why."""
+
+    path: Path
+    reason: str
 
 
 class LocalCheckpoints:
@@ -17,22 +71,29 @@ class LocalCheckpoints:
         self.root, self.keep = Path(root), max(1, keep)
 
     def steps(self) -> list[int]:
-        """Completed checkpoint steps, ascending."""
+        """Checkpoint steps on disk (valid or not), ascending."""
         if not self.root.is_dir():
             return []
         return sorted(int(m.group(1)) for p in self.root.iterdir() if (m := _STEP_DIR.match(p.name)))
 
-    def latest(self) -> Path | None:
-        """The newest complete checkpoint directory, if any."""
-        steps = self.steps()
-        return self.root / f"step_{steps[-1]}" if steps else None
+    def latest_valid(self) -> tuple[Path | None, list[Skipped]]:
+        """The newest checkpoint that passes `verify`, and the newer ones skipped on the way."""
+        skipped: list[Skipped] = []
+        for step in reversed(self.steps()):
+            path = self.root / f"step_{step}"
+            reason = verify(path)
+            if not reason:
+                return path, skipped
+            skipped.append(Skipped(path, reason))
+        return None, skipped
 
     def save(self, step: int, write: Callable[[Path], Any]) -> Path:
-        """Call `write(tmp_dir)`, then rename it to `step_<N>` and prune old ones."""
+        """Call `write(tmp_dir)`, add its manifest, rename it to `step_<N>` and prune old ones."""
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".tmp-step_{step}"
         shutil.rmtree(tmp, ignore_errors=True)
         write(tmp)
+        write_manifest(tmp, step)
         final = self.root / f"step_{step}"
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)

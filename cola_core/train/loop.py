@@ -8,13 +8,14 @@ and the distributed worker differ only in what they plug in.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Protocol
 
 import torch
 
-from cola_core.config import Config
+from cola_core.config import Config, ConfigError
 from cola_core.registry import FamilySpec
 from cola_core.train.engine import Engine
 from cola_core.train.schedule import lr_factor
@@ -31,6 +32,11 @@ class BatchStream(Protocol):
     def state(self) -> dict[str, Any]: ...
 
     def load_state(self, state: dict[str, Any]) -> None: ...
+
+
+class DivergedError(ConfigError):
+    """The training loss became non-finite. Raised before anything of that step is logged or saved,
+    so the last checkpoint stays the last good state and no result claims a finished run."""
 
 
 @dataclass
@@ -122,6 +128,10 @@ def run_loop(
         metrics = hooks.reduce_metrics(
             {"loss": sum(m.loss.item() for m in micro) / len(micro), **mean_dicts([m.metrics for m in micro])}
         )
+        if not math.isfinite(metrics["loss"]):
+            raise DivergedError(f"the training loss is {metrics['loss']} at step {step + 1}: the run diverged and nothing "
+                                "of this step was saved; lower optim.lr (or raise optim.warmup_steps) and re-run, which "
+                                "resumes from the last checkpoint")
         state["step"] = step + 1
         state["tokens_seen"] += tokens_per_step
         if state["initial_loss"] is None:

@@ -38,6 +38,7 @@ class StageRecord:
         self.resume_steps: list[int] = []
         self.metrics: MetricsLog | None = None
         self.summary: dict[str, Any] | None = None
+        self.error = ""
         saved = self.run.root / SUMMARY_FILE
         if saved.is_file():  # the stage finished in an earlier fit of this run
             earlier = json.loads(saved.read_text())
@@ -55,7 +56,7 @@ class RunRecorder:
         s = self.stages[stage]
         s.resume_steps.append(int(resume_step))
         s.metrics = MetricsLog(s.run.metrics, int(resume_step))
-        s.summary = None
+        s.summary, s.error = None, ""
         if s.tracking is not None and isinstance(s.tracker, NullTracker):
             s.tracker = MlflowTracker.attach(s.tracking)
         if len(s.resume_steps) > 1:
@@ -77,9 +78,14 @@ class RunRecorder:
             s.summary = summary
             atomic_write_json(s.run.root / SUMMARY_FILE, {"summary": summary, "resume_steps": s.resume_steps})
 
+    def failed(self, stage: int, attempt: int, message: str) -> None:
+        """The stage's `attempt` stopped on a deterministic error (e.g. a diverged loss) that a restart would repeat."""
+        if attempt == len(self.stages[stage].resume_steps) - 1:
+            self.stages[stage].error = message
+
     def report(self) -> list[dict[str, Any]]:
-        """What the driver needs for each stage's result.json."""
-        return [{"resume_steps": list(s.resume_steps), "summary": s.summary} for s in self.stages]
+        """What the driver needs for each stage's result.json (or the error that ended it)."""
+        return [{"resume_steps": list(s.resume_steps), "summary": s.summary, "error": s.error} for s in self.stages]
 
 
 def start_recorder(stages: list[tuple[Path, TrackingInfo | None]]) -> Any:

@@ -18,6 +18,7 @@ import contextlib
 import copy
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,34 @@ def setup_accelerator(cfg: Config) -> None:
             log.warning("train.precision=bf16 on CPU: bf16 matmuls are ~100x slower than fp32 on this kind of CPU")
 
 
+STALE_BUILD_LOCK_S = 900.0
+"""A torch-extension build lock older than this belongs to a build that died (builds take ~1 min)."""
+
+
+def clear_stale_build_locks(max_age_s: float = STALE_BUILD_LOCK_S) -> list[Path]:
+    """Remove torch-extension build locks left by a killed build; returns what was removed.
+
+    DeepSpeed JIT-builds an op (on CPU its shared-memory all-reduce) when its process group starts;
+    torch guards the build with a `lock` file that every later process waits on *forever* if the
+    builder was killed (e.g. by the OOM killer), which hung every distributed run on the machine.
+    """
+    from torch.utils.cpp_extension import get_default_build_root
+
+    root = Path(os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root())
+    removed = []
+    for lock in root.glob("*/*/lock") if root.is_dir() else []:
+        try:
+            age = time.time() - lock.stat().st_mtime
+            if age > max_age_s:
+                lock.unlink()
+                removed.append(lock)
+                log.warning("removed %s: a torch-extension build lock %.0f min old, left by a build that died",
+                            lock, age / 60)
+        except FileNotFoundError:
+            pass
+    return removed
+
+
 def import_deepspeed() -> Any:
     """`import deepspeed` without the MLflow import its autotuner does at import time.
 
@@ -80,6 +109,7 @@ def import_deepspeed() -> Any:
     """
     import sys
 
+    clear_stale_build_locks()
     if "deepspeed" in sys.modules or "mlflow" in sys.modules:
         import deepspeed
 

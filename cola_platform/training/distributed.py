@@ -271,6 +271,11 @@ def _train_stages_locked(cfgs: list[Config], runs: list[RunDir], manifest: Manif
     finally:
         ray.kill(recorder)
     wall = round(time.perf_counter() - start, 2)
+    errors = [report["error"] for report in reports if report["error"]]
+    if errors:  # deterministic (e.g. a diverged loss): no restart was attempted
+        for tracker in trackers:
+            tracker.end("FAILED")
+        raise UserError(errors[0])
     results = []
     for k, (cfg, run, tracker, report) in enumerate(zip(cfgs, runs, trackers, reports)):
         if report["summary"] is None:

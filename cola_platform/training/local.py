@@ -80,7 +80,10 @@ def _train_locked(cfg: Config, run: RunDir, manifest: Manifest, extra_hooks: Loo
     train, val = read_split(cfg.data.path, manifest, "train"), read_split(cfg.data.path, manifest, "validation")
     stream = ArrayBatchStream(train, cfg.train.micro_batch_size, cfg.train.seed, cfg.data.shuffle)
     ckpts = LocalCheckpoints(run.checkpoints, cfg.train.keep_checkpoints)
-    latest = ckpts.latest()
+    latest, skipped = ckpts.latest_valid()
+    if skipped:
+        log.warning("skipped damaged checkpoint(s) %s; resuming from %s", "; ".join(f"{s.path.name}: {s.reason}" for s in skipped),
+                    latest.name if latest else "the start")
     resume_state = engine.load(latest) if latest else None
     if resume_state is None and trainable.spec.prepare is not None:
         stats_stream = ArrayBatchStream(train, cfg.train.micro_batch_size, cfg.train.seed + 1)

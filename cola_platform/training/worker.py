@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from cola_core.config import Config
-from cola_core.train.loop import LoopHooks, run_loop
+from cola_core.train.loop import DivergedError, LoopHooks, run_loop
 from cola_core.utils.seeding import seed_everything
 from cola_platform.allocator import keep_freed_memory
 from cola_platform.data.array_stream import ArrayBatchStream, fixed_batches
@@ -278,6 +278,10 @@ def _progress(total: int) -> Callable[[dict[str, Any]], None]:
     return sink
 
 
+class StageStopped(Exception):
+    """A stage ended on a deterministic error that the recorder already holds (no Ray Train restart)."""
+
+
 def checkpoint_position(checkpoint: Any) -> tuple[int, int]:
     """(stage, step) of a Ray Train checkpoint, from its cola_meta.json (stage 0 when it has none)."""
     with checkpoint.as_directory() as directory:
@@ -323,7 +327,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             cfg = cfgs[stage]
             if stage > 0:  # the saved config names the previous run dir; the weights come from the hand-over
                 cfg.run.init_from = init_from if checkpoint is None else ""
-            trainable, engine = train_stage(args, cfg, stage, checkpoint, rank, world)
+            try:
+                trainable, engine = train_stage(args, cfg, stage, checkpoint, rank, world)
+            except StageStopped:
+                return  # the recorder holds the error; the driver raises it once
             checkpoint = None
             if stage + 1 < len(cfgs):
                 init_from = hand_over(cfg, handoff / str(stage), engine=engine, model=trainable.model)
@@ -360,9 +367,14 @@ def train_stage(args: WorkerArgs, cfg: Config, stage: int, checkpoint: Any, rank
     if args.fault is not None and args.fault.rank == rank:
         hooks.on_record.append(args.fault.sink())
     val, device = read_split(cfg.data.path, args.manifest, "validation"), engine.ds.device
-    loop = run_loop(cfg, trainable.spec, engine, stream,
-                    lambda: (b.to(device) for b in fixed_batches(val, cfg.train.micro_batch_size, cfg.train.eval_batches)),
-                    hooks, resume_state, world_size=world)
+    try:
+        loop = run_loop(cfg, trainable.spec, engine, stream,
+                        lambda: (b.to(device) for b in fixed_batches(val, cfg.train.micro_batch_size, cfg.train.eval_batches)),
+                        hooks, resume_state, world_size=world)
+    except DivergedError as err:  # every rank sees the same all-reduced loss: all stop here, none is retried
+        if rank == 0:
+            ray.get(args.recorder.failed.remote(stage, attempt, str(err)))
+        raise StageStopped from err
     if rank == 0:
         ray.get(args.recorder.finished.remote(stage, attempt, asdict(loop)))
     return trainable, engine

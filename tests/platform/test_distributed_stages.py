@@ -65,3 +65,18 @@ def test_merged_stages_match_separate_runs_and_resume_in_stage2(ray_cluster, dee
     merged_stage2 = load_run(outs[1])
     assert merged_stage2.cfg.train.stage == 2
     assert json.loads((outs[1] / "config.json").read_text())["run"]["init_from"] == str(outs[0].absolute())
+
+
+def test_a_diverged_distributed_run_fails_once_with_the_loop_error(ray_cluster, deepspeed_warm, train_data, tmp_path):
+    cfg, manifest = config_for_data("ar", "tiny", train_data.path, {
+        "train.steps": 20, "train.ckpt_every": 1, "train.log_every": 1, "train.eval_every": 0, "train.eval_batches": 1,
+        "train.threads": 1, "train.micro_batch_size": 4, "train.workers": 2, "train.zero_stage": 1,
+        # eps 0: Adam's update of a parameter whose gradient is still 0 is 0/0 (DeepSpeed skips steps with
+        # non-finite gradients, so a huge learning rate alone does not make the loss non-finite)
+        "optim.eps": 0.0, "run.name": f"diverge-{tmp_path.name}"})
+    with pytest.raises(UserError, match=r"the training loss is (nan|inf) at step \d+: the run diverged") as err:
+        train_distributed(cfg, tmp_path / "run", manifest, DistributedOptions(max_failures=2))
+    assert "re-run the same command" not in str(err.value), "a deterministic error is not reported as retryable"
+    assert not (tmp_path / "run" / "result.json").exists()
+    logged = [r for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "loss" in r]
+    assert [r["step"] for r in logged] == list(range(1, len(logged) + 1)), "one attempt, no restart replayed steps"

@@ -151,3 +151,17 @@ def test_short_shard_repeats_its_last_batch_instead_of_hanging(ray_cluster, capl
         got = [int(stream.next_batch()[0, 0]) for _ in range(12)]
     assert got == [0, 2, 4, 6, 8, 10, 10, 10, 10, 10, 0, 2]  # padded to the agreed epoch length, then epoch 1
     assert sum("ended early" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_stale_torch_extension_build_locks_are_removed_fresh_ones_kept(tmp_path, monkeypatch):
+    from cola_platform.training.deepspeed_engine import STALE_BUILD_LOCK_S, clear_stale_build_locks
+
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    stale, fresh = tmp_path / "py311_cpu" / "op_a" / "lock", tmp_path / "py311_cpu" / "op_b" / "lock"
+    for lock in (stale, fresh):
+        lock.parent.mkdir(parents=True)
+        lock.write_text("")
+    old = os.path.getmtime(stale) - STALE_BUILD_LOCK_S - 60
+    os.utime(stale, (old, old))
+    assert clear_stale_build_locks() == [stale]
+    assert not stale.exists() and fresh.exists()

@@ -59,3 +59,60 @@ def test_resumed_run_reproduces_loss_curve(data, tmp_path, family):
     assert loss_b == pytest.approx(loss_a, abs=1e-6)
     assert resumed["eval_loss"] == pytest.approx(full["eval_loss"], abs=1e-6)
     assert full["final_loss"] < full["initial_loss"]
+
+
+def test_resume_skips_a_damaged_checkpoint_and_falls_back_to_the_previous_one(data, tmp_path, caplog):
+    data_dir, manifest = data
+    cfg = lambda: apply_overrides(make_cfg(data_dir, manifest), {"train.ckpt_every": 3})  # noqa: E731
+    full = train_in_process(cfg(), tmp_path / "full", manifest)
+
+    def stop_at_8(record):
+        if record.get("step") == 8 and "loss" in record:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train_in_process(cfg(), tmp_path / "cut", manifest, LoopHooks(on_record=[stop_at_8]))
+    ckpts = tmp_path / "cut" / "checkpoints"
+    assert sorted(p.name for p in ckpts.iterdir()) == ["step_3", "step_6"]
+    weights = ckpts / "step_6" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 4096] = b"\0" * 4096  # overwritten in place: same size, wrong content
+    weights.write_bytes(bytes(data))
+
+    resumed = train_in_process(cfg(), tmp_path / "cut", manifest)
+    assert resumed["resumed_from_step"] == 3
+    assert "step_6: model.safetensors does not match its checksum" in caplog.text
+    losses = lambda run: [r["loss"] for r in read_metrics(tmp_path / run / "metrics.jsonl") if "loss" in r]  # noqa: E731
+    assert losses("cut") == pytest.approx(losses("full"), abs=1e-6), "resumed from step 3 exactly"
+
+
+def test_truncated_or_unmanifested_checkpoints_are_not_valid(tmp_path):
+    from cola_core.train.checkpoints import LocalCheckpoints, verify
+
+    ckpts = LocalCheckpoints(tmp_path, keep=3)
+    for step in (1, 2):
+        ckpts.save(step, lambda d: (d.mkdir(parents=True), (d / "optimizer.pt").write_bytes(b"x" * 100)))
+    assert ckpts.latest_valid() == (tmp_path / "step_2", [])
+    (tmp_path / "step_2" / "optimizer.pt").write_bytes(b"x" * 10)
+    (tmp_path / "step_3").mkdir()  # e.g. a copy that stopped before its manifest
+    latest, skipped = ckpts.latest_valid()
+    assert latest == tmp_path / "step_1"
+    assert [(s.path.name, s.reason) for s in skipped] == [
+        ("step_3", "no readable checkpoint.json"), ("step_2", "optimizer.pt has 10 bytes, its manifest 100")]
+    assert verify(tmp_path / "step_1") == ""
+
+
+def test_a_diverged_run_fails_clearly_and_writes_no_result(data, tmp_path):
+    from cola_core.train.loop import DivergedError
+
+    data_dir, manifest = data
+    cfg = apply_overrides(make_cfg(data_dir, manifest), {"optim.lr": 1e30, "optim.warmup_steps": 0, "optim.grad_clip": 0.0,
+                                                         "train.ckpt_every": 1})
+    with pytest.raises(DivergedError, match=r"the training loss is (nan|inf) at step \d+: the run diverged"):
+        train_in_process(cfg, tmp_path / "run", manifest)
+    assert not (tmp_path / "run" / "result.json").exists()
+    good = [r for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "loss" in r]
+    assert all(r["loss"] == r["loss"] and abs(r["loss"]) < float("inf") for r in good), "no non-finite step logged"
+    saved = sorted(int(p.name.split("_")[1]) for p in (tmp_path / "run" / "checkpoints").glob("step_*"))
+    assert saved and saved[-1] == len(good), "the last checkpoint is the last good step"
