@@ -8,13 +8,13 @@ per distinct VAE config, trained once under a file lock and reused by every tria
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
+
+from filelock import FileLock
 
 from cola_core.config import Config, apply_overrides, validate
 from cola_core.utils.io import atomic_write_json
@@ -58,18 +58,6 @@ def stage1_config(ctx: TrialContext, cfg: Config) -> Config:
     return validate(s1)
 
 
-@contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock (concurrent trials needing the same Stage-1 VAE wait for one another)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def train_run(cfg: Config, out: Path, workers: int, tags: dict[str, str], on_eval: Callable[[dict], None] | None) -> dict:
     """Train one config of the study with its workers per trial (resuming if `out` exists)."""
     cfg.train.workers = workers
@@ -86,7 +74,8 @@ def ensure_stage1(ctx: TrialContext, cfg: Config, tags: dict[str, str]) -> str:
     """Train (once) or reuse the Stage-1 VAE this trial needs; returns its run directory."""
     s1 = stage1_config(ctx, cfg)
     out = Path(ctx.out) / "stage1" / s1.run.name
-    with file_lock(out.with_suffix(".lock")):
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out.with_suffix(".lock"))):  # concurrent trials needing the same Stage-1 VAE wait for one another
         train_run(s1, out, ctx.study.workers_per_trial, {**tags, "stage1": "true"}, None)
     return str(out.absolute())
 
