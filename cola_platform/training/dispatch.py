@@ -15,8 +15,9 @@ def train_config(cfg: Config, out: Path, tags: dict[str, str] | None = None,
     """Train `cfg` into run directory `out` and return its result.json.
 
     A finished run is returned as is; an unfinished one resumes from its latest checkpoint.
-    `cfg.train.workers > 0` trains on Ray Train workers (with `report_to_tune`, their reports also
-    reach the enclosing Tune trial); 0 trains in this process (`on_record` sees every metrics record).
+    `cfg.train.workers > 0` trains on Ray Train workers (with `report_to_tune`, their reports before
+    the last also reach the enclosing Tune trial, which reports its final metrics itself); 0 trains
+    in this process (`on_record` sees every metrics record).
     Extra MLflow `tags` (e.g. `mlflow.parentRunId` of a study) go on the run's MLflow run.
     """
     run = RunDir(Path(out))
@@ -28,9 +29,9 @@ def train_config(cfg: Config, out: Path, tags: dict[str, str] | None = None,
 
         callbacks = []
         if report_to_tune:
-            from ray.tune.integration.ray_train import TuneReportCallback
+            from cola_platform.tune.train_reports import IntermediateTuneReports
 
-            callbacks.append(TuneReportCallback())
+            callbacks.append(IntermediateTuneReports(final_step=cfg.train.steps))
         return train_distributed(cfg, Path(out), manifest, DistributedOptions(extra_tags=tags or {}, callbacks=callbacks))
     from cola_core.train.loop import LoopHooks
     from cola_platform.training.local import train_in_process

@@ -72,7 +72,7 @@ class DistributedOptions:
     extra_tags: dict[str, str] = field(default_factory=dict)
     """Extra MLflow tags (e.g. `mlflow.parentRunId` for a sweep trial)."""
     callbacks: list[Any] = field(default_factory=list)
-    """Ray Train `RunConfig(callbacks=...)`, e.g. `TuneReportCallback()` when a Tune trial drives the run."""
+    """Ray Train `RunConfig(callbacks=...)`, e.g. `IntermediateTuneReports` when a Tune trial drives the run."""
 
 
 def _setting(cfg_value: Any, env: str, default: Any) -> Any:

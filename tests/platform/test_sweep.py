@@ -1,5 +1,6 @@
-"""Sweeps on a real local Ray cluster with a real MLflow server: TPE + ASHA early stopping, nested
-MLflow runs under one parent, and resuming a study without re-running finished trials."""
+"""Sweeps on a real local Ray cluster with a real MLflow server: TPE + ASHA early stopping over trials
+that are Ray Train runs, nested MLflow runs under one parent, and resuming a study (in-process Cola
+trials sharing a Stage-1 VAE) without re-running finished trials."""
 
 from __future__ import annotations
 
@@ -62,28 +63,66 @@ def write_study(tmp_path, **kw) -> Path:
     return path
 
 
-def test_tpe_asha_stops_trials_early_and_nests_mlflow_runs(ray_cluster, mlflow_server, sw_data, tmp_path, monkeypatch):
+DISTRIBUTED_STUDY = """
+[study]
+name = "asha_ray_train"
+family = "ar"
+preset = "tiny"
+data = "{data}"
+steps = 16
+search = "tpe"
+num_samples = 4
+scheduler = "asha"
+time_attr = "flops"
+grace_fraction = 0.25
+reduction_factor = 2
+objective = ["eval_loss"]
+mode = ["min"]
+workers_per_trial = 1
+seed = 3
+
+[overrides]
+"train.eval_every" = 4
+"train.ckpt_every" = 4
+"train.eval_batches" = 1
+"train.micro_batch_size" = 4
+
+[space]
+"optim.lr" = {{ loguniform = [1e-4, 3e-2] }}
+"""
+
+
+def test_tpe_asha_over_ray_train_trials_stops_some_and_finishes_the_rest(ray_cluster, mlflow_server, sw_data, tmp_path,
+                                                                        monkeypatch):
+    """Each trial its own Ray Train run: ASHA stops some early, and a trial that reaches the full budget
+    is not ended by Tune at its run's last report but finishes its run directory and trial.json."""
     from mlflow.tracking import MlflowClient
 
     from cola_platform.tune.runner import run_sweep
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
-    study = load_sweep_study(write_study(tmp_path, name="asha4", data=sw_data, search="tpe", samples=4,
-                                         scheduler="asha", space="{ uniform = [-3.0, 4.0] }"))
-    summary = run_sweep(study, tmp_path / "out")
+    path = tmp_path / "asha_ray_train.toml"
+    path.write_text(DISTRIBUTED_STUDY.format(data=sw_data))
+    summary = run_sweep(load_sweep_study(path), tmp_path / "out")
     assert summary["n_trials"] == 4 and summary["n_ok"] == 4
     assert summary["compute"]["trials_stopped_early"] >= 1
     assert summary["compute"]["flops_spent"] < summary["compute"]["flops_all_trials_full"]
-    assert summary["best"]["fm_loss_uniform"] == min(r["fm_loss_uniform"] for r in summary["trials"])
+    full = [r for r in summary["trials"] if r["tokens"] == 16 * 4 * 32]  # steps x micro-batch x seq_len
+    assert summary["best"]["eval_loss"] == min(r["eval_loss"] for r in full)
     assert (tmp_path / "out" / "plots" / "objective_vs_params.png").is_file()
+    assert full and len(full) == 4 - summary["compute"]["trials_stopped_early"]
+    for r in full:
+        trial = tmp_path / "out" / "trials" / r["run"]
+        assert json.loads((trial / "trial.json").read_text())["metrics"]["eval_loss"] == r["eval_loss"]
+        assert json.loads((trial / "run" / "result.json").read_text())["steps"] == 16
+        assert (trial / "run" / "model.safetensors").is_file()
 
     client = MlflowClient(mlflow_server)
-    exp = client.get_experiment_by_name("asha4")
+    exp = client.get_experiment_by_name("asha_ray_train")
     parents = client.search_runs([exp.experiment_id], "tags.`cola.study_parent` = 'true'")
     assert len(parents) == 1
     children = client.search_runs([exp.experiment_id], f"tags.`mlflow.parentRunId` = '{parents[0].info.run_id}'")
-    trial_runs = [r for r in children if r.data.tags.get("stage1") != "true"]
-    assert len(trial_runs) == 4 and all(r.data.tags.get("study") == "asha4" for r in trial_runs)
+    assert len(children) == 4 and all(r.data.tags.get("study") == "asha_ray_train" for r in children)
     assert "best_value" in parents[0].data.metrics or client.get_run(parents[0].info.run_id).data.metrics
 
 
