@@ -40,6 +40,7 @@ from cola_platform.errors import UserError
 from cola_platform.tracking.mlflow_tracker import open_tracker
 from cola_platform.tracking.recorder import start_recorder
 from cola_platform.tracking.redact import redact_uri
+from cola_platform.training.feasibility import check_workers_fit
 from cola_platform.training.local import prepare_run_dir
 from cola_platform.training.result import build_result
 from cola_platform.training.run_dir import RunDir
@@ -232,6 +233,10 @@ def train_stages(cfgs: list[Config], outs: list[Path], manifest: Manifest, optio
 
 def _train_stages_locked(cfgs: list[Config], runs: list[RunDir], manifest: Manifest, options: DistributedOptions,
                          stage_tags: list[dict[str, str]] | None) -> list[dict[str, Any]]:
+    ensure_ray()
+    import ray
+
+    check_workers_fit(cfgs[0].train.workers, WORKER_CPUS, 1.0 if cfgs[0].train.device == "cuda" else 0.0)
     for k, cfg in enumerate(cfgs):
         cfg.run.name = cfg.run.name or f"train-{cfg.run.family}-{cfg.run.preset}-{cfg.hash()}"
         if k:  # the weights arrive from the previous stage inside the worker group
@@ -240,9 +245,6 @@ def _train_stages_locked(cfgs: list[Config], runs: list[RunDir], manifest: Manif
     name = cfgs[-1].run.name
     prefixes = [stage_prefix(k, len(cfgs)) for k in range(len(cfgs))]
     ingest, ds_overrides = _options_from_env(options, cfgs[0])
-    ensure_ray()
-    import ray
-
     storage = resolve_storage(cfgs[-1], runs[-1])
     trackers, stages = [], []
     for k, cfg in enumerate(cfgs):

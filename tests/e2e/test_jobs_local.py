@@ -66,6 +66,8 @@ def test_train_then_sample(data_dir, tmp_path, family):
         (["jobs.train", "--family", "cola", "--data", "{data}", "--stage", "2", "--out", "{tmp}/x"], "needs run.init_from"),
         (["jobs.train", "--family", "cola", "--data", "{data}", "--stage", "2", "--init-from", "{tmp}/nope", "--out", "{tmp}/x"],
          "must be a directory"),
+        (["jobs.train", "--family", "ar", "--data", "{data}", "--steps", "2", "--workers", "3", "--out", "{tmp}/x"],
+         "do not fit the Ray cluster"),
         (["jobs.sample", "--run", "/nonexistent/run", "--prompt", "x"], "does not exist"),
         (["jobs.sample", "--run", "/nonexistent/run", "--max-new-tokens", "-1"], "must be >= 1"),
         (["jobs.eval", "--run", "/nonexistent/run", "--max-new-tokens", "0", "--out", "{tmp}/x"], "must be >= 1"),
