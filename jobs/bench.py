@@ -1,4 +1,4 @@
-"""Benchmarks: `python -m jobs.bench {train,sample,data,platform,all} --json FILE [--tiny]`.
+"""Benchmarks: `python -m jobs.bench {train,sample,data,platform,all,study} --json FILE [--tiny]`.
 
 Every part warms up, repeats and reports medians with their spread. The report starts with the
 machine (cores, torch threads, BLAS) and the fp32 GEMM peak measured in the same run, so training
@@ -6,6 +6,10 @@ throughput is stated as a fraction of what this machine's matrix multiply reache
 rewritten after every part (a failing part loses nothing already measured); a Markdown summary is
 written next to it (FILE with `.md`) and printed last. `--tiny` shrinks every part to seconds (the
 test suite's schema check).
+
+`study --study studies/demo.toml` runs a scaling study (finished points are read, not re-run) and
+reports where its wall time went: per point the Ray Train phases, training steps, evaluation and
+the rest, and `training_step_share`, training-step seconds over the study's wall time.
 """
 
 from __future__ import annotations
@@ -85,12 +89,33 @@ def part_platform(args: Any, report: dict) -> dict:
                           workdir=args.workdir or None)
 
 
+def part_study(args: Any, report: dict) -> dict:
+    """A scaling study's wall time by phase (runs the unfinished points first)."""
+    from cola_platform.bench.study import breakdown_markdown, study_breakdown
+    from cola_platform.paths import project_path
+    from cola_platform.scaling.runner import run_scaling
+    from sweeps.scaling_plan import load_scaling_study
+
+    if not args.study:
+        raise UserError("jobs.bench study needs --study STUDY.toml")
+    study = load_scaling_study(args.study)
+    study.data = project_path(study.data)
+    out = Path(project_path(args.out or str(Path("runs") / "scaling" / study.name)))
+    run_scaling(study, out)
+    figures = study_breakdown(out)
+    figures["markdown"] = breakdown_markdown(study.name, figures)
+    figures["study_dir"] = str(out)
+    return figures
+
+
 PARTS: dict[str, PartFn] = {"train": part_train, "sample": part_sample, "data": part_data, "platform": part_platform}
+EXTRA_PARTS: dict[str, PartFn] = {"study": part_study}
+"""Parts that `all` does not run (a study is not a micro-benchmark)."""
 
 
 def build_parser() -> Parser:
     p = Parser(prog="jobs.bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("part", choices=[*PARTS, "all"], help="which benchmark to run")
+    p.add_argument("part", choices=[*PARTS, "all", *EXTRA_PARTS], help="which benchmark to run")
     p.add_argument("--json", required=True, help="where to write the figures (a .md summary goes next to it)")
     p.add_argument("--tiny", action="store_true", help="seconds-long version of every part (schema checks)")
     p.add_argument("--repeats", type=int, default=3, help="timed repeats per measurement (after warm-up)")
@@ -110,6 +135,8 @@ def build_parser() -> Parser:
     p.add_argument("--platform-preset", default="xs")
     p.add_argument("--platform-steps", type=int, default=30)
     p.add_argument("--platform-global-batch", type=int, default=64)
+    p.add_argument("--study", default="", help="study: the scaling study TOML")
+    p.add_argument("--out", default="", help="study: its directory (default: runs/scaling/<study name>)")
     p.add_argument("--verbose", action="store_true")
     return p
 
@@ -130,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     md_path = Path(args.json).with_suffix(".md")
     for name in (list(PARTS) if args.part == "all" else [args.part]):
         start = time.perf_counter()
-        figures = PARTS[name](args, report)
+        figures = {**PARTS, **EXTRA_PARTS}[name](args, report)
         report["results"][name] = {**figures, "bench_seconds": time.perf_counter() - start}
         atomic_write_json(args.json, report)  # keep what is done if a later part fails
     report["gemm_peak_after"] = gemm_peak(n=512 if args.tiny else 2048)

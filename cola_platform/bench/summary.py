@@ -70,7 +70,11 @@ def _platform(r: dict[str, Any]) -> list[str]:
             f"{r['parallel_efficiency']:.3f}; Ray Train fixed cost {r['fixed_cost']['overhead_seconds']:.1f} s per run."]
 
 
-SECTIONS = {"train": _train, "sample": _sample, "data": _data, "platform": _platform}
+def _study(r: dict[str, Any]) -> list[str]:
+    return ["## Study", "", *r["markdown"].replace("# ", "### ", 1).splitlines()]
+
+
+SECTIONS = {"train": _train, "sample": _sample, "data": _data, "platform": _platform, "study": _study}
 
 
 def summary_markdown(report: dict[str, Any]) -> str:

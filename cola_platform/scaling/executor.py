@@ -81,7 +81,7 @@ def execute_point(job: PointJob) -> dict[str, Any]:
     keep_freed_memory()  # evaluation samples in this task
     if cfgs[0].train.threads:  # evaluation runs in this task, on the cores the point's workers used
         torch.set_num_threads(cfgs[0].train.threads * max(1, cfgs[0].train.workers))
-    start = time.perf_counter()  # the point's wall time (its stages and evaluation) feeds the budget gate
+    start, started_at = time.perf_counter(), time.time()  # the point's wall time feeds the budget gate
     tags = {"study": job.study.name, "budget_flops": f"{job.run.budget:.6g}"}
     if job.parent_run_id:
         tags["mlflow.parentRunId"] = job.parent_run_id
@@ -90,12 +90,16 @@ def execute_point(job: PointJob) -> dict[str, Any]:
         cfg.run.name = f"{job.study.name}-{directory.name}-{stage_dir.name}"
     results = train_stage_configs(cfgs, stage_dirs, [{**tags, POINT_TAG: str(i == len(cfgs) - 1).lower()}
                                                      for i in range(len(cfgs))])
+    eval_start = time.perf_counter()
     loaded = load_run(stage_dirs[-1])
     record = evaluate_run(loaded, EvalRequest(tasks=job.study.eval_tasks, items=job.study.eval_items))
     atomic_write_json(directory / "eval.json", record)
     metrics = {**flat_metrics(record), "nll_nats_per_token": unified_likelihood(record.get("likelihood", {})),
                "readable_name": record.get("readable_metric", ""), "wall_seconds": time.perf_counter() - start}
     point = point_record(job, results, metrics)
+    point["timing"] = {"started_at": started_at, "finished_at": time.time(), "eval_seconds": time.perf_counter() - eval_start,
+                       "runs": [{k: r[k] for k in ("train_seconds", "wall_seconds", "run_phases", "phases") if k in r}
+                                for r in results]}
     log_point_to_mlflow(loaded, point)
     atomic_write_json(done, point)
     return point

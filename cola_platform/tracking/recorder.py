@@ -9,8 +9,10 @@ It also counts starts per stage: every time a worker group starts (or resumes) a
 `attempt_started(stage, resume_step)`, which truncates that stage's metrics.jsonl past the restored
 step (so no step appears twice) and makes records from an older, dead attempt be ignored. When a
 stage's loop ends, its summary is kept in RUN_DIR/loop_summary.json as well, so a stage finished
-before an interruption still has its summary when a re-run skips straight to the next stage. The
-driver reads `report()` after `fit()` for the summaries and restarts.
+before an interruption still has its summary when a re-run skips straight to the next stage. Rank 0
+also marks phase boundaries (`mark`: worker entry, engine ready, first step, loop end) so the
+driver can say where a run's wall time went. The driver reads `report()` after `fit()` for the
+summaries, restarts and marks.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class StageRecord:
         self.metrics: MetricsLog | None = None
         self.summary: dict[str, Any] | None = None
         self.error = ""
+        self.marks: dict[str, float] = {}
         saved = self.run.root / SUMMARY_FILE
         if saved.is_file():  # the stage finished in an earlier fit of this run
             earlier = json.loads(saved.read_text())
@@ -50,6 +53,11 @@ class RunRecorder:
 
     def __init__(self, stages: list[tuple[str, TrackingInfo | None]]):
         self.stages = [StageRecord(run_dir, tracking) for run_dir, tracking in stages]
+        self.run_marks: dict[str, float] = {}
+
+    def mark(self, stage: int | None, name: str, when: float) -> None:
+        """Rank 0 reached phase boundary `name` at wall-clock time `when` (of the run when `stage` is None)."""
+        (self.run_marks if stage is None else self.stages[stage].marks)[name] = when
 
     def attempt_started(self, stage: int, resume_step: int) -> int:
         """A worker group started `stage` from `resume_step`; returns the stage's attempt number (0 = first)."""
@@ -85,7 +93,8 @@ class RunRecorder:
 
     def report(self) -> list[dict[str, Any]]:
         """What the driver needs for each stage's result.json (or the error that ended it)."""
-        return [{"resume_steps": list(s.resume_steps), "summary": s.summary, "error": s.error} for s in self.stages]
+        return [{"resume_steps": list(s.resume_steps), "summary": s.summary, "error": s.error, "marks": dict(s.marks),
+                 "run_marks": dict(self.run_marks)} for s in self.stages]
 
 
 def start_recorder(stages: list[tuple[Path, TrackingInfo | None]]) -> Any:

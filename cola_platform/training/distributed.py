@@ -42,6 +42,7 @@ from cola_platform.tracking.recorder import start_recorder
 from cola_platform.tracking.redact import redact_uri
 from cola_platform.training.feasibility import check_workers_fit
 from cola_platform.training.local import prepare_run_dir
+from cola_platform.training.phases import phase_seconds
 from cola_platform.training.result import build_result
 from cola_platform.training.run_dir import RunDir
 from cola_platform.training.run_lock import lock_runs
@@ -233,6 +234,7 @@ def train_stages(cfgs: list[Config], outs: list[Path], manifest: Manifest, optio
 
 def _train_stages_locked(cfgs: list[Config], runs: list[RunDir], manifest: Manifest, options: DistributedOptions,
                          stage_tags: list[dict[str, str]] | None) -> list[dict[str, Any]]:
+    began = time.time()
     ensure_ray()
     import ray
 
@@ -261,9 +263,10 @@ def _train_stages_locked(cfgs: list[Config], runs: list[RunDir], manifest: Manif
     log.info("training %s (%d stage(s)) with %d Ray Train workers, ZeRO-%d, storage %s%s", name, len(cfgs),
              cfgs[0].train.workers, cfgs[0].train.zero_stage, redact_uri(storage.uri),
              f" (resuming from {latest[1].rsplit('/', 1)[-1]})" if latest else "")
-    start = time.perf_counter()
+    start, fit_start = time.perf_counter(), time.time()
     try:
         _trainer(cfgs[0], name, args, storage, options).fit()
+        fit_end = time.time()
         reports = ray.get(recorder.report.remote())
     except Exception as err:
         for tracker in trackers:
@@ -278,6 +281,8 @@ def _train_stages_locked(cfgs: list[Config], runs: list[RunDir], manifest: Manif
         for tracker in trackers:
             tracker.end("FAILED")
         raise UserError(errors[0])
+    run_phases, stage_phases = phase_seconds(reports[0]["run_marks"], [r["marks"] for r in reports], fit_start, fit_end)
+    run_phases["driver_setup"] = round(fit_start - began, 3)  # Ray connection, run dirs, MLflow runs, recorder
     results = []
     for k, (cfg, run, tracker, report) in enumerate(zip(cfgs, runs, trackers, reports)):
         if report["summary"] is None:
@@ -293,6 +298,8 @@ def _train_stages_locked(cfgs: list[Config], runs: list[RunDir], manifest: Manif
             "export_step": export_step,
             "ingest": ingest,
             "wall_seconds": wall,
+            "run_phases": run_phases,
+            "phases": {**stage_phases[k], "steps": round(report["summary"]["train_seconds"], 3)},
             "ray_train_stages": len(cfgs),
             "mlflow_run_id": stages[k].meta["mlflow_run_id"],
         })

@@ -267,6 +267,24 @@ def _recorder_sink(recorder: Any, stage: int, attempt: int) -> Callable[[dict[st
     return sink
 
 
+def _mark(args: WorkerArgs, rank: int, stage: int | None, name: str) -> None:
+    """Rank 0 tells the recorder it reached phase boundary `name` now (fire and forget)."""
+    if rank == 0:
+        args.recorder.mark.remote(stage, name, time.time())
+
+
+def _first_record_mark(args: WorkerArgs, stage: int) -> Callable[[dict[str, Any]], None]:
+    """`on_record` hook marking the first record of a stage (its first logged step: data + first step done)."""
+    seen: list[bool] = []
+
+    def sink(record: dict[str, Any]) -> None:
+        if not seen:
+            seen.append(True)
+            _mark(args, 0, stage, "first_record")
+
+    return sink
+
+
 def _progress(total: int) -> Callable[[dict[str, Any]], None]:
     def sink(record: dict[str, Any]) -> None:
         if "loss" in record:
@@ -308,11 +326,15 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     """Ray Train entry point: `config["args"]` is a `WorkerArgs`; trains its stages in order."""
     import ray.train
 
+    entered = time.time()
     args: WorkerArgs = config["args"]
     cfgs = [Config.from_dict(s.cfg) for s in args.stages]
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    if rank == 0:
+        args.recorder.mark.remote(None, "worker_entry", entered)
     _setup_process(cfgs[0], ctx.get_local_world_size())
+    _mark(args, rank, None, "process_ready")
     checkpoint = ray.train.get_checkpoint()
     first, init_from = 0, ""
     handoff = Path(tempfile.mkdtemp(prefix="cola-handoff-"))
@@ -346,6 +368,7 @@ def train_stage(args: WorkerArgs, cfg: Config, stage: int, checkpoint: Any, rank
     import ray
     import ray.train
 
+    _mark(args, rank, stage, "stage_start")
     plan = IngestPlan(rows=args.manifest.split_rows("train"), micro_batch_size=cfg.train.micro_batch_size,
                       world_size=world, rank=rank, mode=args.ingest, seed=cfg.train.seed, shuffle=cfg.data.shuffle)
     stream = RayBatchStream(ray.train.get_dataset_shard("train"), plan)
@@ -363,10 +386,12 @@ def train_stage(args: WorkerArgs, cfg: Config, stage: int, checkpoint: Any, rank
     attempt = -1
     if rank == 0:
         attempt = ray.get(args.recorder.attempt_started.remote(stage, start_step))
-        hooks.on_record += [_recorder_sink(args.recorder, stage, attempt), _progress(cfg.train.steps)]
+        hooks.on_record += [_recorder_sink(args.recorder, stage, attempt), _progress(cfg.train.steps),
+                            _first_record_mark(args, stage)]
     if args.fault is not None and args.fault.rank == rank:
         hooks.on_record.append(args.fault.sink())
     val, device = read_split(cfg.data.path, args.manifest, "validation"), engine.ds.device
+    _mark(args, rank, stage, "engine_ready")
     try:
         loop = run_loop(cfg, trainable.spec, engine, stream,
                         lambda: (b.to(device) for b in fixed_batches(val, cfg.train.micro_batch_size, cfg.train.eval_batches)),
@@ -375,6 +400,7 @@ def train_stage(args: WorkerArgs, cfg: Config, stage: int, checkpoint: Any, rank
         if rank == 0:
             ray.get(args.recorder.failed.remote(stage, attempt, str(err)))
         raise StageStopped from err
+    _mark(args, rank, stage, "loop_end")
     if rank == 0:
         ray.get(args.recorder.finished.remote(stage, attempt, asdict(loop)))
     return trainable, engine

@@ -66,6 +66,16 @@ def test_merged_stages_match_separate_runs_and_resume_in_stage2(ray_cluster, dee
     assert merged_stage2.cfg.train.stage == 2
     assert json.loads((outs[1] / "config.json").read_text())["run"]["init_from"] == str(outs[0].absolute())
 
+    # where the wall time went (rank 0's phase marks): every phase of a fresh run, none beyond its wall time
+    phases, run_phases = separate["phases"], separate["run_phases"]
+    assert set(phases) == {"setup", "first_step", "loop", "steps"} and set(run_phases) == {
+        "driver_setup", "worker_group_start", "process_group", "teardown"}
+    assert all(v >= 0 for v in [*phases.values(), *run_phases.values()])
+    assert phases["steps"] <= phases["first_step"] + phases["loop"]
+    fit_parts = sum(v for k, v in run_phases.items() if k != "driver_setup")
+    assert fit_parts + sum(phases[k] for k in ("setup", "first_step", "loop")) <= separate["wall_seconds"] + 1.0
+    assert "loop" in second["phases"] and "setup" not in first["phases"], "stage 1 finished before the fault"
+
 
 def test_a_diverged_distributed_run_fails_once_with_the_loop_error(ray_cluster, deepspeed_warm, train_data, tmp_path):
     cfg, manifest = config_for_data("ar", "tiny", train_data.path, {

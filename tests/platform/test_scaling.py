@@ -73,6 +73,13 @@ def test_tiny_study_runs_resubmits_idle_and_reports_from_mlflow(ray_cluster, mlf
     after = {p: p.stat().st_mtime_ns for p in out.glob("points/*/*/result.json")}
     assert {p: after[p] for p in trained} == trained, "extending the study retrained old points"
 
+    from cola_platform.bench.study import study_breakdown  # where the study's wall time went
+
+    spent = study_breakdown(out)
+    assert spent["points"] == 6 and 0.0 < spent["training_step_share"] < 1.0
+    assert all(row["training_steps"] > 0 and row["evaluation"] > 0 for row in spent["per_point"])
+    assert spent["study_wall_seconds"] >= max(row["wall"] for row in spent["per_point"])
+
     report_dir = tmp_path / "report"
     proc = subprocess.run([sys.executable, "-m", "jobs.report", "--study", "tinyscale", "--out", str(report_dir),
                            "--tracking-uri", mlflow_server], cwd=REPO, capture_output=True, text=True, timeout=300)
