@@ -13,8 +13,9 @@ import torch
 
 from cola_core.config import ConfigError, SamplerConfig, apply_overrides
 from cola_core.data.storyworld.tasks import TASK_BUILDERS
-from cola_core.eval.generate import make_generate_fn
-from cola_core.eval.harness import run_task
+from cola_core.eval.generate import make_generate_fn, make_remainders_fn
+from cola_core.eval.generations import check_writable, write_generations
+from cola_core.eval.harness import TaskResult, check_items, run_task
 from cola_core.eval.quality import run_quality
 from cola_core.eval.tasks import TaskItem, item_from_record, load_jsonl_tasks
 from cola_core.registry import FamilySpec
@@ -42,6 +43,9 @@ class EvalRequest:
     """Sampling temperature of the sw-quality samples (the tasks decode greedily): quality is a
     property of the model's distribution, and greedy decoding would make every unconditional
     sample the same story."""
+    generations_dir: str | None = None
+    """Where every generation is written in the official layout (`<task>.jsonl`, read by
+    `jobs.score`); None writes none."""
 
 
 def builtin_items(name: str, n: int, seed: int) -> list[TaskItem]:
@@ -88,17 +92,26 @@ def evaluate_run(loaded: LoadedRun, req: EvalRequest) -> dict[str, Any]:
     """Run every requested task, the quality check and the likelihoods; returns the eval record."""
     check_tasks(req)
     files = {Path(f).stem: load_jsonl_tasks(f) for f in req.task_files}
+    for path in req.task_files:
+        check_items(Path(path).stem, files[Path(path).stem], path)
+    if req.generations_dir:
+        check_writable(req.generations_dir)
     generate = make_generate_fn(loaded.spec, loaded.model, loaded.cfg, loaded.tokenizer)
+    remainders = make_remainders_fn(loaded.cfg, loaded.tokenizer, req.max_new_tokens)
     count = lambda text: len(loaded.tokenizer.encode(text))  # noqa: E731
     start = time.perf_counter()
-    results: dict[str, Any] = {}
+    done: dict[str, TaskResult] = {}
     for name in [t for t in req.tasks if t != QUALITY_TASK]:
         log.info("task %s (%d items)", name, req.items)
-        results[name] = run_task(name, builtin_items(name, req.items, req.seed), generate, req.max_new_tokens,
-                                 req.k_shot, req.seed, count).to_dict()
+        done[name] = run_task(name, builtin_items(name, req.items, req.seed), generate, req.max_new_tokens,
+                              req.k_shot, req.seed, count, remainders=remainders)
     for name, items in files.items():
         log.info("task file %s (%d items)", name, len(items))
-        results[name] = run_task(name, items, generate, req.max_new_tokens, req.k_shot, req.seed, count).to_dict()
+        done[name] = run_task(name, items, generate, req.max_new_tokens, req.k_shot, req.seed, count,
+                              remainders=remainders)
+    results: dict[str, Any] = {name: r.to_dict() for name, r in done.items()}
+    if req.generations_dir and done:
+        write_generations(req.generations_dir, {name: r.records for name, r in done.items()})
     quality = None
     if QUALITY_TASK in req.tasks:
         sampling = apply_overrides(copy.deepcopy(loaded.cfg), {"sampler.temperature": req.quality_temperature})
@@ -118,6 +131,8 @@ def evaluate_run(loaded: LoadedRun, req: EvalRequest) -> dict[str, Any]:
         "sampler": sampler_settings(loaded.spec, s),
         "seconds": seconds, "tokens_per_second": generated / max(sum(r["seconds"] for r in results.values()), 1e-9),
         "items": req.items, "seed": req.seed, "max_new_tokens": req.max_new_tokens,
+        "patch_size": loaded.cfg.model.patch_size,
+        "generations": str(req.generations_dir) if req.generations_dir and done else None,
     }
 
 
@@ -134,6 +149,8 @@ def flat_metrics(record: dict[str, Any]) -> dict[str, float]:
         out[f"{key}_acc"], out[f"{key}_acc_stderr"] = r["accuracy"], r["stderr"]
         if r.get("f1") is not None:
             out[f"{key}_f1"] = r["f1"]
+        for rem, s in (r.get("by_remainder") or {}).items():
+            out[f"{key}_mod{rem}_acc"] = s["accuracy"]
     if record.get("quality"):
         q = record["quality"]
         out.update({f"sw_quality_{k}": q[k] for k in ("valid", "valid_stderr", "grammatical", "consistent",

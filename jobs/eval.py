@@ -2,6 +2,11 @@
 
     python -m jobs.eval --run runs/ar-small --tasks sw-lambada,sw-cloze,sw-qa,sw-quality --out runs/ar-small/eval.json
     python -m jobs.eval --run RUN --tasks-file ../shared/data/paper-eval-tasks/lambada.jsonl --out eval.json
+    python -m jobs.score --generations generations --out scores     # re-score what jobs.eval wrote
+
+Every generation is written in the official layout (`generations/<task>.jsonl` next to --out, or
+--generations DIR), which `jobs.score` scores to the same accuracies. With patch size p > 1 each
+item records `prompt_len_mod_patch_size` and each task gets an accuracy per remainder (`<task>_mod<r>`).
 
 Accuracies come with binomial standard errors; the record also holds the sampler settings, wall
 time and tokens/s. With a tracking server configured (run.tracking_uri or MLFLOW_TRACKING_URI) the
@@ -28,15 +33,21 @@ log = logging.getLogger("jobs.eval")
 def build_parser() -> Parser:
     p = Parser(prog="jobs.eval", description=__doc__.split("\n\n")[0])
     p.add_argument("--run", required=True, help="finished run directory")
-    p.add_argument("--tasks", default=",".join(BUILTIN_TASKS), help=f"comma list from {', '.join(BUILTIN_TASKS)} ('' for none)")
-    p.add_argument("--tasks-file", action="append", default=[], help="JSONL task file (ours or the paper harness's), repeatable")
+    p.add_argument("--tasks", default=",".join(BUILTIN_TASKS),
+                   help=f"comma list from {', '.join(BUILTIN_TASKS)} ('' for none)")
+    p.add_argument("--tasks-file", action="append", default=[],
+                   help="JSONL task file (ours or the paper harness's), repeatable")
     p.add_argument("--out", required=True, help="where to write the eval JSON")
     p.add_argument("--items", type=int, default=1000, help="items per built-in task (the paper: 1000)")
-    p.add_argument("--k-shot", type=int, help="demonstrations per prompt (default per task type: lambada 0, MC 2, QA 1)")
+    p.add_argument("--k-shot", type=int,
+                   help="demonstrations per prompt (default per task type: lambada 0, MC 2, QA 1)")
     p.add_argument("--max-new-tokens", type=positive_int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quality-temperature", type=float, default=1.0,
                    help="sampling temperature of the sw-quality samples (the tasks decode greedily)")
+    p.add_argument("--generations", metavar="DIR",
+                   help="where to write the generations as <task>.jsonl (default: generations/ next to --out; "
+                        "'' for none)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="sampler.* override, repeatable")
     return p
 
@@ -47,9 +58,12 @@ def print_table(record: dict) -> None:
     for name, r in record["tasks"].items():
         extra = f"  F1 {r['f1']:.3f}" if r.get("f1") is not None else ""
         print(f"  {name:14} acc {r['accuracy']:.3f} ± {r['stderr']:.3f}  (n={r['n']}, {r['k_shot']}-shot){extra}")
+        for rem, s in (r.get("by_remainder") or {}).items():
+            print(f"  {name + '_mod' + rem:14} acc {s['accuracy']:.3f} ± {s['stderr']:.3f}  (n={s['n']})")
     if record.get("quality"):
         q = record["quality"]
-        print(f"  {'sw-quality':14} valid {q['valid']:.3f} ± {q['valid_stderr']:.3f}  consistent {q['consistent']:.3f}  "
+        print(f"  {'sw-quality':14} valid {q['valid']:.3f} ± {q['valid_stderr']:.3f}  "
+              f"consistent {q['consistent']:.3f}  "
               f"distinct-2 {q['distinct_2']:.3f}  self-BLEU {q['self_bleu']:.3f}")
     for k, v in record.get("likelihood", {}).items():
         print(f"  {k:28} {v:.4f}")
@@ -59,15 +73,22 @@ def print_table(record: dict) -> None:
             print(f"  {k:28} {v:.4f}")
 
 
+def default_generations_dir(out: str | Path) -> Path:
+    """`generations/` in the directory of the eval JSON."""
+    return Path(out).parent / "generations"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
     loaded = load_run(project_path(args.run))
     args.out = project_path(args.out)
+    generations = default_generations_dir(args.out) if args.generations is None else args.generations
     loaded.cfg = validate(apply_overrides(loaded.cfg, {"sampler.temperature": 0.0, **parse_set_args(args.set)}))
     req = EvalRequest(tasks=[t for t in args.tasks.split(",") if t], task_files=args.tasks_file, items=args.items,
                       max_new_tokens=args.max_new_tokens, k_shot=args.k_shot, seed=args.seed,
-                      quality_temperature=args.quality_temperature)
+                      quality_temperature=args.quality_temperature,
+                      generations_dir=project_path(str(generations)) if generations else None)
     record = evaluate_run(loaded, req)
     record["metrics"] = flat_metrics(record)
     atomic_write_json(Path(args.out), record)
@@ -76,6 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_eval_to_mlflow(loaded, record, args.out)
     print_table(record)
     print(f"eval: {args.out}")
+    if record.get("generations"):
+        gens = Path(record["generations"])
+        print(f"generations: {gens}")
+        print(f"  re-score: python -m jobs.score --generations {gens} --out {gens.parent / 'scores'}")
     return 0
 
 

@@ -6,13 +6,20 @@ from torch import nn
 
 from cola_core.config import Config
 from cola_core.data.tokenizer import TextTokenizer
-from cola_core.eval.harness import GenerateFn
+from cola_core.eval.harness import GenerateFn, RemaindersFn
 from cola_core.registry import FamilySpec
+from cola_core.sampling import document_starts
 
 
 def max_prompt_tokens(cfg: Config, max_new_tokens: int) -> int:
     """Prompts are left-truncated so prompt + generation fits the trained length (at least half of it)."""
     return max(cfg.data.seq_len - max_new_tokens, cfg.data.seq_len // 2)
+
+
+def encode_prompts(tokenizer: TextTokenizer, prompts: list[str], limit: int) -> list[list[int]]:
+    """Prompt token ids as the sampler gets them: trailing spaces stripped, left-truncated to `limit`,
+    a blank prompt empty."""
+    return [tokenizer.encode(p.rstrip(" "))[-limit:] if p.strip() else [] for p in prompts]
 
 
 def make_generate_fn(spec: FamilySpec, model: nn.Module, cfg: Config, tokenizer: TextTokenizer) -> GenerateFn:
@@ -25,8 +32,22 @@ def make_generate_fn(spec: FamilySpec, model: nn.Module, cfg: Config, tokenizer:
     sampler = spec.build_sampler(model, cfg)
 
     def generate(prompts: list[str], max_new_tokens: int) -> list[str]:
-        limit = max_prompt_tokens(cfg, max_new_tokens)
-        ids = [tokenizer.encode(p.rstrip(" "))[-limit:] if p.strip() else [] for p in prompts]
+        ids = encode_prompts(tokenizer, prompts, max_prompt_tokens(cfg, max_new_tokens))
         return [tokenizer.decode(out) for out in sampler.generate(ids, max_new_tokens)]
 
     return generate
+
+
+def make_remainders_fn(cfg: Config, tokenizer: TextTokenizer, max_new_tokens: int) -> RemaindersFn | None:
+    """prompts -> prompt length in tokens modulo `model.patch_size`, counted on the ids the sampler
+    gets (after truncation; a blank prompt is the one EOS that starts a document); None when p = 1."""
+    p = cfg.model.patch_size
+    if p <= 1:
+        return None
+    limit = max_prompt_tokens(cfg, max_new_tokens)
+
+    def remainders(prompts: list[str]) -> list[int]:
+        ids = document_starts(encode_prompts(tokenizer, prompts, limit), cfg.model.eos_id)
+        return [len(x) % p for x in ids]
+
+    return remainders

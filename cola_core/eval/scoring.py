@@ -1,4 +1,10 @@
-"""Scoring generations the paper's way: cut, normalise, exact match (LAMBADA: first word); QA adds token F1."""
+"""The storyworld scorer: exact match after SQuAD normalisation (articles removed), LAMBADA's first
+word, a bare option letter for multiple choice, and token F1 for QA.
+
+This is the project's own scoring of its task formats (`sw-lambada`, `sw-cloze`, `sw-qa` and task
+files in the `{"context", "answer", "type"}` format). It is not the paper's protocol: that one is
+`cola_core/eval/official.py` + `options.py`, chosen per task by `cola_core/eval/scorers.py`.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,15 @@ import re
 import string
 from collections import Counter
 from dataclasses import dataclass
+from typing import Sequence
 
+from cola_core.eval.official import cut_generation
 from cola_core.eval.tasks import LETTERS, TaskItem
 
+__all__ = ["ItemScore", "accuracy_with_stderr", "cut_generation", "first_word", "normalize", "score",
+           "score_text", "token_f1"]
+
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
-_FIRST_LINE = re.compile(r"^\W*\w.*?(?=\n)", re.DOTALL)
 
 
 def normalize(text: str) -> str:
@@ -20,12 +30,6 @@ def normalize(text: str) -> str:
     text = "".join(ch for ch in text if ch not in string.punctuation)
     text = _ARTICLES.sub(" ", text)
     return " ".join(text.split())
-
-
-def cut_generation(text: str) -> str:
-    """Keep the generation up to the first newline that follows some word characters."""
-    m = _FIRST_LINE.match(text)
-    return m.group(0) if m else text
 
 
 def first_word(text: str) -> str:
@@ -46,22 +50,29 @@ def token_f1(prediction: str, answer: str) -> float:
 
 @dataclass(frozen=True)
 class ItemScore:
+    """Storyworld verdict of one generation: exact match and token F1 (F1 = EM outside QA)."""
+
     correct: bool
     f1: float
 
 
-def score(item: TaskItem, generation: str) -> ItemScore:
-    """Score one generation against its item."""
-    if item.type == "lambada":
-        ok = normalize(first_word(generation)) == normalize(item.answer)
+def score_text(kind: str, generation: str, answer: str, choices: Sequence[str] = ()) -> ItemScore:
+    """Score one generation for a task of type `kind` (lambada, multiple_choice or qa)."""
+    if kind == "lambada":
+        ok = normalize(first_word(generation)) == normalize(answer)
         return ItemScore(ok, float(ok))
     cut = cut_generation(generation).strip()
-    ok = normalize(cut) == normalize(item.answer)
-    if not ok and item.choices:  # a bare letter "B" / "(B)" names the option
+    ok = normalize(cut) == normalize(answer)
+    if not ok and choices:  # a bare letter "B" / "(B)" names the option
         m = re.fullmatch(r"\(?([A-J])\)?[.:]?", cut.strip())
-        if m and LETTERS.index(m.group(1)) < len(item.choices):
-            ok = item.choices[LETTERS.index(m.group(1))] == item.answer
-    return ItemScore(ok, token_f1(cut, item.answer) if item.type == "qa" else float(ok))
+        if m and LETTERS.index(m.group(1)) < len(choices):
+            ok = choices[LETTERS.index(m.group(1))] == answer
+    return ItemScore(ok, token_f1(cut, answer) if kind == "qa" else float(ok))
+
+
+def score(item: TaskItem, generation: str) -> ItemScore:
+    """Score one generation against its item (by the item's type)."""
+    return score_text(item.type, generation, item.answer, item.choices)
 
 
 def accuracy_with_stderr(flags: list[bool]) -> tuple[float, float]:

@@ -3,9 +3,9 @@
 Two JSONL formats are read:
 - the project's: `{"context", "answer", "choices"?, "type", "id"?}` with type `lambada`,
   `multiple_choice` or `qa`; prompts are assembled here (k-shot, fixed seed);
-- the paper harness's: `{"id", "prompt", "ground_truth"}` with the prompt already formatted
-  (shots and answer cue included); the type comes from the file name (lambada*.jsonl -> lambada,
-  otherwise exact match of the generated answer).
+- the paper harness's: `{"id", "prompt", "ground_truth", "choices"?}` with the prompt already
+  formatted (shots and answer cue included). Which scoring rule applies comes from the file name
+  (`cola_core/eval/scorers.py`).
 """
 
 from __future__ import annotations
@@ -50,8 +50,11 @@ class TaskItem:
 def item_from_record(record: dict, default_type: str, index: int, where: str) -> TaskItem:
     """Validate one JSON record into a TaskItem."""
     if "prompt" in record and "ground_truth" in record:
+        choices = record.get("choices") or []
+        if not isinstance(choices, list):
+            raise ConfigError(f"{where}: record {index} has choices that are not a list of option texts")
         return TaskItem(id=str(record.get("id", index)), type=default_type, answer=str(record["ground_truth"]),
-                        prompt=str(record["prompt"]))
+                        prompt=str(record["prompt"]), choices=tuple(str(c) for c in choices))
     missing = [k for k in ("context", "answer", "type") if k not in record]
     if missing:
         raise ConfigError(f"{where}: record {index} lacks {', '.join(missing)} (need context, answer, type)")
@@ -71,13 +74,15 @@ def load_jsonl_tasks(path: str | Path) -> list[TaskItem]:
         raise ConfigError(f"task file {p} does not exist")
     default_type = "lambada" if p.stem.lower().startswith("lambada") else "qa"
     items = []
-    for i, line in enumerate(p.read_text().splitlines()):
+    for i, line in enumerate(p.read_text(encoding="utf-8").split("\n")):  # not splitlines(): JSON may hold U+2028
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as err:
             raise ConfigError(f"{p}: line {i + 1} is not JSON ({err})") from None
+        if not isinstance(record, dict):
+            raise ConfigError(f"{p}: line {i + 1} is a JSON {type(record).__name__}, not an object")
         items.append(item_from_record(record, default_type, i, str(p)))
     if not items:
         raise ConfigError(f"task file {p} holds no items")

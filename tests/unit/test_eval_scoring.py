@@ -1,13 +1,16 @@
-"""Task formats, few-shot assembly and the paper's generative scoring rules."""
+"""Task formats, few-shot assembly, the storyworld scorer, and which scorer a task gets."""
 
 import json
 
 import pytest
 
 from cola_core.config import ConfigError
-from cola_core.eval.harness import run_task
+from cola_core.data.storyworld.tasks import TASK_BUILDERS
+from cola_core.eval.generations import GenerationRecord
+from cola_core.eval.harness import check_items, run_task
+from cola_core.eval.scorers import OFFICIAL_TASKS, check_records, score_records, scorer_for
 from cola_core.eval.scoring import accuracy_with_stderr, cut_generation, normalize, score, token_f1
-from cola_core.eval.tasks import TaskItem, build_prompts, load_jsonl_tasks
+from cola_core.eval.tasks import TYPES, TaskItem, build_prompts, item_from_record, load_jsonl_tasks
 
 
 def mc(i: int) -> TaskItem:
@@ -87,3 +90,90 @@ def test_run_task_with_an_oracle_and_a_wrong_model():
     good = run_task("toy", items, oracle)
     bad = run_task("toy", items, lambda prompts, n: [" nothing"] * len(prompts))
     assert good.accuracy == 1.0 and good.k_shot == 2 and bad.accuracy == 0.0
+
+
+def paper_item(i: int, answer: str = "Nitrogen") -> TaskItem:
+    return TaskItem(id=str(i), type="qa", answer=answer, prompt=f"Question {i}?\n(A) Oxygen\n(B) Nitrogen\nAnswer:",
+                    choices=("Oxygen", "Nitrogen"))
+
+
+def record(generation: str, answer: str, kind: str | None = None, choices=()) -> GenerationRecord:
+    return GenerationRecord(id=0, prompt="p", generate=generation, ground_truth=answer, type=kind, choices=choices)
+
+
+@pytest.mark.parametrize("task,scorer", [
+    ("lambada", "official-lambada"), ("LAMBADA", "official-lambada"),
+    ("mmlu", "official-options"), ("obqa", "official-options"), ("race", "official-options"),
+    ("siqa", "official-options"),
+    ("hellaswag", "official-exact"), ("squad", "official-exact"), ("story_cloze", "official-exact"),
+    ("lambada_openai", "official-exact"), ("my_task", "official-exact"),
+])
+def test_scorer_is_chosen_by_task_name(task, scorer):
+    assert scorer_for(task, [record("x", "x", choices=("x", "y"))]).name == scorer
+
+
+def test_project_format_records_get_the_storyworld_scorer_unless_the_name_is_official():
+    typed = [record(" the old mill", "old mill", "qa")]
+    assert scorer_for("sw-qa", typed).name == "storyworld"
+    assert score_records("sw-qa", typed).correct == 1  # storyworld drops articles
+    assert score_records("squad", typed).correct == 0  # the official rule keeps them
+    assert scorer_for("mine", typed + [record("a", "a")]).name == "official-exact"  # not every record typed
+    assert len(OFFICIAL_TASKS) == 8
+
+
+def test_storyworld_tasks_carry_types_the_scorer_knows():
+    for name, build in TASK_BUILDERS.items():
+        items = [item_from_record(r, r["type"], i, name) for i, r in enumerate(build(2, 0))]
+        assert all(it.type in TYPES for it in items)
+        result = run_task(name, items, lambda prompts, n: [""] * len(prompts))
+        assert result.scorer == "storyworld" and all(r.type in TYPES for r in result.records)
+
+
+def test_storyworld_lambada_differs_from_the_official_rule():
+    # storyworld takes the raw first word ("..."); the official rule normalises the cut text first
+    rec = record(" ... Tobin", "Tobin", "lambada")
+    assert score_records("sw-lambada", [rec]).correct == 0
+    assert score_records("lambada", [rec]).correct == 1
+
+
+def test_option_tasks_need_choices_and_remainders_all_or_none():
+    with pytest.raises(ConfigError, match=r"mmlu\.jsonl:7: mmlu is scored by its option letters"):
+        check_records("mmlu", [GenerationRecord(id=1, prompt="p", generate="", ground_truth="a", line=7)], "mmlu.jsonl")
+    check_records("squad", [GenerationRecord(id=1, prompt="p", generate="", ground_truth="a")], "squad.jsonl")
+    mixed = [GenerationRecord(id=i, prompt="p", generate="", ground_truth="a", line=i + 1,
+                              prompt_len_mod_patch_size=None if i == 2 else 1) for i in range(3)]
+    with pytest.raises(ConfigError, match="x.jsonl:3: prompt_len_mod_patch_size is set on some"):
+        check_records("x", mixed, "x.jsonl")
+    with pytest.raises(ConfigError, match="needs.jsonl:1"):
+        check_items("mmlu", [TaskItem(id="0", type="qa", answer="a", prompt="p")], "needs.jsonl")
+
+
+def test_run_task_uses_the_official_rules_records_and_remainders():
+    items = [paper_item(i, ("Oxygen", "Nitrogen")[i % 2]) for i in range(6)]
+    replies = [" The answer is (B).", " Nitrogen", " (A)", "", " Oxygen\nQuestion", " (C)"]
+
+    def generate(prompts, n):
+        return [replies[int(p.split()[1].rstrip("?"))] for p in prompts]
+
+    result = run_task("obqa", items, generate, remainders=lambda prompts: [len(p) % 2 for p in prompts])
+    # item 0 (gold A): B wrong; 1 (B): text right; 2 (A): right; 3: empty wrong; 4 (A): right; 5 (B): C names nothing
+    assert result.scorer == "official-options" and result.accuracy == pytest.approx(3 / 6)
+    assert [r.generate for r in result.records] == replies
+    assert all(r.prompt_len_mod_patch_size == len(r.prompt) % 2 for r in result.records)
+    assert sum(s["n"] for s in result.by_remainder.values()) == 6
+    assert "records" not in result.to_dict() and result.to_dict()["by_remainder"] == result.by_remainder
+    assert run_task("obqa", items, generate).by_remainder == {}
+
+
+def test_paper_format_items_keep_their_choices(tmp_path):
+    f = tmp_path / "mmlu.jsonl"
+    f.write_text(json.dumps({"id": 3, "prompt": "Q\nAnswer:", "ground_truth": "4", "choices": ["0", "4"],
+                             "few_shot_prefix": "ignored"}) + "\n")
+    (item,) = load_jsonl_tasks(f)
+    assert item.choices == ("0", "4") and item.prompt == "Q\nAnswer:"
+    f.write_text(json.dumps({"id": 3, "prompt": "Q", "ground_truth": "4", "choices": "0,4"}))
+    with pytest.raises(ConfigError, match="choices"):
+        load_jsonl_tasks(f)
+    f.write_text("[1, 2]")
+    with pytest.raises(ConfigError, match="line 1 is a JSON list"):
+        load_jsonl_tasks(f)
