@@ -65,6 +65,8 @@ def run_task(name: str, items: list[TaskItem], generate: GenerateFn, max_new_tok
     Scored by the task's scorer (chosen by `name`, see `scorers.scorer_for`); with `remainders`,
     each record also gets `prompt_len_mod_patch_size` and the result an accuracy per remainder."""
     k = DEFAULT_SHOTS.get(items[0].type, 0) if k_shot is None else k_shot
+    if all(item.prompt for item in items):
+        k = 0  # pre-formatted prompts carry their own demonstrations; none are added
     prompts = build_prompts(items, k, seed)
     blank = item_records(items, prompts)
     check_records(name, blank, name)

@@ -158,6 +158,7 @@ def test_run_task_uses_the_official_rules_records_and_remainders():
     result = run_task("obqa", items, generate, remainders=lambda prompts: [len(p) % 2 for p in prompts])
     # item 0 (gold A): B wrong; 1 (B): text right; 2 (A): right; 3: empty wrong; 4 (A): right; 5 (B): C names nothing
     assert result.scorer == "official-options" and result.accuracy == pytest.approx(3 / 6)
+    assert result.k_shot == 0  # the prompts are used verbatim: no demonstrations added
     assert [r.generate for r in result.records] == replies
     assert all(r.prompt_len_mod_patch_size == len(r.prompt) % 2 for r in result.records)
     assert sum(s["n"] for s in result.by_remainder.values()) == 6
