@@ -13,10 +13,11 @@ import torch
 
 from cola_core.config import ConfigError, SamplerConfig, apply_overrides
 from cola_core.data.storyworld.tasks import TASK_BUILDERS
-from cola_core.eval.generate import make_generate_fn, make_remainders_fn
+from cola_core.eval.generate import make_generate_fn, make_remainders_fn, make_truncation_counter
 from cola_core.eval.generations import check_writable, write_generations
 from cola_core.eval.harness import TaskResult, check_items, run_task
 from cola_core.eval.quality import run_quality
+from cola_core.eval.scorers import OFFICIAL_TASKS
 from cola_core.eval.tasks import TaskItem, item_from_record, load_jsonl_tasks
 from cola_core.registry import FamilySpec
 from cola_core.train.loop import mean_dicts
@@ -52,6 +53,18 @@ def builtin_items(name: str, n: int, seed: int) -> list[TaskItem]:
     """Storyworld task items from held-out plans."""
     records = TASK_BUILDERS[name](n, seed)
     return [item_from_record(r, r["type"], i, name) for i, r in enumerate(records)]
+
+
+def paper_task_files(directory: str | Path) -> list[str]:
+    """The paper's eight task files `<task>.jsonl` in `directory`, in the order of its table."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise ConfigError(f"--paper-tasks {d} is not a directory (expected one holding the paper's eight <task>.jsonl)")
+    missing = [t for t in OFFICIAL_TASKS if not (d / f"{t}.jsonl").is_file()]
+    if missing:
+        raise ConfigError(f"--paper-tasks {d} lacks {', '.join(f'{t}.jsonl' for t in missing)} "
+                          f"(expected the eight files {', '.join(OFFICIAL_TASKS)})")
+    return [str(d / f"{t}.jsonl") for t in OFFICIAL_TASKS]
 
 
 def check_tasks(req: EvalRequest) -> None:
@@ -98,17 +111,18 @@ def evaluate_run(loaded: LoadedRun, req: EvalRequest) -> dict[str, Any]:
         check_writable(req.generations_dir)
     generate = make_generate_fn(loaded.spec, loaded.model, loaded.cfg, loaded.tokenizer)
     remainders = make_remainders_fn(loaded.cfg, loaded.tokenizer, req.max_new_tokens)
+    truncated = make_truncation_counter(loaded.cfg, loaded.tokenizer, req.max_new_tokens)
     count = lambda text: len(loaded.tokenizer.encode(text))  # noqa: E731
     start = time.perf_counter()
     done: dict[str, TaskResult] = {}
     for name in [t for t in req.tasks if t != QUALITY_TASK]:
         log.info("task %s (%d items)", name, req.items)
         done[name] = run_task(name, builtin_items(name, req.items, req.seed), generate, req.max_new_tokens,
-                              req.k_shot, req.seed, count, remainders=remainders)
+                              req.k_shot, req.seed, count, remainders=remainders, truncated=truncated)
     for name, items in files.items():
         log.info("task file %s (%d items)", name, len(items))
         done[name] = run_task(name, items, generate, req.max_new_tokens, req.k_shot, req.seed, count,
-                              remainders=remainders)
+                              remainders=remainders, truncated=truncated)
     results: dict[str, Any] = {name: r.to_dict() for name, r in done.items()}
     if req.generations_dir and done:
         write_generations(req.generations_dir, {name: r.records for name, r in done.items()})
@@ -149,6 +163,8 @@ def flat_metrics(record: dict[str, Any]) -> dict[str, float]:
         out[f"{key}_acc"], out[f"{key}_acc_stderr"] = r["accuracy"], r["stderr"]
         if r.get("f1") is not None:
             out[f"{key}_f1"] = r["f1"]
+        if "truncated_prompts" in r:
+            out[f"{key}_truncated_prompts"] = r["truncated_prompts"]
         for rem, s in (r.get("by_remainder") or {}).items():
             out[f"{key}_mod{rem}_acc"] = s["accuracy"]
     if record.get("quality"):

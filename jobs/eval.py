@@ -2,6 +2,7 @@
 
     python -m jobs.eval --run runs/ar-small --tasks sw-lambada,sw-cloze,sw-qa,sw-quality --out runs/ar-small/eval.json
     python -m jobs.eval --run RUN --tasks-file ../shared/data/paper-eval-tasks/lambada.jsonl --out eval.json
+    python -m jobs.eval --run RUN --paper-tasks ../shared/data/paper-eval-tasks --out RUN/paper/eval.json
     python -m jobs.score --generations generations --out scores     # re-score what jobs.eval wrote
 
 Every generation is written in the official layout (`generations/<task>.jsonl` next to --out, or
@@ -22,7 +23,7 @@ from typing import Sequence
 
 from cola_core.config import apply_overrides, parse_set_args, validate
 from cola_core.utils.io import atomic_write_json
-from cola_platform.evaluation import BUILTIN_TASKS, EvalRequest, evaluate_run, flat_metrics
+from cola_platform.evaluation import BUILTIN_TASKS, EvalRequest, evaluate_run, flat_metrics, paper_task_files
 from cola_platform.training.export import load_run
 from cola_platform.paths import project_path
 from jobs._cli import Parser, positive_int, run_main, setup_logging
@@ -33,10 +34,13 @@ log = logging.getLogger("jobs.eval")
 def build_parser() -> Parser:
     p = Parser(prog="jobs.eval", description=__doc__.split("\n\n")[0])
     p.add_argument("--run", required=True, help="finished run directory")
-    p.add_argument("--tasks", default=",".join(BUILTIN_TASKS),
-                   help=f"comma list from {', '.join(BUILTIN_TASKS)} ('' for none)")
+    p.add_argument("--tasks", help=f"comma list from {', '.join(BUILTIN_TASKS)} ('' for none; default: all of "
+                                   "them, or none with --paper-tasks)")
     p.add_argument("--tasks-file", action="append", default=[],
                    help="JSONL task file (ours or the paper harness's), repeatable")
+    p.add_argument("--paper-tasks", metavar="DIR",
+                   help="directory holding the paper's eight task files (lambada.jsonl ... story_cloze.jsonl): "
+                        "run all eight")
     p.add_argument("--out", required=True, help="where to write the eval JSON")
     p.add_argument("--items", type=int, default=1000, help="items per built-in task (the paper: 1000)")
     p.add_argument("--k-shot", type=int,
@@ -57,6 +61,7 @@ def print_table(record: dict) -> None:
     print(f"{record['family']} ({record['preset']}): {record['run']}")
     for name, r in record["tasks"].items():
         extra = f"  F1 {r['f1']:.3f}" if r.get("f1") is not None else ""
+        extra += f"  ({r['truncated_prompts']} prompts left-truncated)" if r.get("truncated_prompts") else ""
         print(f"  {name:14} acc {r['accuracy']:.3f} ± {r['stderr']:.3f}  (n={r['n']}, {r['k_shot']}-shot){extra}")
         for rem, s in (r.get("by_remainder") or {}).items():
             print(f"  {name + '_mod' + rem:14} acc {s['accuracy']:.3f} ± {s['stderr']:.3f}  (n={s['n']})")
@@ -81,11 +86,13 @@ def default_generations_dir(out: str | Path) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
+    tasks = args.tasks if args.tasks is not None else "" if args.paper_tasks else ",".join(BUILTIN_TASKS)
+    files = [*args.tasks_file, *(paper_task_files(project_path(args.paper_tasks)) if args.paper_tasks else [])]
     loaded = load_run(project_path(args.run))
     args.out = project_path(args.out)
     generations = default_generations_dir(args.out) if args.generations is None else args.generations
     loaded.cfg = validate(apply_overrides(loaded.cfg, {"sampler.temperature": 0.0, **parse_set_args(args.set)}))
-    req = EvalRequest(tasks=[t for t in args.tasks.split(",") if t], task_files=args.tasks_file, items=args.items,
+    req = EvalRequest(tasks=[t for t in tasks.split(",") if t], task_files=files, items=args.items,
                       max_new_tokens=args.max_new_tokens, k_shot=args.k_shot, seed=args.seed,
                       quality_temperature=args.quality_temperature,
                       generations_dir=project_path(str(generations)) if generations else None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from torch import nn
 
 from cola_core.config import Config
@@ -36,6 +38,17 @@ def make_generate_fn(spec: FamilySpec, model: nn.Module, cfg: Config, tokenizer:
         return [tokenizer.decode(out) for out in sampler.generate(ids, max_new_tokens)]
 
     return generate
+
+
+def make_truncation_counter(cfg: Config, tokenizer: TextTokenizer, max_new_tokens: int) -> Callable[[list[str]], int]:
+    """prompts -> how many of them are longer than the prompt budget (`max_prompt_tokens`), i.e. lose
+    their first tokens to left-truncation."""
+    limit = max_prompt_tokens(cfg, max_new_tokens)
+
+    def count(prompts: list[str]) -> int:
+        return sum(len(tokenizer.encode(p.rstrip(" "))) > limit for p in prompts if p.strip())
+
+    return count
 
 
 def make_remainders_fn(cfg: Config, tokenizer: TextTokenizer, max_new_tokens: int) -> RemaindersFn | None:

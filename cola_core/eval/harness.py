@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable
@@ -10,6 +11,8 @@ from cola_core.eval.generations import GenerationRecord
 from cola_core.eval.scorers import check_records, score_records
 from cola_core.eval.summary import remainder_summary
 from cola_core.eval.tasks import TaskItem, build_prompts
+
+log = logging.getLogger(__name__)
 
 GenerateFn = Callable[[list[str], int], list[str]]
 """(prompts, max_new_tokens) -> generated continuations (text only, prompt excluded)."""
@@ -37,6 +40,8 @@ class TaskResult:
     """Which scorer decided (`cola_core/eval/scorers.py`): official-lambada/-options/-exact or storyworld."""
     by_remainder: dict[str, dict[str, float]] = field(default_factory=dict)
     """Patch size p > 1: {prompt length mod p: {n, correct, accuracy, stderr}}; {} otherwise."""
+    truncated_prompts: int = 0
+    """Prompts longer than the model's prompt budget, left-truncated (their first tokens dropped)."""
     records: list[GenerationRecord] = field(default_factory=list, repr=False)
     """Every generation in the official layout (not part of `to_dict`; written as `<task>.jsonl`)."""
 
@@ -59,17 +64,23 @@ def check_items(name: str, items: list[TaskItem], where: str) -> None:
 
 def run_task(name: str, items: list[TaskItem], generate: GenerateFn, max_new_tokens: int = 32,
              k_shot: int | None = None, seed: int = 0, count_tokens: Callable[[str], int] | None = None,
-             keep_examples: int = 3, remainders: RemaindersFn | None = None) -> TaskResult:
+             keep_examples: int = 3, remainders: RemaindersFn | None = None,
+             truncated: Callable[[list[str]], int] | None = None) -> TaskResult:
     """Greedy few-shot generation over `items`; k defaults per task type (paper: LAMBADA 0, MC 2, QA 1).
 
     Scored by the task's scorer (chosen by `name`, see `scorers.scorer_for`); with `remainders`,
-    each record also gets `prompt_len_mod_patch_size` and the result an accuracy per remainder."""
+    each record also gets `prompt_len_mod_patch_size` and the result an accuracy per remainder; with
+    `truncated` (prompts -> how many get left-truncated), a warning counts the truncated prompts."""
     k = DEFAULT_SHOTS.get(items[0].type, 0) if k_shot is None else k_shot
     if all(item.prompt for item in items):
         k = 0  # pre-formatted prompts carry their own demonstrations; none are added
     prompts = build_prompts(items, k, seed)
     blank = item_records(items, prompts)
     check_records(name, blank, name)
+    cut = truncated(prompts) if truncated else 0
+    if cut:
+        log.warning("%s: %d of %d prompts are longer than the model's context allows and are left-truncated "
+                    "(their first tokens are dropped)", name, cut, len(prompts))
     start = time.perf_counter()
     generations = generate(prompts, max_new_tokens)
     seconds = time.perf_counter() - start
@@ -81,4 +92,4 @@ def run_task(name: str, items: list[TaskItem], generate: GenerateFn, max_new_tok
     tokens = sum(count_tokens(g) for g in generations) if count_tokens else 0
     return TaskResult(task=name, n=len(items), accuracy=scores.accuracy, stderr=scores.stderr, f1=scores.f1, k_shot=k,
                       seconds=seconds, generated_tokens=tokens, examples=examples, scorer=scores.scorer,
-                      by_remainder=remainder_summary(scores), records=records)
+                      by_remainder=remainder_summary(scores), truncated_prompts=cut, records=records)

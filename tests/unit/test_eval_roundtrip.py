@@ -7,12 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from cola_core.config import ConfigError
 from cola_core.data.storyworld import generate_story
 from cola_core.data.tokenizer import train_bpe
-from cola_core.eval.generate import encode_prompts, make_remainders_fn, max_prompt_tokens
+from cola_core.eval.generate import encode_prompts, make_remainders_fn, make_truncation_counter, max_prompt_tokens
 from cola_core.eval.official import cut_generation
+from cola_core.eval.scorers import OFFICIAL_TASKS
 from cola_core.registry import get_family
-from cola_platform.evaluation import EvalRequest, evaluate_run, flat_metrics
+from cola_platform.evaluation import EvalRequest, evaluate_run, flat_metrics, paper_task_files
 from cola_platform.training.export import LoadedRun
 from cola_platform.training.run_dir import RunDir
 from jobs import score as score_job
@@ -95,3 +97,31 @@ def test_remainder_is_the_prompt_length_the_sampler_sees(loaded):
     assert remainders(prompts) == expected
     cfg1 = tiny_cfg(patch_size=1)
     assert make_remainders_fn(cfg1, tok, MAX_NEW) is None
+    assert make_truncation_counter(cfg, tok, MAX_NEW)(prompts) == 1
+
+
+def test_paper_tasks_run_all_eight_and_count_truncated_prompts(loaded, tmp_path, caplog):
+    d = tmp_path / "paper"
+    with pytest.raises(ConfigError, match="is not a directory"):
+        paper_task_files(d)
+    d.mkdir()
+    with pytest.raises(ConfigError, match="lacks lambada.jsonl, mmlu.jsonl"):
+        paper_task_files(d)
+    long_prompt = "the fox ran to the mill " * 60 + "\nAnswer:"  # far over the 124-token prompt budget
+    for task in OFFICIAL_TASKS:
+        rows = [{"id": 0, "prompt": "Question: where?\nAnswer:", "ground_truth": MC[0]},
+                {"id": 1, "prompt": long_prompt, "ground_truth": MC[1]}]
+        if task not in ("lambada", "squad"):
+            rows = [{**r, "choices": MC} for r in rows]
+        (d / f"{task}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    files = paper_task_files(d)
+    assert [Path(f).stem for f in files] == list(OFFICIAL_TASKS)
+    req = EvalRequest(tasks=[], task_files=files, max_new_tokens=MAX_NEW, likelihood_batches=0,
+                      generations_dir=str(tmp_path / "gens"))
+    with caplog.at_level("WARNING"):
+        record = evaluate_run(loaded, req)
+    assert list(record["tasks"]) == list(OFFICIAL_TASKS)
+    assert all(r["truncated_prompts"] == 1 and r["k_shot"] == 0 for r in record["tasks"].values())
+    assert "race: 1 of 2 prompts are longer than the model's context allows" in caplog.text
+    assert flat_metrics({**record, "tokens_per_second": 0.0})["race_truncated_prompts"] == 1
+    assert sorted(p.stem for p in (tmp_path / "gens").glob("*.jsonl")) == sorted(OFFICIAL_TASKS)
