@@ -101,6 +101,38 @@ def tokens_collate_fn() -> Any:
     return TokensCollate()
 
 
+class DataError(UserError):
+    """A shard that cannot be read as its manifest says (missing, corrupt, wrong shape): reading it
+    again gives the same error, so a Ray Train restart would only repeat it."""
+
+
+_USER_ERROR_LINE = f"{UserError.__module__}.{UserError.__qualname__}: "
+
+
+def data_error(err: BaseException) -> DataError | None:
+    """The `UserError` a Ray Data read task raised, found in the exception Ray Data delivers, as a
+    `DataError`; None for anything else (e.g. a storage outage, which a restart may cure).
+
+    It arrives wrapped (`RayTaskError` around Ray Data's `UserCodeException`), and the wrapper's own
+    cause does not survive the trip between processes (exceptions pickle without `__cause__`): only
+    the remote traceback text still names it, as its `module.UserError: message` line.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        cause = getattr(current, "cause", None)  # RayTaskError keeps the task's exception here
+        if isinstance(current, UserError) and not isinstance(cause, BaseException):
+            text = str(current).strip().splitlines()
+            return DataError(text[-1] if text else type(current).__name__)
+        remote = [line.split(_USER_ERROR_LINE, 1)[1].strip() for line in str(current).splitlines()
+                  if line.strip().startswith(_USER_ERROR_LINE)]  # a RayTaskError's text holds the remote traceback
+        if remote:
+            return DataError(remote[-1])
+        current = cause if isinstance(cause, BaseException) else (current.__cause__ or current.__context__)
+    return None
+
+
 class RayBatchStream:
     """`BatchStream` over a Ray Data iterator (a Train dataset shard) with lockstep epochs."""
 
@@ -111,6 +143,7 @@ class RayBatchStream:
         self._it: Iterator[torch.Tensor] | None = None
         self._ready: list[torch.Tensor | None] = []
         self._primer: threading.Thread | None = None
+        self._primer_error: Exception | None = None
         self._last: torch.Tensor | None = None
         self._warned = False
 
@@ -131,15 +164,30 @@ class RayBatchStream:
         if self._it is None:
             self._open_epoch()
             it = self._it
-            self._primer = threading.Thread(target=lambda: self._ready.append(next(it, None)), daemon=True)
+
+            def first() -> None:
+                try:
+                    self._ready.append(next(it, None))
+                except Exception as err:  # raised to the caller by the next `_raw_next`, never lost
+                    self._primer_error = err
+
+            self._primer = threading.Thread(target=first, daemon=True)
             self._primer.start()
 
     def _raw_next(self) -> torch.Tensor:
         assert self._it is not None
-        if self._primer is not None:
-            self._primer.join()
-            self._primer = None
-        batch = self._ready.pop(0) if self._ready else next(self._it, None)
+        try:
+            if self._primer is not None:
+                self._primer.join()
+                self._primer = None
+                if self._primer_error is not None:
+                    raise self._primer_error
+            batch = self._ready.pop(0) if self._ready else next(self._it, None)
+        except Exception as err:
+            found = data_error(err)
+            if found is None:
+                raise
+            raise found from None
         if batch is None or batch.shape[0] != self.plan.micro_batch_size:
             if self._last is None:
                 raise UserError("the train data shard of this worker is empty; prepare more data")

@@ -7,7 +7,9 @@ stages (Cola's Stage 1 and Stage 2 share a worker group), each with its own run 
 
 It also counts starts per stage: every time a worker group starts (or resumes) a stage it calls
 `attempt_started(stage, resume_step)`, which truncates that stage's metrics.jsonl past the restored
-step (so no step appears twice) and makes records from an older, dead attempt be ignored. When a
+step (so no step appears twice) and makes records from an older, dead attempt be ignored. A rank
+that hits a deterministic error calls `stop`; ranks ask `stopped` before a stage, so an attempt
+restarted after such an error ends at once and the driver reports the error once. When a
 stage's loop ends, its summary is kept in RUN_DIR/loop_summary.json as well, so a stage finished
 before an interruption still has its summary when a re-run skips straight to the next stage. Rank 0
 also marks phase boundaries (`mark`: worker entry, engine ready, first step, loop end) so the
@@ -64,7 +66,7 @@ class RunRecorder:
         s = self.stages[stage]
         s.resume_steps.append(int(resume_step))
         s.metrics = MetricsLog(s.run.metrics, int(resume_step))
-        s.summary, s.error = None, ""
+        s.summary = None  # a deterministic error (`stop`) outlives the attempt: the next one must not retry it
         if s.tracking is not None and isinstance(s.tracker, NullTracker):
             s.tracker = MlflowTracker.attach(s.tracking)
         if len(s.resume_steps) > 1:
@@ -86,10 +88,14 @@ class RunRecorder:
             s.summary = summary
             atomic_write_json(s.run.root / SUMMARY_FILE, {"summary": summary, "resume_steps": s.resume_steps})
 
-    def failed(self, stage: int, attempt: int, message: str) -> None:
-        """The stage's `attempt` stopped on a deterministic error (e.g. a diverged loss) that a restart would repeat."""
-        if attempt == len(self.stages[stage].resume_steps) - 1:
-            self.stages[stage].error = message
+    def stop(self, stage: int, message: str) -> None:
+        """A rank hit a deterministic error in `stage` (a diverged loss, an unreadable shard) that a restart
+        would repeat; the first message is kept, and every later attempt of the run ends at once."""
+        self.stages[stage].error = self.stages[stage].error or message
+
+    def stopped(self, stage: int) -> str:
+        """The deterministic error that ended `stage`, or '' (asked by every rank before it starts the stage)."""
+        return self.stages[stage].error
 
     def report(self) -> list[dict[str, Any]]:
         """What the driver needs for each stage's result.json (or the error that ended it)."""

@@ -271,6 +271,9 @@ def _train_stages_locked(cfgs: list[Config], runs: list[RunDir], manifest: Manif
     except Exception as err:
         for tracker in trackers:
             tracker.end("FAILED")
+        stopped = [r["error"] for r in ray.get(recorder.report.remote()) if r["error"]]
+        if stopped:  # a deterministic error ended the run (e.g. max_failures=0 after an unreadable shard)
+            raise UserError(stopped[0]) from None
         raise UserError(f"distributed training of {name} failed ({type(err).__name__}: {err}); re-run the "
                         "same command to resume from its latest checkpoint") from err
     finally:

@@ -71,13 +71,14 @@ def train_in_process(cfg: Config, out: Path, manifest: Manifest, extra_hooks: Lo
 
 def _train_locked(cfg: Config, run: RunDir, manifest: Manifest, extra_hooks: LoopHooks | None,
                   extra_tags: dict[str, str] | None) -> dict[str, Any]:
+    # the data first: a missing or corrupt shard is refused before anything is written to the run dir
+    train, val = read_split(cfg.data.path, manifest, "train"), read_split(cfg.data.path, manifest, "validation")
     prepare_run_dir(cfg, run, manifest)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)
     trainable = build_trainable(cfg)
     engine = LocalEngine(trainable.module, trainable.groups, cfg)
-    train, val = read_split(cfg.data.path, manifest, "train"), read_split(cfg.data.path, manifest, "validation")
     stream = ArrayBatchStream(train, cfg.train.micro_batch_size, cfg.train.seed, cfg.data.shuffle)
     ckpts = LocalCheckpoints(run.checkpoints, cfg.train.keep_checkpoints)
     latest, skipped = ckpts.latest_valid()

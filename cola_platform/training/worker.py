@@ -46,7 +46,7 @@ from cola_core.utils.seeding import seed_everything
 from cola_platform.allocator import keep_freed_memory
 from cola_platform.data.array_stream import ArrayBatchStream, fixed_batches
 from cola_platform.data.manifest import Manifest
-from cola_platform.data.ray_ingest import IngestPlan, RayBatchStream
+from cola_platform.data.ray_ingest import DataError, IngestPlan, RayBatchStream
 from cola_platform.data.shards import read_shard, read_split
 from cola_platform.training.deepspeed_engine import DeepSpeedEngine, save_fp32, setup_accelerator
 from cola_platform.training.setup import Trainable, build_trainable
@@ -369,6 +369,8 @@ def train_stage(args: WorkerArgs, cfg: Config, stage: int, checkpoint: Any, rank
     import ray.train
 
     _mark(args, rank, stage, "stage_start")
+    if ray.get(args.recorder.stopped.remote(stage)):  # an earlier attempt hit a deterministic error
+        raise StageStopped
     plan = IngestPlan(rows=args.manifest.split_rows("train"), micro_batch_size=cfg.train.micro_batch_size,
                       world_size=world, rank=rank, mode=args.ingest, seed=cfg.train.seed, shuffle=cfg.data.shuffle)
     stream = RayBatchStream(ray.train.get_dataset_shard("train"), plan)
@@ -396,10 +398,12 @@ def train_stage(args: WorkerArgs, cfg: Config, stage: int, checkpoint: Any, rank
         loop = run_loop(cfg, trainable.spec, engine, stream,
                         lambda: (b.to(device) for b in fixed_batches(val, cfg.train.micro_batch_size, cfg.train.eval_batches)),
                         hooks, resume_state, world_size=world)
-    except DivergedError as err:  # every rank sees the same all-reduced loss: all stop here, none is retried
-        if rank == 0:
-            ray.get(args.recorder.failed.remote(stage, attempt, str(err)))
+    except DivergedError as err:  # every rank sees the same all-reduced loss: all stop here together
+        ray.get(args.recorder.stop.remote(stage, str(err)))
         raise StageStopped from err
+    except DataError as err:  # this rank's shard only: fail so Ray Train tears the group down (peers wait in a
+        ray.get(args.recorder.stop.remote(stage, str(err)))  # collective); the restarted attempt stops at once
+        raise
     _mark(args, rank, stage, "loop_end")
     if rank == 0:
         ray.get(args.recorder.finished.remote(stage, attempt, asdict(loop)))

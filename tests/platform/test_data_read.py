@@ -75,3 +75,4 @@ def test_train_cli_refuses_a_corrupt_shard(data, tmp_path):
     assert proc.returncode == 2, proc.stderr[-2000:]
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error:") and "does not match its manifest checksum" in last and "Traceback" not in proc.stderr
+    assert not (tmp_path / "run").exists(), "a run that could not read its data left files behind"

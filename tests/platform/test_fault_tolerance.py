@@ -92,3 +92,31 @@ def test_sigkilled_worker_restarts_from_checkpoint_and_finishes(ray_cluster, dee
     assert sorted(steps) == list(range(1, STEPS + 1)), "duplicate or missing steps in MLflow"
     artifacts = {f.path for f in client.list_artifacts(run_id)} | {f.path for f in client.list_artifacts(run_id, "model")}
     assert {"result.json", "model/model.safetensors"} <= artifacts
+
+
+def test_unreadable_shard_on_ray_train_is_reported_once_without_restarts(ray_cluster, deepspeed_warm, train_data, tmp_path):
+    """A shard whose bytes no longer match the manifest is a deterministic error: the rank that reads it
+    stops the run (its peer waits in a collective and is torn down), the restarted attempt ends at once,
+    and the driver raises the checksum error itself, not "shard empty" or a retry traceback."""
+    import shutil
+
+    from cola_platform.data.manifest import read_manifest
+    from cola_platform.errors import UserError
+
+    data = tmp_path / "data"
+    shutil.copytree(train_data.path, data)
+    manifest = read_manifest(str(data))
+    shard = data / manifest.split_shards("train")[-1].path  # read late in the epoch: mid-training
+    payload = bytearray(shard.read_bytes())
+    payload[len(payload) // 2] ^= 0xFF
+    shard.write_bytes(bytes(payload))
+    steps = manifest.split_rows("train") // (2 * 4) + 2  # more than one epoch of both ranks
+    cfg, manifest = config_for_data("ar", "tiny", str(data), overrides(
+        **{"train.steps": steps, "train.ckpt_every": 0, "train.workers": 2, "train.zero_stage": 2,
+           "train.micro_batch_size": 4, "run.name": f"bad-shard-{tmp_path.name}"}))
+    with pytest.raises(UserError) as caught:
+        train_distributed(cfg, tmp_path / "run", manifest, DistributedOptions(max_failures=2))
+    message = str(caught.value)
+    assert "does not match its manifest checksum" in message and shard.name in message
+    assert len(message.splitlines()) == 1 and "re-run the same command" not in message
+    assert not (tmp_path / "run" / "result.json").exists()
