@@ -112,7 +112,9 @@ def ray_cluster(s3_server):
     """
     import ray
 
-    ray.init(address="local", num_cpus=2, include_dashboard=True, log_to_driver=False,
-             runtime_env={"env_vars": {"DS_ACCELERATOR": "cpu", "PYTHONPATH": str(REPO)}})
+    from cola_platform.cluster.local_instance import start_local_ray
+
+    start_local_ray({"DS_ACCELERATOR": "cpu", "PYTHONPATH": str(REPO)}, num_cpus=2, include_dashboard=True,
+                    log_to_driver=False)
     yield ray
     ray.shutdown()

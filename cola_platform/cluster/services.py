@@ -124,7 +124,9 @@ def ray_head_env(extra: Mapping[str, str]) -> dict[str, str]:
 def launch_ray_head(spec: RayHeadSpec, log_path: Path, extra_env: Mapping[str, str]) -> subprocess.Popen:
     """Start the head detached; it answers on the dashboard port after a few seconds."""
     spec.temp_dir.mkdir(parents=True, exist_ok=True)
-    return launch(ray_head_command(spec), log_path, ray_head_env(extra_env))
+    # every process of the cluster inherits its own address: Ray's state API inside them (e.g. Ray Train's
+    # placement-group cleaner) would otherwise fail with "multiple active Ray instances" next to another one
+    return launch(ray_head_command(spec), log_path, ray_head_env({**extra_env, "RAY_ADDRESS": f"{HOST}:{spec.port}"}))
 
 
 def ray_version_info(dashboard_url: str) -> dict | None:

@@ -54,7 +54,9 @@ def ensure_ray(address: str = "auto") -> bool:
 
                 raise UserError(f"cannot connect to the Ray cluster at {target} ({err}); start it or pass --ray-address local") from None
             log.warning("recorded Ray cluster %s does not answer; starting a local instance", target)
-    ray.init(address="local", include_dashboard=False, **kwargs)
+    from cola_platform.cluster.local_instance import start_local_ray
+
+    start_local_ray(env, include_dashboard=False, log_to_driver=False)
     log.info("started a local Ray instance (%s CPUs)", ray.cluster_resources().get("CPU", 0))
     return True
 

@@ -139,8 +139,10 @@ def ensure_ray() -> None:
     # A local instance is one node that nothing drains or preempts: Ray Train's preemption watcher
     # (one more actor process per run) has nothing to watch.
     os.environ.setdefault(PREEMPTION_WATCHER_ENV, "0")
-    env = {k: os.environ[k] for k in (*FORWARDED_ENV, PREEMPTION_WATCHER_ENV) if os.environ.get(k)}
-    ray.init(address="local", include_dashboard=True, runtime_env={"env_vars": env} if env else None)
+    from cola_platform.cluster.local_instance import start_local_ray
+
+    start_local_ray({k: os.environ[k] for k in (*FORWARDED_ENV, PREEMPTION_WATCHER_ENV) if os.environ.get(k)},
+                    include_dashboard=True)
 
 
 def _trainer(cfg: Config, name: str, args: WorkerArgs, storage: Storage, options: DistributedOptions) -> Any:
