@@ -51,6 +51,16 @@ class Objective(Protocol):
     def __call__(self, model: nn.Module, tokens: torch.Tensor, step: int) -> LossOutput: ...
 
 
+class TokenScorer(Protocol):
+    """Log-likelihood of given tokens: (model, cfg, token rows (B, T), n_targets, mc_num) -> per row
+    (log p of its last n_targets[i] tokens given the tokens before them in nats, whether greedy decoding
+    reproduces them). Rows share one length; 1 <= n_targets[i] < T; `mc_num` is the number of Monte
+    Carlo samples where the family estimates the likelihood."""
+
+    def __call__(self, model: nn.Module, cfg: Config, tokens: torch.Tensor, n_targets: list[int],
+                 mc_num: int) -> list[tuple[float, bool]]: ...
+
+
 class Sampler(Protocol):
     """Generates continuations: prompt ids (list of lists) -> new ids (list of lists)."""
 
@@ -85,6 +95,9 @@ class FamilySpec:
     readable_metric: str = "eval_loss"
     """The held-out number that reads right for this family (lower is better): what scaling tables
     and plots show as `readable_metric`."""
+    score_tokens: TokenScorer | None = None
+    """Token log-likelihood for log-likelihood benchmarks (AR: exact; LLaDA: its Monte Carlo bound);
+    None: the family has none, and such requests are refused."""
 
 
 _REGISTRY: dict[str, FamilySpec] = {}

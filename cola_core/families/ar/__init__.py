@@ -1,6 +1,7 @@
 """Autoregressive baseline: decoder-only transformer, next-token CE, KV-cache sampler."""
 
 from cola_core.families.ar.accounting import ar_flops_per_token, ar_param_counts
+from cola_core.families.ar.likelihood import ar_score_tokens
 from cola_core.families.ar.model import build_ar_model
 from cola_core.families.ar.objective import NextTokenLoss, ar_eval_loss
 from cola_core.families.ar.sampler import ARSampler
@@ -16,5 +17,6 @@ SPEC = register_family(
         flops_per_token=ar_flops_per_token,
         eval_loss=ar_eval_loss,
         readable_metric="nll_per_token",
+        score_tokens=ar_score_tokens,
     )
 )

@@ -2,7 +2,7 @@
 
 from cola_core.families.llada.accounting import llada_flops_per_token, llada_param_counts
 from cola_core.families.llada.diagnostics import llada_diagnostics
-from cola_core.families.llada.likelihood import llada_eval_loss
+from cola_core.families.llada.likelihood import llada_eval_loss, llada_score_tokens
 from cola_core.families.llada.model import build_llada_model
 from cola_core.families.llada.objective import MaskedDiffusionLoss
 from cola_core.families.llada.sampler import LLaDASampler
@@ -22,5 +22,6 @@ SPEC = register_family(
         diagnostics=llada_diagnostics,
         sampler_knobs=("steps", "block_length", "cfg", "remasking", "temperature"),
         readable_metric="masked_ce_15",
+        score_tokens=llada_score_tokens,
     )
 )

@@ -8,6 +8,8 @@ random k, as in the reference.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -84,3 +86,13 @@ def llada_eval_loss(model: nn.Module, tokens: torch.Tensor, cfg: Config) -> dict
     out = objective(model, tokens)
     bound = nll_bound_per_token(model, tokens[:EVAL_SEQUENCES], cfg.model.mask_id)
     return {"eval_loss": out.loss.item(), "eval_masked_ce": out.metrics["masked_ce"], "nll_bound_per_token": bound}
+
+
+def llada_score_tokens(model: nn.Module, cfg: Config, tokens: torch.Tensor, n_targets: list[int],
+                       mc_num: int = 32) -> list[tuple[float, bool]]:
+    """Per row of tokens (B, T): (minus the MC upper bound on the NLL of its last n_targets[i] tokens given
+    the rest, False): an estimate of a lower bound on the log-likelihood, never a greedy match. Each row's
+    `mc_num` samples share forwards in batches of up to 16."""
+    batch_size = math.gcd(mc_num, 16)
+    return [(-mc_nll_bound(model, row, cfg.model.mask_id, mc_num=mc_num, batch_size=batch_size,
+                           prompt_len=row.shape[0] - n) * n, False) for row, n in zip(tokens, n_targets)]
