@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
 
+from cola_core.config import Config
 from sweeps.rq1 import drift_test
 from sweeps.space import GRIDDABLE
 from sweeps.study import SweepStudy
@@ -99,6 +101,14 @@ def rq1_analysis(records: list[dict], metric: str, mode: str) -> dict[str, Any]:
     return result
 
 
+CONFIG_SECTIONS = frozenset(f.name for f in dataclasses.fields(Config))
+
+
+def _is_parameter(key: str, study: SweepStudy) -> bool:
+    """A searched name or a config key (`section.field`); metric names like `dec_acc_s0.1` are neither."""
+    return key in study.space.params or key.split(".", 1)[0] in CONFIG_SECTIONS and "." in key
+
+
 def markdown(study: SweepStudy, s: dict[str, Any]) -> str:
     """A human-readable report of the summary."""
     metric = study.objective[0]
@@ -109,9 +119,9 @@ def markdown(study: SweepStudy, s: dict[str, Any]) -> str:
     lines.append(f"- compute: {c['flops_spent']:.3g} FLOPs trained; every trial to the end {c['flops_all_trials_full']:.3g}; "
                  f"full grid {c['flops_full_grid']:.3g}; stopped early: {c['trials_stopped_early']}")
     if s["best"]:
-        params = {k: v for k, v in s["best"].items() if "." in k or k in study.space.params}
+        params = {k: v for k, v in s["best"].items() if _is_parameter(k, study)}
         lines += ["", f"**Best** {metric} = {s['best_value']:.4g} with `{params}`"]
-    keys = sorted({k for r in s["trials"] for k in r if "." in k or k in study.space.params})
+    keys = sorted({k for r in s["trials"] for k in r if _is_parameter(k, study)})
     full = s.get("full_trial_tokens") or 0
 
     def trained(r: dict) -> float:
