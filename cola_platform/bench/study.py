@@ -53,7 +53,8 @@ def study_breakdown(out: Path) -> dict[str, Any]:
         for key, value in row.items():
             if key != "point":
                 totals[key] += value
-    spans = [(p["timing"]["started_at"], p["timing"]["finished_at"]) for p in points if "started_at" in p.get("timing", {})]
+    timed = [p["timing"] for p in points if "started_at" in p.get("timing", {})]
+    spans = [(t["started_at"], t["finished_at"]) for t in timed]
     result: dict[str, Any] = {"points": len(points), "per_point": rows, "totals": dict(totals)}
     if len(spans) == len(points):
         wall = max(end for _, end in spans) - min(start for start, _ in spans)
@@ -86,5 +87,6 @@ def breakdown_markdown(name: str, result: dict[str, Any]) -> str:
                       f"between points: {result['scheduling_gaps']:.1f} s",
                   f"- **training_step_share**: {result['training_step_share']:.1%} of the wall time is training steps"]
     else:
-        lines += ["", "- the points carry no start/end times (finished before timings were recorded): no study wall time"]
+        lines += ["", "- the points carry no start/end times (finished before timings were recorded): "
+                      "no study wall time"]
     return "\n".join(lines) + "\n"

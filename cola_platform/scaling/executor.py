@@ -97,7 +97,8 @@ def execute_point(job: PointJob) -> dict[str, Any]:
     metrics = {**flat_metrics(record), "nll_nats_per_token": unified_likelihood(record.get("likelihood", {})),
                "readable_name": record.get("readable_metric", ""), "wall_seconds": time.perf_counter() - start}
     point = point_record(job, results, metrics)
-    point["timing"] = {"started_at": started_at, "finished_at": time.time(), "eval_seconds": time.perf_counter() - eval_start,
+    point["timing"] = {"started_at": started_at, "finished_at": time.time(),
+                       "eval_seconds": time.perf_counter() - eval_start,
                        "runs": [{k: r[k] for k in ("train_seconds", "wall_seconds", "run_phases", "phases") if k in r}
                                 for r in results]}
     log_point_to_mlflow(loaded, point)
