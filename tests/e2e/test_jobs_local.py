@@ -1,4 +1,5 @@
-"""The jobs end to end in this process's machine (no Ray): prepare_data -> train -> sample, and bad input."""
+"""The jobs end to end on this machine (in-process training; one bad-input case starts a local Ray instance to
+be refused by it): prepare_data -> train -> sample, and bad input."""
 
 import json
 import subprocess
