@@ -1,7 +1,9 @@
 """Where a scaling study's wall time went, from its points' records (`jobs.bench study`).
 
-Every point records when it started and finished, its evaluation seconds and, per Ray Train run,
-the phases rank 0 marked (`cola_platform/training/phases.py`). Adding them up over the study
+Every point records when it started and finished, its evaluation seconds and, per run, the phases
+rank 0 marked (`cola_platform/training/phases.py`). Points trained in one Ray Train run (a group,
+`cola_platform/scaling/executor.py`) share its start time; the first of them carries the run-level
+phases and each one's wall time is its share of the group's. Adding them up over the study
 gives the time in training steps against everything else a study pays: starting worker groups and
 process groups, building engines, the first step, evaluations and checkpoints inside the loop,
 tearing down, evaluating, and the gaps between points. The headline is `training_step_share`,

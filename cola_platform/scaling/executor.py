@@ -1,4 +1,4 @@
-"""Executing a scaling study on the Ray cluster: one Ray task per point, idempotent, tracked in MLflow.
+"""Executing a scaling study on the Ray cluster: Ray tasks over groups of points, idempotent, tracked in MLflow.
 
     <out>/points/<family>-<preset>-<budget>-<hash>/   one point: its stage runs, eval.json, point.json
     <out>/result.json, <out>/report.md, <out>/plots/   the analysis
@@ -6,6 +6,12 @@
 A point's directory is named from the hash of its resolved stage configs, so re-submitting a study
 skips finished points (point.json exists), resumes interrupted ones (their runs resume from their
 checkpoints), and a study extended with new budgets only trains the new points.
+
+Distributed points that can share a worker group (same data, workers, device, seed, threads) are
+trained in one Ray Train run per group (`group_points`): one group per concurrent slot, so a
+one-at-a-time study such as the demo starts one worker group instead of one per point and stage,
+and then evaluates its points one by one in the same task. A study with a budget gate (its points
+decided one by one from the finished ones) and in-process points run one point per task.
 """
 
 from __future__ import annotations
@@ -65,84 +71,158 @@ def point_record(job: PointJob, results: list[dict], metrics: dict[str, float]) 
     return record
 
 
-def execute_point(job: PointJob) -> dict[str, Any]:
-    """Train every stage of one point, evaluate the final model, write and return its record."""
-    from cola_platform.evaluation import EvalRequest, evaluate_run, flat_metrics, unified_likelihood
-    from cola_platform.tracking.eval_logging import log_point_to_mlflow
-    from cola_platform.allocator import keep_freed_memory
-    from cola_platform.training.dispatch import train_stage_configs
-    from cola_platform.training.export import load_run
-
+def _point_configs(job: PointJob) -> tuple[list[Config], list[Path]]:
+    """A point's stage configs, named for its study, and their run directories."""
     directory = Path(job.directory)
-    done = directory / POINT_FILE
-    if done.exists():
-        return json.loads(done.read_text())
     cfgs = stage_configs(job.study, job.run, job.data_overrides)
-    keep_freed_memory()  # evaluation samples in this task
-    if cfgs[0].train.threads:  # evaluation runs in this task, on the cores the point's workers used
-        torch.set_num_threads(cfgs[0].train.threads * max(1, cfgs[0].train.workers))
-    start, started_at = time.perf_counter(), time.time()  # the point's wall time feeds the budget gate
-    tags = {"study": job.study.name, "budget_flops": f"{job.run.budget:.6g}"}
-    if job.parent_run_id:
-        tags["mlflow.parentRunId"] = job.parent_run_id
     stage_dirs = [directory / (f"stage{cfg.train.stage}" if len(cfgs) > 1 else "run") for cfg in cfgs]
     for cfg, stage_dir in zip(cfgs, stage_dirs):
         cfg.run.name = f"{job.study.name}-{directory.name}-{stage_dir.name}"
-    results = train_stage_configs(cfgs, stage_dirs, [{**tags, POINT_TAG: str(i == len(cfgs) - 1).lower()}
-                                                     for i in range(len(cfgs))])
+    return cfgs, stage_dirs
+
+
+def _attributed_walls(train_wall: float, results: list[list[dict[str, Any]]]) -> list[float]:
+    """Each point's share of its group's training wall time: the first point carries the run-level
+    phases (driver set-up, worker group, process group, teardown), the rest is split in proportion
+    to the points' own stage phases (set-up, first step, loop, hand-over)."""
+    run_level = sum(results[0][-1].get("run_phases", {}).values()) if results and results[0] else 0.0
+    own = [sum(sum(v for k, v in r.get("phases", {}).items() if k != "steps") or r.get("train_seconds", 0.0)
+               for r in rs) for rs in results]
+    rest = max(0.0, train_wall - run_level)
+    shares = [rest * o / sum(own) if sum(own) > 0 else rest / len(own) for o in own]
+    shares[0] += min(run_level, train_wall)
+    return shares
+
+
+def execute_group(jobs: list[PointJob]) -> list[dict[str, Any]]:
+    """Train every stage of the group's unfinished points in one Ray Train run (one per point
+    in-process), then evaluate each point's final model; write and return the points' records."""
+    from cola_platform.allocator import keep_freed_memory
+    from cola_platform.training.dispatch import train_stage_configs
+
+    done = {j.directory: json.loads((Path(j.directory) / POINT_FILE).read_text())
+            for j in jobs if (Path(j.directory) / POINT_FILE).exists()}
+    todo = [j for j in jobs if j.directory not in done]
+    if not todo:
+        return [done[j.directory] for j in jobs]
+    configs = [_point_configs(j) for j in todo]
+    first = configs[0][0][0]
+    keep_freed_memory()  # evaluation samples in this task
+    if first.train.threads:  # evaluation runs in this task, on the cores the points' workers used
+        torch.set_num_threads(first.train.threads * max(1, first.train.workers))
+    start, started_at = time.perf_counter(), time.time()  # a point's wall time feeds the budget gate
+    cfgs, outs, tags, continues, spans = [], [], [], [], []
+    for job, (point_cfgs, stage_dirs) in zip(todo, configs):
+        point_tags = {"study": job.study.name, "budget_flops": f"{job.run.budget:.6g}"}
+        if job.parent_run_id:
+            point_tags["mlflow.parentRunId"] = job.parent_run_id
+        spans.append(range(len(cfgs), len(cfgs) + len(point_cfgs)))
+        cfgs += point_cfgs
+        outs += stage_dirs
+        tags += [{**point_tags, POINT_TAG: str(i == len(point_cfgs) - 1).lower()} for i in range(len(point_cfgs))]
+        continues += [i > 0 for i in range(len(point_cfgs))]
+    group = hashlib.sha256(",".join(Path(j.directory).name for j in todo).encode()).hexdigest()[:8]
+    name = cfgs[-1].run.name if len(todo) == 1 else f"{todo[0].study.name}-group-{group}"
+    trained = train_stage_configs(cfgs, outs, tags, continues=continues, name=name)
+    results = [[trained[k] for k in span] for span in spans]
+    walls = _attributed_walls(time.perf_counter() - start, results)
+    for job, (_, stage_dirs), point_results, wall in zip(todo, configs, results, walls):
+        done[job.directory] = _evaluate_point(job, stage_dirs[-1], point_results, wall, started_at, first_in_group=job is todo[0])
+    return [done[j.directory] for j in jobs]
+
+
+def _evaluate_point(job: PointJob, final_run: Path, results: list[dict[str, Any]], train_wall: float,
+                    started_at: float, first_in_group: bool) -> dict[str, Any]:
+    """Evaluate a trained point's final model; write eval.json, point.json and the MLflow point."""
+    from cola_platform.evaluation import EvalRequest, evaluate_run, flat_metrics, unified_likelihood
+    from cola_platform.tracking.eval_logging import log_point_to_mlflow
+    from cola_platform.training.export import load_run
+
+    directory = Path(job.directory)
     eval_start = time.perf_counter()
-    loaded = load_run(stage_dirs[-1])
+    loaded = load_run(final_run)
     record = evaluate_run(loaded, EvalRequest(tasks=job.study.eval_tasks, items=job.study.eval_items))
     atomic_write_json(directory / "eval.json", record)
+    eval_seconds = time.perf_counter() - eval_start
     metrics = {**flat_metrics(record), "nll_nats_per_token": unified_likelihood(record.get("likelihood", {})),
-               "readable_name": record.get("readable_metric", ""), "wall_seconds": time.perf_counter() - start}
+               "readable_name": record.get("readable_metric", ""), "wall_seconds": train_wall + eval_seconds}
     point = point_record(job, results, metrics)
-    point["timing"] = {"started_at": started_at, "finished_at": time.time(),
-                       "eval_seconds": time.perf_counter() - eval_start,
-                       "runs": [{k: r[k] for k in ("train_seconds", "wall_seconds", "run_phases", "phases") if k in r}
-                                for r in results]}
+    keys = ("train_seconds", "wall_seconds", "phases", *(("run_phases",) if first_in_group else ()))
+    point["timing"] = {"started_at": started_at, "finished_at": time.time(), "eval_seconds": eval_seconds,
+                       "ray_train_run": results[-1].get("ray_train_run", ""),
+                       "runs": [{k: r[k] for k in keys if k in r} for r in results]}
     log_point_to_mlflow(loaded, point)
-    atomic_write_json(done, point)
+    atomic_write_json(directory / POINT_FILE, point)
     return point
+
+
+def _shared_group_key(job: PointJob) -> tuple[str, ...]:
+    """What points sharing one Ray Train run must agree on (`distributed._check_stages`)."""
+    cfg = stage_configs(job.study, job.run, job.data_overrides)[0]
+    t = cfg.train
+    return (cfg.data.path, str(cfg.data.shuffle), str(t.workers), t.device, str(t.seed), str(t.threads))
+
+
+def group_points(jobs: list[PointJob], max_concurrent: int, gate: BudgetGate | None = None) -> list[list[PointJob]]:
+    """Points trained together in one Ray Train run: with `max_concurrent == 1` every compatible
+    point of the study, else one group per family (and compatibility); single points when the
+    study has an active budget gate or trains in-process. Families keep the study's order, budgets
+    ascend within a family."""
+    if (gate is not None and gate.active) or any(j.study.workers == 0 for j in jobs):
+        return [[j] for j in jobs]
+    order = {fam: i for i, fam in enumerate(jobs[0].study.families)} if jobs else {}
+    groups: dict[tuple[str, ...], list[PointJob]] = {}
+    for job in sorted(jobs, key=lambda j: (order.get(j.run.family, len(order)), j.run.budget, j.run.preset)):
+        key = _shared_group_key(job) + (("",) if max_concurrent == 1 else (job.run.family,))
+        groups.setdefault(key, []).append(job)
+    return list(groups.values())
 
 
 def run_points(jobs: list[PointJob], max_concurrent: int, cpus_per_point: float,
                gate: BudgetGate | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Execute points as Ray tasks, at most `max_concurrent` at a time; finished points return at once.
+    """Execute groups of points (`group_points`) as Ray tasks, at most `max_concurrent` at a time;
+    finished points return at once.
 
-    With an active `gate`, points run in ascending budget order and each is first checked against
-    its family's finished points. Returns (point records, skipped points with their reasons).
+    With an active `gate`, points run one per task in ascending budget order and each is first
+    checked against its family's finished points. Returns (point records, skipped points with their reasons).
     """
     import ray
 
-    remote = ray.remote(num_cpus=cpus_per_point, max_retries=0)(execute_point)
+    remote = ray.remote(num_cpus=cpus_per_point, max_retries=0)(execute_group)
     pending = [j for j in jobs if not (Path(j.directory) / POINT_FILE).exists()]
     records = [json.loads((Path(j.directory) / POINT_FILE).read_text()) for j in jobs if j not in pending]
     if gate is not None and gate.active:
         pending.sort(key=lambda j: (j.run.budget, j.run.family))
-    log.info("%d points finished earlier, %d to run (%d at a time)", len(records), len(pending), max_concurrent)
-    running: dict[Any, PointJob] = {}
+    groups = group_points(pending, max_concurrent, gate)
+    log.info("%d points finished earlier, %d to run in %d Ray task(s), %d at a time", len(records), len(pending),
+             len(groups), max_concurrent)
+    running: dict[Any, list[PointJob]] = {}
     failures: list[str] = []
     skipped: list[dict[str, Any]] = []
-    while pending or running:
-        while pending and len(running) < max_concurrent:
-            job = pending.pop(0)
-            reason = gate.skip_reason(job.run.family, job.run.budget, records) if gate is not None else ""
+    while groups or running:
+        while groups and len(running) < max_concurrent:
+            group = groups.pop(0)
+            job = group[0]
+            reason = gate.skip_reason(job.run.family, job.run.budget, records) if gate is not None and len(group) == 1 else ""
             if reason:
                 log.info("point %s not run: %s", job.run.key, reason)
                 skipped.append({"family": job.run.family, "preset": job.run.preset, "budget": job.run.budget, "reason": reason})
                 continue
-            running[remote.remote(job)] = job
+            if len(group) > 1:
+                log.info("training %d points in one Ray Train run: %s", len(group), ", ".join(j.run.key for j in group))
+            running[remote.remote(group)] = group
         if not running:
             break
         ready, _ = ray.wait(list(running), num_returns=1)
-        job = running.pop(ready[0])
+        group = running.pop(ready[0])
+        keys = ", ".join(j.run.key for j in group)
         try:
-            records.append(ray.get(ready[0]))
-            log.info("point %s done", job.run.key)
-        except Exception as err:  # one failed point must not lose the others; the study reports it
-            failures.append(f"{job.run.key}: {str(err).strip().splitlines()[-1][:300]}")
-            log.error("point %s failed: %s", job.run.key, failures[-1])
+            records += ray.get(ready[0])
+            log.info("point(s) %s done (%d of %d)", keys, len(records), len(jobs))
+        except Exception as err:  # one failed group must not lose the others; the study reports it
+            failures.append(f"{keys}: {str(err).strip().splitlines()[-1][:300]}")
+            log.error("point(s) %s failed: %s", keys, failures[-1])
     if failures:
-        log.warning("%d point(s) failed; re-submit the study to retry them: %s", len(failures), "; ".join(failures))
+        log.warning("%d group(s) of points failed; re-submit the study to retry them: %s", len(failures),
+                    "; ".join(failures))
     return records, skipped

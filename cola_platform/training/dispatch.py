@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any, Callable
 
@@ -40,21 +41,34 @@ def train_config(cfg: Config, out: Path, tags: dict[str, str] | None = None,
     return train_in_process(cfg, Path(out), manifest, hooks, extra_tags=tags)
 
 
-def train_stage_configs(cfgs: list[Config], outs: list[Path], stage_tags: list[dict[str, str]]) -> list[dict[str, Any]]:
-    """Train stages in order (stage k > 0 starts from stage k-1's run, `run.init_from`); returns their result.json.
+def train_stage_configs(cfgs: list[Config], outs: list[Path], stage_tags: list[dict[str, str]],
+                        continues: list[bool] | None = None, name: str = "") -> list[dict[str, Any]]:
+    """Train runs in order and return their result.json; run k with `continues[k]` starts from run k-1's
+    weights (`run.init_from`), by default every run after the first (Cola's Stage 1 then Stage 2).
 
-    With `train.workers > 0` all stages run in one Ray Train run (one worker group, the stage switch
-    inside the workers, each stage checkpointed and resumable); in-process, one after the other.
+    Finished runs are read, not retrained; a run whose predecessor finished earlier starts from that
+    run's directory. With `train.workers > 0` the unfinished runs share one Ray Train run (one worker
+    group, the switch between runs inside the workers, each run checkpointed and resumable) named
+    `name` (default: the last run's name), suffixed with a digest of the unfinished runs when some
+    finished earlier, so that a different set of runs never resumes another set's checkpoints.
+    In-process (`train.workers == 0`), one after the other.
     """
+    continues = continues if continues is not None else [k > 0 for k in range(len(cfgs))]
     runs = [RunDir(Path(out)) for out in outs]
-    if all(run.finished() for run in runs):
-        return [run.read_result() for run in runs]
-    if cfgs[0].train.workers > 0 and len(cfgs) > 1:
+    todo = [k for k, run in enumerate(runs) if not run.finished()]
+    for k in todo:
+        if continues[k]:
+            cfgs[k].run.init_from = str(Path(outs[k - 1]).absolute())
+    if todo and cfgs[0].train.workers > 0:
         from cola_platform.training.distributed import DistributedOptions, train_stages
 
-        return train_stages(cfgs, outs, read_manifest(cfgs[0].data.path), DistributedOptions(), stage_tags)
-    results = []
-    for k, (cfg, out) in enumerate(zip(cfgs, outs)):
-        cfg.run.init_from = str(Path(outs[k - 1]).absolute()) if k else cfg.run.init_from
-        results.append(train_config(cfg, Path(out), tags=stage_tags[k]))
-    return results
+        name = name or cfgs[-1].run.name
+        if len(todo) < len(cfgs):
+            name += "-" + hashlib.sha256(",".join(cfgs[k].run.name for k in todo).encode()).hexdigest()[:8]
+        trained = train_stages([cfgs[k] for k in todo], [Path(outs[k]) for k in todo], read_manifest(cfgs[0].data.path),
+                               DistributedOptions(), [stage_tags[k] for k in todo],
+                               continues=[continues[k] and k - 1 in todo for k in todo], name=name)
+        fresh = dict(zip(todo, trained))
+    else:
+        fresh = {k: train_config(cfgs[k], Path(outs[k]), tags=stage_tags[k]) for k in todo}
+    return [fresh[k] if k in fresh else run.read_result() for k, run in enumerate(runs)]

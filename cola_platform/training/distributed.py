@@ -7,8 +7,9 @@ Run layout:
     <storage>/<run name>/step_N/     Ray Train checkpoints: DeepSpeed shards of every rank,
                                      client_state/rank_R.pt, cola_meta.json, export/ at the last step
 
-`train_stages` trains several stages (Cola's Stage 1 and Stage 2) in one Ray Train run, i.e. one
-worker group: each stage keeps its own run directory, result.json and MLflow run, and the shared
+`train_stages` trains several stages in one Ray Train run, i.e. one worker group: Cola's Stage 1 and
+Stage 2 (the second *continues* from the first's weights), or the independent runs of a scaling
+study's points. Each stage keeps its own run directory, result.json and MLflow run, and the shared
 storage names its checkpoints `stage<k>_step_N`.
 
 `<storage>` is `run.storage` (when the config has that field), else `$COLA_STORAGE`, else
@@ -218,24 +219,30 @@ def _check_stages(cfgs: list[Config]) -> None:
 
 
 def train_stages(cfgs: list[Config], outs: list[Path], manifest: Manifest, options: DistributedOptions | None = None,
-                 stage_tags: list[dict[str, str]] | None = None) -> list[dict[str, Any]]:
-    """Train stages in order in one Ray Train run (one worker group); stage k > 0 starts from the
-    weights stage k-1 ended with. Every stage gets its own run directory `outs[k]` (its config names
-    `outs[k-1]` as `run.init_from`), result.json and MLflow run (`stage_tags[k]` added to its tags).
+                 stage_tags: list[dict[str, str]] | None = None, continues: list[bool] | None = None,
+                 name: str = "") -> list[dict[str, Any]]:
+    """Train stages in order in one Ray Train run (one worker group) named `name` (default: the last
+    stage's run name). A stage k with `continues[k]` starts from the weights stage k-1 ended with
+    (its config names `outs[k-1]` as `run.init_from`); the others start from their own configs.
+    Default: every stage after the first continues (Cola's Stage 1 then Stage 2). Every stage gets
+    its own run directory `outs[k]`, result.json and MLflow run (`stage_tags[k]` added to its tags).
 
     Resumes from the run's latest checkpoint, in whichever stage it belongs to; raises UserError when
     the workers fail more than `max_failures` times (re-running the same call then resumes).
     """
     options = options or DistributedOptions()
+    continues = continues if continues is not None else [k > 0 for k in range(len(cfgs))]
+    if len(continues) != len(cfgs) or (continues and continues[0]):
+        raise ValueError("continues needs one flag per stage, and the first stage has nothing to continue from")
     _check_stages(cfgs)
     runs = [RunDir(Path(out).absolute()) for out in outs]
     with ExitStack() as locks:
         lock_runs(locks, [run.root for run in runs])
-        return _train_stages_locked(cfgs, runs, manifest, options, stage_tags)
+        return _train_stages_locked(cfgs, runs, manifest, options, stage_tags, continues, name)
 
 
 def _train_stages_locked(cfgs: list[Config], runs: list[RunDir], manifest: Manifest, options: DistributedOptions,
-                         stage_tags: list[dict[str, str]] | None) -> list[dict[str, Any]]:
+                         stage_tags: list[dict[str, str]] | None, continues: list[bool], name: str) -> list[dict[str, Any]]:
     began = time.time()
     ensure_ray()
     import ray
@@ -243,10 +250,10 @@ def _train_stages_locked(cfgs: list[Config], runs: list[RunDir], manifest: Manif
     check_workers_fit(cfgs[0].train.workers, WORKER_CPUS, 1.0 if cfgs[0].train.device == "cuda" else 0.0)
     for k, cfg in enumerate(cfgs):
         cfg.run.name = cfg.run.name or f"train-{cfg.run.family}-{cfg.run.preset}-{cfg.hash()}"
-        if k:  # the weights arrive from the previous stage inside the worker group
+        if continues[k]:  # the weights arrive from the previous stage inside the worker group
             cfg.run.init_from = str(runs[k - 1].root)
-        prepare_run_dir(cfg, runs[k], manifest, check=k == 0)
-    name = cfgs[-1].run.name
+        prepare_run_dir(cfg, runs[k], manifest, check=not continues[k])
+    name = name or cfgs[-1].run.name
     prefixes = [stage_prefix(k, len(cfgs)) for k in range(len(cfgs))]
     ingest, ds_overrides = _options_from_env(options, cfgs[0])
     storage = resolve_storage(cfgs[-1], runs[-1])
@@ -257,7 +264,7 @@ def _train_stages_locked(cfgs: list[Config], runs: list[RunDir], manifest: Manif
         tags = {**options.extra_tags, **(stage_tags[k] if stage_tags else {})}
         trackers.append(open_tracker(cfg, runs[k].root, known_run_id=meta.get("mlflow_run_id", ""), extra_tags=tags))
         stages.append(StageArgs(cfg=cfg.to_dict(), meta={"mlflow_run_id": trackers[-1].info.run_id if trackers[-1].info else "",
-                                                          "run_name": cfg.run.name}))
+                                                          "run_name": cfg.run.name}, continues=continues[k]))
     recorder = start_recorder([(run.root, tracker.info) for run, tracker in zip(runs, trackers)])
     args = WorkerArgs(stages=stages, manifest=manifest, recorder=recorder, ingest=ingest, deepspeed=ds_overrides,
                       fault=options.fault)
@@ -306,6 +313,7 @@ def _train_stages_locked(cfgs: list[Config], runs: list[RunDir], manifest: Manif
             "run_phases": run_phases,
             "phases": {**stage_phases[k], "steps": round(report["summary"]["train_seconds"], 3)},
             "ray_train_stages": len(cfgs),
+            "ray_train_run": name,
             "mlflow_run_id": stages[k].meta["mlflow_run_id"],
         })
         run.write_result(result)

@@ -1,9 +1,10 @@
 """The Ray Train worker: one data-parallel rank of the family-agnostic loop under DeepSpeed.
 
 One Ray Train run trains one or more *stages* in order (Cola's Stage 1 then Stage 2 share one worker
-group); each stage is a full run with its own config, run directory and MLflow run, and a later
-stage starts from the weights the previous one ended with (`run.init_from`, handed over in memory
-through a local directory). For each stage every rank builds the same model (same seed), restores
+group, and so do the points of a scaling study); each stage is a full run with its own config, run
+directory and MLflow run. A stage that *continues* starts from the weights the previous one ended
+with (`run.init_from`, handed over in memory through a local directory); any other stage starts
+from its own config (a fresh model, or `run.init_from` on disk). For each stage every rank builds the same model (same seed), restores
 the latest Ray Train checkpoint if it belongs to that stage, streams its Ray Data shard, and runs
 `run_loop` with hooks that
 
@@ -119,6 +120,8 @@ class StageArgs:
     cfg: dict[str, Any]
     meta: dict[str, Any] = field(default_factory=dict)
     """Written into every checkpoint's cola_meta.json of this stage (e.g. its MLflow run id)."""
+    continues: bool = False
+    """Start from the weights the previous stage ended with (Cola's Stage 2 after its Stage 1)."""
 
 
 @dataclass
@@ -342,19 +345,20 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         if checkpoint is not None:
             first, step = checkpoint_position(checkpoint)
             if step >= cfgs[first].train.steps and first + 1 < len(cfgs):  # a stage's last checkpoint: next stage
-                with checkpoint.as_directory() as directory:
-                    init_from = hand_over(cfgs[first], handoff / str(first), weights=Path(directory) / EXPORT_FILE)
+                if args.stages[first + 1].continues:
+                    with checkpoint.as_directory() as directory:
+                        init_from = hand_over(cfgs[first], handoff / str(first), weights=Path(directory) / EXPORT_FILE)
                 first, checkpoint = first + 1, None
         for stage in range(first, len(cfgs)):
             cfg = cfgs[stage]
-            if stage > 0:  # the saved config names the previous run dir; the weights come from the hand-over
-                cfg.run.init_from = init_from if checkpoint is None else ""
+            if args.stages[stage].continues:  # the saved config names the previous run dir; the weights come
+                cfg.run.init_from = init_from if checkpoint is None else ""  # from the hand-over
             try:
                 trainable, engine = train_stage(args, cfg, stage, checkpoint, rank, world)
             except StageStopped:
                 return  # the recorder holds the error; the driver raises it once
             checkpoint = None
-            if stage + 1 < len(cfgs):
+            if stage + 1 < len(cfgs) and args.stages[stage + 1].continues:
                 init_from = hand_over(cfg, handoff / str(stage), engine=engine, model=trainable.model)
             del trainable, engine
     finally:

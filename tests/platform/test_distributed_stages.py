@@ -1,10 +1,11 @@
-"""Cola's Stage 1 and Stage 2 in one Ray Train run give what two separate runs give, and resume.
+"""Several runs in one Ray Train run give what separate runs give, and resume.
 
-Separate: a 2-worker ZeRO-2 Stage-1 run, then a Stage-2 run with `run.init_from` = its directory.
-Merged: `train_stages` runs both in one worker group; it is first stopped on purpose in Stage 2
-(after Stage 2's checkpoint at step 2, no restarts allowed), then re-run: it skips Stage 1 (its
-summary and export survive), resumes Stage 2 from step 2, and every logged loss of both stages
-equals the separate runs' on the fixed seed.
+Separate: a 2-worker ZeRO-2 Stage-1 run, then a Stage-2 run with `run.init_from` = its directory,
+and an AR run. Merged: `train_stages` runs all three in one worker group (Stage 2 continues from
+Stage 1's weights, the AR run starts fresh, as a scaling study's points do); it is first stopped on
+purpose in Stage 2 (after Stage 2's checkpoint at step 2, no restarts allowed), then re-run: it skips
+Stage 1 (its summary and export survive), resumes Stage 2 from step 2, trains the AR run, and every
+logged loss of every run equals the separate runs' on the fixed seed.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from cola_platform.training.setup import config_for_data
 from cola_platform.training.worker import FaultPlan
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
-STAGE1_STEPS, STAGE2_STEPS, CKPT_EVERY, FAIL_AT = 2, 5, 2, 3
+STAGE1_STEPS, STAGE2_STEPS, CKPT_EVERY, FAIL_AT, AR_STEPS = 2, 5, 2, 3, 3
 
 
 def stage_configs(data: str, tag: str):
@@ -32,7 +33,8 @@ def stage_configs(data: str, tag: str):
     s2, _ = config_for_data("cola", "tiny", data, {**common, "train.stage": 2, "train.steps": STAGE2_STEPS,
                                                    "train.ckpt_every": CKPT_EVERY, "train.latent_stats_batches": 2,
                                                    "train.latent_evolution": "fixed_vae", "run.name": f"{tag}-stage2"})
-    return s1, s2, manifest
+    ar, _ = config_for_data("ar", "tiny", data, {**common, "train.steps": AR_STEPS, "run.name": f"{tag}-ar"})
+    return s1, s2, ar, manifest
 
 
 def losses(run_dir) -> list[float]:
@@ -40,25 +42,29 @@ def losses(run_dir) -> list[float]:
 
 
 def test_merged_stages_match_separate_runs_and_resume_in_stage2(ray_cluster, deepspeed_warm, train_data, tmp_path):
-    s1, s2, manifest = stage_configs(train_data.path, f"sep-{tmp_path.name}")
+    s1, s2, ar, manifest = stage_configs(train_data.path, f"sep-{tmp_path.name}")
     train_distributed(s1, tmp_path / "sep1", manifest)
     s2.run.init_from = str(tmp_path / "sep1")
     separate = train_distributed(s2, tmp_path / "sep2", manifest)
+    train_distributed(ar, tmp_path / "sep-ar", manifest)
 
-    outs = [tmp_path / "merged" / "stage1", tmp_path / "merged" / "stage2"]
-    s1, s2, _ = stage_configs(train_data.path, f"merged-{tmp_path.name}")
+    outs = [tmp_path / "merged" / "stage1", tmp_path / "merged" / "stage2", tmp_path / "merged" / "ar"]
+    continues = [False, True, False]
+    s1, s2, ar, _ = stage_configs(train_data.path, f"merged-{tmp_path.name}")
     fault = FaultPlan(step=FAIL_AT, rank=0, marker=str(tmp_path / "fault.pid"), action="raise")
     with pytest.raises(UserError, match="re-run the same command"):
-        train_stages([s1, s2], outs, manifest, DistributedOptions(max_failures=0, fault=fault))
+        train_stages([s1, s2, ar], outs, manifest, DistributedOptions(max_failures=0, fault=fault), continues=continues)
     assert not (outs[0] / "result.json").exists(), "no result before the run ends"
 
-    s1, s2, _ = stage_configs(train_data.path, f"merged-{tmp_path.name}")
-    first, second = train_stages([s1, s2], outs, manifest)
+    s1, s2, ar, _ = stage_configs(train_data.path, f"merged-{tmp_path.name}")
+    first, second, third = train_stages([s1, s2, ar], outs, manifest, continues=continues)
 
-    assert first["steps"] == STAGE1_STEPS and second["steps"] == STAGE2_STEPS
-    assert second["resumed_from_step"] == CKPT_EVERY and first["ray_train_stages"] == 2
+    assert first["steps"] == STAGE1_STEPS and second["steps"] == STAGE2_STEPS and third["steps"] == AR_STEPS
+    assert second["resumed_from_step"] == CKPT_EVERY and first["ray_train_stages"] == 3
     assert losses(outs[0]) == pytest.approx(losses(tmp_path / "sep1"), rel=1e-5)
     assert losses(outs[1]) == pytest.approx(losses(tmp_path / "sep2"), rel=1e-5)
+    assert losses(outs[2]) == pytest.approx(losses(tmp_path / "sep-ar"), rel=1e-5), "the AR run did not start fresh"
+    assert json.loads((outs[2] / "config.json").read_text())["run"]["init_from"] == ""
     assert len(losses(outs[1])) == STAGE2_STEPS, "a resumed step was logged twice or lost"
     assert second["eval"]["eval_loss"] == pytest.approx(separate["eval"]["eval_loss"], rel=1e-5)
     assert load_run(outs[0]).cfg.train.stage == 1
