@@ -216,7 +216,8 @@ class SamplerConfig:
     remasking: str = "low_confidence"
     """LLaDA: `low_confidence` or `random`."""
     batch_size: int = 8
-    """Prompts of equal length decoded together in one batch (exact: no padding)."""
+    """Prompts decoded together in one batch: of equal length for AR and LLaDA (no padding), of any
+    lengths for Cola (left-padded by whole blocks, padding masked out of every attention)."""
     seed: int = 0
 
 

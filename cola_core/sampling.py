@@ -40,6 +40,16 @@ def length_groups(prompts: list[list[int]], batch_size: int) -> list[list[int]]:
     return [idx[j : j + batch_size] for idx in by_length.values() for j in range(0, len(idx), batch_size)]
 
 
+def sorted_batches(prompts: list[list[int]], batch_size: int) -> list[list[int]]:
+    """Indices of `prompts` sorted by prompt length (stable), cut into batches of at most `batch_size`.
+
+    For a sampler that pads a batch to its longest prompt: prompts of any lengths share a batch, and
+    sorting keeps the lengths within a batch close, so little is padded.
+    """
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    return [order[j : j + batch_size] for j in range(0, len(order), batch_size)]
+
+
 def document_starts(prompts: list[list[int]], eos_id: int) -> list[list[int]]:
     """Every sampler's prompts: an empty prompt becomes `[eos]`, the start of a new document.
 

@@ -5,6 +5,8 @@
   (`two_l_mask`); a noisy query in block b sees clean blocks < b and its own noisy block only.
 * At sampling time the DiT sees a block-causal clean prefix (`prefix_mask`) and, for the current
   block, everything already cached plus the block itself (no mask needed).
+* The sampler batches prompts of different lengths left-padded; `key_padding_mask` hides the
+  padded keys from every query of a row.
 """
 
 from __future__ import annotations
@@ -41,3 +43,18 @@ def two_l_mask(n: int, block_size: int, device: torch.device | None = None, cont
 def prefix_mask(n: int, block_size: int, device: torch.device | None = None) -> torch.Tensor:
     """Block-causal (n, n) mask over clean latents (a prompt's complete blocks; the no-cache sampler)."""
     return block_causal_mask(n, block_size, device=device)
+
+
+def key_padding_mask(mask: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Restrict `mask` (T_q, T_k) to the valid keys of each row: valid (B, T_k) -> (B, 1, T_q, T_k).
+
+    The queries are the last T_q of the T_k positions (as with a KV cache). A query at a padded
+    position sees only itself: an all-masked softmax row would be NaN, and although padded keys get
+    weight exactly 0 from every real query, 0 * NaN in the next layer's values would still be NaN.
+    """
+    t_q, t_k = mask.shape
+    out = mask[None] & valid[:, None, :]  # (B, T_q, T_k)
+    own = torch.zeros(t_q, t_k, dtype=torch.bool, device=mask.device)
+    own[:, t_k - t_q :] = torch.eye(t_q, dtype=torch.bool, device=mask.device)  # query i <-> key t_k - t_q + i
+    out = out | (own[None] & ~valid[:, t_k - t_q :, None])  # padded queries: themselves only
+    return out[:, None]

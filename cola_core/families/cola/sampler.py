@@ -1,13 +1,12 @@
 """Block-by-block Cola sampler (DESIGN.md §3; official `generate_task_repaint_inference`, reference §1.4).
 
-Prompts of equal length are generated together as one batch. Per batch: encode the complete patches
-of the prompts with the posterior mode and normalise; run the complete prompt blocks through the DiT
-at t = 0 into its KV cache and through the VAE decoder's cache. A prompt that ends inside a block
-makes that block the first generated one, with its prompt latents pinned clean at t = 0 at every ODE
-step ("clean-condition repaint"). Each block integrates the ODE from eps at t = 1 to t = 0 on a
-uniform grid (Euler or Heun) with classifier-free guidance v = v_u + w (v_c - v_u), where the
-unconditional branch sees only the current block; the finished block is decoded in parallel by the
-VAE decoder.
+Per batch: encode the complete patches of the prompts with the posterior mode and normalise; run the
+complete prompt blocks through the DiT at t = 0 into its KV cache and through the VAE decoder's cache.
+A prompt that ends inside a block makes that block the first generated one, with its prompt latents
+pinned clean at t = 0 at every ODE step ("clean-condition repaint"). Each block integrates the ODE
+from eps at t = 1 to t = 0 on a uniform grid (Euler or Heun) with classifier-free guidance
+v = v_u + w (v_c - v_u), where the unconditional branch sees only the current block; the finished
+block is decoded in parallel by the VAE decoder.
 
 Network passes per block (cached mode): `steps` DiT passes and one decoder pass. The finished block
 enters the DiT cache by riding along (at t = 0) with the next block's first ODE step instead of in a
@@ -15,20 +14,52 @@ pass of its own, and the unconditional branch is the second half of the same bat
 cache by its attention mask. Sampling and EOS checks are tensor operations once per block.
 
 With patch size p > 1, a prompt whose length is not a multiple of p leaves a partial patch: that latent
-is generated (not pinned) and the decoder's first tokens for it are replaced by the prompt's own.
+is generated (not pinned) and the decoder's first tokens for it are replaced by the prompt's own
+(dropped from the output).
+
+Prompts of different lengths share a batch (`sorted_batches`: sorted by length, at most
+`sampler.batch_size`), and each row computes what it would alone:
+
+* Left padding by whole blocks. A row is padded with zero latents up to the batch's largest number
+  of complete prompt blocks, so every row's first generated block, and every later one, sits at the
+  same batch position and block boundaries stay aligned. Padded latents are keys that no real query
+  attends, in every DiT and decoder pass, cached or not (`key_padding_mask`; a padded query sees
+  only itself, so nothing turns NaN). A masked key gets softmax weight exactly 0.
+* Positions. All rows share positions 0..n-1, so a padded row's latents sit `pad` positions later
+  than alone. Positions enter the DiT and the decoder only through RoPE on queries and keys (no
+  absolute position embedding; the timestep embedding is a per-token function of t, not of the
+  position), and RoPE scores depend only on position differences: the shift changes nothing but
+  the float rounding of the rotation angles.
+* The encoder is causal, so prompts are right-padded to encode in one pass (positions from 0, as alone).
+* The first generated block differs per row: which of its latents are pinned prompt latents (a
+  (B, bs) pin mask, giving them t = 0 and their clean values) and how many of its decoded tokens are
+  prompt tokens (pinned latents and a partial patch), dropped before the EOS check and the budget.
+* Guidance: a row without real context in a batch with context computes v_u + w (v_c - v_u) with
+  v_c = v_u (both see only its own block) where alone it runs the conditional pass only.
+* Randomness: every prompt has its own generator, seeded from (`sampler.seed`, its tokens, how many
+  equal prompts came before it in the call), for its ODE noise and its token sampling. A prompt's
+  output therefore depends neither on the other prompts of the call nor on their order or the batch
+  size, at any temperature. (Before, one stream per call was consumed batch by batch; since the ODE
+  starts from noise, even greedy outputs depended on the grouping. Outputs for a given seed changed
+  with this.) Equal prompts in one call still get different noise.
+* Rows that have finished keep being computed until the whole batch has (their tokens are dropped).
+
+So batched and alone agree up to floating-point reassociation in batched matmuls and the RoPE
+rounding above (the tests check for the same tokens).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 
 import torch
 
 from cola_core.config import Config, ConfigError
-from cola_core.families.cola.masks import prefix_mask
+from cola_core.families.cola.masks import key_padding_mask, prefix_mask
 from cola_core.families.cola.model import ColaModel
 from cola_core.nn.attention import KVCache
-from cola_core.sampling import cut_at_eos, document_starts, length_groups, sample_logits
+from cola_core.sampling import cut_at_eos, document_starts, sample_logits, sorted_batches
 
 
 @dataclass
@@ -36,22 +67,34 @@ class _State:
     """One batch's generation state: clean normalised latents so far and (cached mode) the KV caches."""
 
     ctx: torch.Tensor
-    """(B, n, d) clean normalised latents: prompt blocks, then finished blocks."""
+    """(B, n, d) clean normalised latents: left padding, prompt blocks, then finished blocks."""
+    valid: torch.Tensor | None = None
+    """(B, n) False at the left padding of `ctx`; None when no row of the batch is padded."""
     dit_caches: list[KVCache] | None = None
     """DiT caches; 2B rows (conditional, then unconditional) when guidance is on."""
     dec_caches: list[KVCache] | None = None
     pinned: torch.Tensor | None = None
-    """(B, k, d) clean latents of prompts that end inside the first generated block."""
+    """(B, bs, d) clean prompt latents of the first generated block at `pins` (zeros elsewhere)."""
+    pins: torch.Tensor | None = None
+    """(B, bs) True where a row's first generated block holds prompt latents; None when no row has any."""
     pending: torch.Tensor | None = None
     """(B, bs, d) the last finished block, not yet in the DiT cache (the next pass commits it)."""
+    masks: dict[tuple[int, int, bool], torch.Tensor | None] = field(default_factory=dict)
+    """Cached-mode DiT pass masks of the current block by (cached, commit, guided): the ODE steps share them."""
 
     @property
     def n(self) -> int:
         return self.ctx.shape[1]
 
+    def keys_valid(self, extra: int) -> torch.Tensor | None:
+        """Valid keys over [ctx | `extra` new latents] -> (B, n + extra), or None when nothing is padded."""
+        if self.valid is None:
+            return None
+        return torch.cat([self.valid, self.valid.new_ones(self.valid.shape[0], extra)], dim=1)
+
 
 class ColaSampler:
-    """`generate(prompts, max_new_tokens)`; prompts of equal length share a batch (no padding).
+    """`generate(prompts, max_new_tokens)`; prompts of any lengths share a batch (left-padded, masked).
 
     `use_cache=False` recomputes the DiT context and the decoder history for every block, with the
     unconditional branch as a separate pass (equality tests).
@@ -74,51 +117,81 @@ class ColaSampler:
     @torch.no_grad()
     def generate(self, prompts: list[list[int]], max_new_tokens: int) -> list[list[int]]:
         """New token ids per prompt; stops at EOS (not returned) or after `max_new_tokens` tokens."""
-        gen = torch.Generator(device=self.device).manual_seed(self.scfg.seed)
         outs: list[list[int]] = [[] for _ in prompts]
         latents: list[torch.Tensor] = [torch.empty(0) for _ in prompts]
         prompts = document_starts(prompts, self.eos_id)
-        for group in length_groups(prompts, self.scfg.batch_size):
-            tokens, lat = self._batch([list(prompts[i]) for i in group], max_new_tokens, gen)
+        gens = self._generators(prompts)
+        for group in sorted_batches(prompts, self.scfg.batch_size):
+            tokens, lat = self._batch([list(prompts[i]) for i in group], max_new_tokens, [gens[i] for i in group])
             for j, i in enumerate(group):
                 outs[i], latents[i] = tokens[j], lat[j]
         self.last_latents = latents
         return outs
 
+    def _generators(self, prompts: list[list[int]]) -> list[torch.Generator]:
+        """One random stream per prompt, seeded from (seed, its tokens, its occurrence among equal prompts)."""
+        seen: dict[tuple[int, ...], int] = {}
+        gens = []
+        for prompt in prompts:
+            key = tuple(prompt)
+            seen[key] = seen.get(key, -1) + 1
+            digest = hashlib.blake2b(repr((self.scfg.seed, seen[key], key)).encode(), digest_size=8).digest()
+            gens.append(torch.Generator(device=self.device).manual_seed(int.from_bytes(digest, "little") >> 1))
+        return gens
+
     def _batch(self, prompts: list[list[int]], max_new_tokens: int,
-               gen: torch.Generator) -> tuple[list[list[int]], list[torch.Tensor]]:
-        """Generate for B prompts of one length -> (token lists, clean latents (1, n_i, d) per prompt)."""
-        B = len(prompts)
-        n_patches, tail = divmod(len(prompts[0]), self.p)
-        zc = self._encode([pr[: n_patches * self.p] for pr in prompts])  # (B, n_patches, d)
-        n_prefix = (n_patches // self.bs) * self.bs
-        state = self._start(zc[:, :n_prefix])
-        state.pinned = zc[:, n_prefix:] if n_patches > n_prefix else None
-        skip = (n_patches - n_prefix) * self.p + tail  # prompt tokens inside the first generated block
+               gens: list[torch.Generator]) -> tuple[list[list[int]], list[torch.Tensor]]:
+        """Generate for B prompts of any lengths -> (token lists, clean latents (1, n_i, d) per prompt)."""
+        B, bs, p, d = len(prompts), self.bs, self.p, self.model.latent_dim
+        n_patches = [len(pr) // p for pr in prompts]  # complete patches = prompt latents per row
+        n_prefix = max(n // bs for n in n_patches) * bs  # latents in the batch's complete prompt blocks
+        pads = [n_prefix - n // bs * bs for n in n_patches]  # left padding per row, whole blocks
+        zc = self._encode([pr[: n * p] for pr, n in zip(prompts, n_patches)])  # (B, max n_patches, d)
+        prefix = zc.new_zeros(B, n_prefix, d)
+        valid = torch.zeros(B, n_prefix, dtype=torch.bool, device=self.device)
+        pinned = zc.new_zeros(B, bs, d)
+        pins = torch.zeros(B, bs, dtype=torch.bool, device=self.device)
+        for i, (n, pad) in enumerate(zip(n_patches, pads)):
+            m = n_prefix - pad  # the row's latents in complete blocks
+            prefix[i, pad:], valid[i, pad:] = zc[i, :m], True
+            pinned[i, : n - m], pins[i, : n - m] = zc[i, m:n], True
+        state = self._start(prefix, None if bool(valid.all()) else valid)
+        if bool(pins.any()):
+            state.pinned, state.pins = pinned, pins
+        # Prompt tokens inside the first generated block (pinned latents and a partial patch), per row.
+        skip = [len(pr) - (n_prefix - pad) * p for pr, pad in zip(prompts, pads)]
+        width = bs * p
+        produced = -torch.tensor(skip, device=self.device)  # (B,) new tokens before this block (< 0: prompt)
+        offsets = torch.arange(width, device=self.device)
         blocks: list[torch.Tensor] = []
-        produced = 0
         finished_at = torch.zeros(B, dtype=torch.long, device=self.device)  # latents in ctx when a row finished (0: running)
-        while max_new_tokens > 0 and produced < max_new_tokens:
-            zn = self._integrate(state, gen)
-            tokens = self._decode(state, zn, gen)[:, skip:]  # (B, bs * p - skip)
+        while max_new_tokens > 0:
+            zn = self._integrate(state, gens)
+            tokens = self._decode(state, zn, gens)  # (B, width)
             self._commit(state, zn)
-            skip, state.pinned = 0, None
+            state.pinned = state.pins = None
             blocks.append(tokens)
-            produced += tokens.shape[1]
-            ended = (tokens == self.eos_id).any(dim=1) | (produced >= max_new_tokens)  # (B,)
+            new = produced[:, None] + offsets >= 0  # (B, width) generated, not prompt
+            produced = produced + width
+            ended = ((tokens == self.eos_id) & new).any(dim=1) | (produced >= max_new_tokens)  # (B,)
             finished_at = torch.where((finished_at == 0) & ended, state.n, finished_at)
             if bool((finished_at > 0).all()):
                 break
         finished_at = torch.where(finished_at == 0, state.n, finished_at)
-        ids = torch.cat(blocks, dim=1)[:, :max_new_tokens].tolist() if blocks else [[] for _ in range(B)]
-        outs = [cut_at_eos(row, self.eos_id) for row in ids]
-        return outs, [state.ctx[i : i + 1, : int(finished_at[i])] for i in range(B)]
+        ids = torch.cat(blocks, dim=1).tolist() if blocks else [[] for _ in range(B)]
+        outs = [cut_at_eos(row[s : s + max_new_tokens], self.eos_id) for row, s in zip(ids, skip)]
+        return outs, [state.ctx[i : i + 1, pad : int(end)] for i, (pad, end) in enumerate(zip(pads, finished_at))]
 
     def _encode(self, prompts: list[list[int]]) -> torch.Tensor:
-        """B prompts of one length (a multiple of p) -> normalised posterior-mode latents (B, n, d)."""
-        if not prompts[0]:
+        """B prompts (lengths multiples of p) -> normalised posterior-mode latents (B, max n, d).
+
+        Rows are right-padded (token 0) to one length: the encoder is causal, so the padding after a
+        row changes none of its latents, which sit at the positions they have alone.
+        """
+        width = max(len(pr) for pr in prompts)
+        if not width:
             return torch.zeros(len(prompts), 0, self.model.latent_dim, device=self.device)
-        ids = torch.tensor(prompts, dtype=torch.long, device=self.device)  # (B, T)
+        ids = torch.tensor([pr + [0] * (width - len(pr)) for pr in prompts], dtype=torch.long, device=self.device)
         return self.model.normalize(self.model.vae.encode(ids).mode())
 
     @staticmethod
@@ -126,9 +199,9 @@ class ColaSampler:
         """(B, ...) -> (2B, ...) [conditional; unconditional] when `guided`, else unchanged."""
         return torch.cat([x, x], dim=0) if guided else x
 
-    def _start(self, prefix: torch.Tensor) -> _State:
-        """Put the complete prompt blocks (B, n, d) into the DiT and decoder caches (cached mode)."""
-        state = _State(ctx=prefix)
+    def _start(self, prefix: torch.Tensor, valid: torch.Tensor | None) -> _State:
+        """Put the complete prompt blocks (B, n, d) (left-padded) into the DiT and decoder caches (cached mode)."""
+        state = _State(ctx=prefix, valid=valid)
         if not self.use_cache:
             return state
         state.dit_caches, state.dec_caches = self.model.dit.new_cache(), self.model.vae.decoder.new_cache()
@@ -136,23 +209,31 @@ class ColaSampler:
         if n:
             t0 = torch.zeros(B, n, device=self.device)
             positions = torch.arange(n, device=self.device)
-            mask = prefix_mask(n, self.bs, self.device)
             g = self.guided  # the cache holds both branches' rows from the start
+            mask = prefix_mask(n, self.bs, self.device)
+            if valid is not None:
+                mask = self._rows(key_padding_mask(mask, valid), g)
             self.model.dit(self._rows(prefix, g), self._rows(t0, g), positions, mask, state.dit_caches, commit=n)
-            self.model.vae.decode(self.model.denormalize(prefix), state.dec_caches, update_cache=True)
+            self._decoder(self.model.denormalize(prefix), state.dec_caches, valid)
         return state
 
-    def _velocity(self, state: _State, z: torch.Tensor, t: float, pins: torch.Tensor) -> torch.Tensor:
+    def _velocity(self, state: _State, z: torch.Tensor, t: float) -> torch.Tensor:
         """Guided velocity of the current block z (B, bs, d) at time t; pinned latents get t = 0."""
         B, bs = z.shape[0], self.bs
-        t_tok = torch.full((B, bs), float(t), device=self.device).masked_fill(pins[None], 0.0)  # (B, bs)
+        t_tok = torch.full((B, bs), float(t), device=self.device)
+        if state.pins is not None:
+            t_tok = t_tok.masked_fill(state.pins, 0.0)  # (B, bs)
         if self.use_cache:
             return self._cached_velocity(state, z, t_tok)
         dit, n, w = self.model.dit, state.n, self.scfg.cfg
         x = torch.cat([state.ctx, z], dim=1)  # (B, n + bs, d)
         t_all = torch.cat([torch.zeros(B, n, device=self.device), t_tok], dim=1)  # (B, n + bs)
         all_pos = torch.arange(n + bs, device=self.device)
-        v_c = dit(x, t_all, all_pos, prefix_mask(n + bs, bs, self.device))[:, n:]  # (B, bs, d)
+        mask = prefix_mask(n + bs, bs, self.device)
+        valid = state.keys_valid(bs)
+        if valid is not None:
+            mask = key_padding_mask(mask, valid)  # (B, 1, n + bs, n + bs)
+        v_c = dit(x, t_all, all_pos, mask)[:, n:]  # (B, bs, d)
         if n == 0 or not self.guided:  # no context: the conditional pass already is the unconditional one
             return v_c
         v_u = dit(z, t_tok, torch.arange(n, n + bs, device=self.device), None)
@@ -169,7 +250,10 @@ class ColaSampler:
         commit = x.shape[1] - bs
         guided = self.guided and cached + commit > 0  # no context: the unconditional branch is the conditional one
         positions = torch.arange(cached, cached + x.shape[1], device=self.device)
-        mask = self._pass_mask(cached, commit, z.shape[0], guided)
+        key = (cached, commit, guided)
+        if key not in state.masks:
+            state.masks[key] = self._pass_mask(cached, commit, z.shape[0], guided, state.keys_valid(bs))
+        mask = state.masks[key]
         v = self.model.dit(self._rows(x, guided), self._rows(tt, guided), positions, mask, state.dit_caches,
                            commit=commit)[:, commit:]
         state.pending = None
@@ -178,58 +262,72 @@ class ColaSampler:
         v_c, v_u = v.chunk(2, dim=0)  # 2 x (B, bs, d)
         return v_u + w * (v_c - v_u)
 
-    def _pass_mask(self, cached: int, commit: int, batch: int, guided: bool) -> torch.Tensor | None:
-        """Keys [cache (cached) | pending (commit) | block (bs)] -> mask (T_q, T_k) or (2B, 1, T_q, T_k).
+    def _pass_mask(self, cached: int, commit: int, batch: int, guided: bool,
+                   valid: torch.Tensor | None) -> torch.Tensor | None:
+        """Keys [cache (cached) | pending (commit) | block (bs)] -> mask (T_q, T_k) or (B or 2B, 1, T_q, T_k).
 
-        Conditional rows: the pending block sees the cache and itself, the current block sees everything.
-        Unconditional rows (guided): each block sees only itself.
+        Conditional rows: the pending block sees the cache and itself, the current block sees everything,
+        except padded keys (`valid` (B, T_k), None: no padding). Unconditional rows (guided): each block
+        sees only itself.
         """
         bs = self.bs
         t_q, t_k = commit + bs, cached + commit + bs
-        if not commit and not guided:
+        if not commit and not guided and valid is None:
             return None
         keys = torch.arange(t_k, device=self.device)[None, :]  # (1, T_k)
         queries = torch.arange(t_q, device=self.device)[:, None] + cached  # (T_q, 1) key index of each query
         block_start = cached + (queries - cached) // bs * bs  # (T_q, 1)
         cond = keys < block_start + bs  # (T_q, T_k): cache, earlier and own block
+        if valid is not None:
+            cond = key_padding_mask(cond, valid)  # (B, 1, T_q, T_k)
         if not guided:
             return cond
         uncond = (keys >= block_start) & (keys < block_start + bs)  # own block only
         return torch.cat([cond.expand(batch, 1, t_q, t_k), uncond.expand(batch, 1, t_q, t_k)], dim=0)
 
-    def _integrate(self, state: _State, gen: torch.Generator) -> torch.Tensor:
+    def _integrate(self, state: _State, gens: list[torch.Generator]) -> torch.Tensor:
         """ODE from eps at t = 1 to t = 0 in `steps` uniform steps -> clean normalised block (B, bs, d)."""
-        B, d = state.ctx.shape[0], self.model.latent_dim
-        z = torch.randn(B, self.bs, d, generator=gen, device=self.device)
-        clean = torch.zeros_like(z)
-        pins = torch.zeros(self.bs, dtype=torch.bool, device=self.device)
-        if state.pinned is not None:
-            k = state.pinned.shape[1]
-            clean[:, :k], pins[:k] = state.pinned, True
-        z = torch.where(pins[None, :, None], clean, z)
+        d = self.model.latent_dim
+        z = torch.stack([torch.randn(self.bs, d, generator=g, device=self.device) for g in gens])  # (B, bs, d)
+        pins = None if state.pins is None else state.pins[:, :, None]  # (B, bs, 1)
+
+        def pin(x: torch.Tensor) -> torch.Tensor:
+            return x if pins is None else torch.where(pins, state.pinned, x)
+
+        z = pin(z)
         grid = torch.linspace(1.0, 0.0, self.scfg.steps + 1).tolist()
         for t0, t1 in zip(grid[:-1], grid[1:]):
-            v = self._velocity(state, z, t0, pins)
+            v = self._velocity(state, z, t0)
             if self.scfg.solver == "heun":
-                z_pred = torch.where(pins[None, :, None], clean, z + (t1 - t0) * v)
-                v = 0.5 * (v + self._velocity(state, z_pred, t1, pins))
-            z = torch.where(pins[None, :, None], clean, z + (t1 - t0) * v)
+                z_pred = pin(z + (t1 - t0) * v)
+                v = 0.5 * (v + self._velocity(state, z_pred, t1))
+            z = pin(z + (t1 - t0) * v)
         return z
 
-    def _decode(self, state: _State, zn: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    def _decode(self, state: _State, zn: torch.Tensor, gens: list[torch.Generator]) -> torch.Tensor:
         """Decode a finished block (B, bs, d) in parallel -> token ids (B, bs * p)."""
-        vae, s = self.model.vae, self.scfg
+        valid = state.keys_valid(self.bs)
         if self.use_cache:
-            logits = vae.decode(self.model.denormalize(zn), state.dec_caches, update_cache=True)  # (B, bs*p, V)
+            logits = self._decoder(self.model.denormalize(zn), state.dec_caches, valid)  # (B, bs*p, V)
         else:
             history = torch.cat([state.ctx, zn], dim=1)  # (B, n + bs, d)
-            logits = vae.decode(self.model.denormalize(history))[:, state.n * self.p :]  # (B, bs*p, V)
-        return sample_logits(logits, s.temperature, s.top_k, s.top_p, gen)
+            logits = self._decoder(self.model.denormalize(history), None, valid)[:, state.n * self.p :]  # (B, bs*p, V)
+        s = self.scfg
+        if s.temperature <= 0:
+            return sample_logits(logits)  # greedy
+        return torch.stack([sample_logits(row, s.temperature, s.top_k, s.top_p, g) for row, g in zip(logits, gens)])
+
+    def _decoder(self, z: torch.Tensor, caches: list[KVCache] | None, valid: torch.Tensor | None) -> torch.Tensor:
+        """VAE decoder: latents z (B, N, d) after any cached ones -> logits (B, N*p, V); with caches, z is
+        stored in them. `valid` (B, past + N) masks padded keys out."""
+        return self.model.vae.decoder(z, caches, update_cache=caches is not None, valid=valid)
 
     def _commit(self, state: _State, zn: torch.Tensor) -> None:
         """Append the clean block to the context; in cached mode the next DiT pass stores it (`pending`)."""
         if self.use_cache:
             state.pending = zn
+        state.valid = state.keys_valid(self.bs)
+        state.masks.clear()
         state.ctx = torch.cat([state.ctx, zn], dim=1)  # (B, n + bs, d)
 
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cola_core.config import ModelConfig
-from cola_core.families.cola.masks import vae_causal_mask
+from cola_core.families.cola.masks import key_padding_mask, vae_causal_mask
 from cola_core.nn.attention import KVCache
 from cola_core.nn.transformer import TransformerStack, init_linear_weights
 
@@ -94,12 +94,17 @@ class VAEDecoder(nn.Module):
         """Empty per-layer KV caches for block-wise decoding."""
         return self.stack.new_cache()
 
-    def forward(self, z: torch.Tensor, caches: list[KVCache] | None = None, update_cache: bool = False) -> torch.Tensor:
-        """z (B, N, d) (un-normalised latents, after any cached ones) -> logits (B, N*p, V)."""
+    def forward(self, z: torch.Tensor, caches: list[KVCache] | None = None, update_cache: bool = False,
+                valid: torch.Tensor | None = None) -> torch.Tensor:
+        """z (B, N, d) (un-normalised latents, after any cached ones) -> logits (B, N*p, V).
+
+        `valid` (B, past + N): False at keys no query may attend (a sampler's left padding)."""
         B, n, _ = z.shape
         past = 0 if caches is None else caches[0].length
         positions = torch.arange(past, past + n, device=z.device)
         mask = vae_causal_mask(n, past + n, device=z.device)
+        if valid is not None:
+            mask = key_padding_mask(mask, valid)  # (B, 1, N, past + N)
         h = self.stack(self.in_proj(z), positions, mask, caches, update_cache)  # (B, N, E)
         if self.unpatch is not None:
             h = self.unpatch(h).reshape(B, n * self.patch_size, -1)  # (B, N, p*E) -> (B, N*p, E)
