@@ -9,19 +9,18 @@ GCS address is in `COLA_RAY_GCS_ADDRESS`. An explicit `ray.init(address=...)` ov
 The embedded head listens on 127.0.0.1 only; a client reaches it only when
 `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0` is in its environment *before* `ray` is imported (the
 sourced env file and every process of the cluster have it), else Ray swaps 127.0.0.1 for the LAN
-address and the connection hangs.
+address and the connection hangs; a driver without it is refused with a one-line error instead.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Mapping
 
 from cola_platform.cluster.state import DEFAULT_STATE_DIR, ClusterState
+from cola_platform.errors import UserError
 
-log = logging.getLogger(__name__)
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
@@ -38,8 +37,10 @@ def ray_driver_address(environ: Mapping[str, str] | None = None, state_dir: str 
         return address
     gcs = env.get("COLA_RAY_GCS_ADDRESS") or _recorded_gcs(Path(state_dir))
     if gcs and gcs.startswith("127.0.0.1:") and env.get(LOOPBACK_ENV) != "0":
-        log.warning("the Ray head at %s listens on loopback only: set %s=0 before importing ray "
-                    "(source .cluster/env) or the connection hangs", gcs, LOOPBACK_ENV)
+        # ray.init would hang in its GCS client: Ray swaps 127.0.0.1 for the LAN address
+        raise UserError(f"the running cluster's Ray head ({gcs}) listens on loopback only and this shell lacks its "
+                        f"environment: `source {Path(state_dir).absolute() / 'env'}` first (or stop the cluster: "
+                        "python -m jobs.cluster down)")
     return gcs
 
 
