@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from cola_core.config import Config
@@ -36,20 +35,6 @@ def steps_for_budget(cfg: Config, budget_flops: float, world_size: int = 1) -> B
     return BudgetPlan(steps=steps, tokens=tokens, flops=steps * per_step, flops_per_step=per_step)
 
 
-def budget_for_steps(cfg: Config, steps: int, world_size: int = 1) -> float:
-    """Training FLOPs of `steps` optimizer steps."""
-    return steps * flops_per_step(cfg, world_size)
-
-
 def to_eflops(flops: float) -> float:
     """FLOPs -> EFLOPs (1e18), the paper's unit."""
     return flops / EFLOP
-
-
-def format_flops(flops: float) -> str:
-    """Human form: 3.2e15 -> '3.20 PFLOPs'."""
-    if flops <= 0:
-        return "0 FLOPs"
-    units = ["", "K", "M", "G", "T", "P", "E", "Z"]
-    i = min(int(math.log10(flops) // 3), len(units) - 1)
-    return f"{flops / 10 ** (3 * i):.2f} {units[i]}FLOPs"

@@ -235,8 +235,3 @@ def _jsonl_cut(fs: fsspec.AbstractFileSystem, path: str, n: int) -> tuple[int, i
                 if count == n:
                     return pos, count
     return -1, count
-
-
-def local_files(uri: str) -> list[Path]:
-    """Resolve `file:PATH` (file, directory or glob) to its input files, with clear errors."""
-    return [Path(f.path) for f in _list_local(uri)]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -171,11 +170,3 @@ def run_sweep(study: SweepStudy, out: Path) -> dict[str, Any]:
     atomic_write_json(out / "result.json", summary)
     parent.log_summary(summary, out)
     return summary
-
-
-def study_summary_dict(study: SweepStudy) -> dict[str, Any]:
-    """The study's own settings for the summary (the space rendered as text)."""
-    d = {k: v for k, v in asdict(study).items() if k not in ("space",)}
-    d["space"] = {name: f"{p.kind}{list(p.values)}" for name, p in study.space.params.items()}
-    d["derived"] = dict(study.space.derived)
-    return d

@@ -40,10 +40,6 @@ class Character:
     role: str
     introduced: str = "intro"  # "intro": in the opening sentences; "meet": by a meet event
 
-    def pronoun_forms(self) -> dict[str, str]:
-        """Return the pronoun forms (keys he, him, his, self, was) of this character."""
-        return lx.PRONOUNS[self.pronoun]
-
 
 @dataclass
 class Thing:
