@@ -95,6 +95,9 @@ class FamilySpec:
     readable_metric: str = "eval_loss"
     """The held-out number that reads right for this family (lower is better): what scaling tables
     and plots show as `readable_metric`."""
+    result_fields: tuple[str, ...] = ()
+    """Config fields (`section.key`) that identify what a run of this family trained, recorded in its
+    result.json under `key` (Cola: its stage and latent evolution)."""
     score_tokens: TokenScorer | None = None
     """Token log-likelihood for log-likelihood benchmarks (AR: exact; LLaDA: its Monte Carlo bound);
     None: the family has none, and such requests are refused."""

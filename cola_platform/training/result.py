@@ -6,6 +6,7 @@ import subprocess
 from typing import Any
 
 from cola_core.config import Config
+from cola_core.registry import get_family
 from cola_core.train.loop import LoopResult
 
 
@@ -56,7 +57,8 @@ def build_result(cfg: Config, loop: LoopResult, world_size: int, extra: dict[str
         "seq_len": cfg.data.seq_len,
         "git_commit": git_commit(),
     }
-    if cfg.run.family == "cola":
-        result.update({"stage": t.stage, "latent_evolution": t.latent_evolution})
+    for field_name in get_family(cfg.run.family).result_fields:  # e.g. Cola's stage
+        section, key = field_name.split(".")
+        result[key] = getattr(getattr(cfg, section), key)
     result.update(extra or {})
     return result

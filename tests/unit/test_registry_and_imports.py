@@ -18,6 +18,23 @@ def test_all_families_registered_with_full_specs():
             assert callable(fn)
 
 
+def test_result_fields_name_config_fields_and_reach_result_json():
+    from cola_core.presets import resolve_config
+    from cola_core.train.loop import LoopResult
+    from cola_platform.training.result import build_result
+
+    loop = LoopResult(steps=1, initial_loss=1.0, final_loss=1.0, eval={}, tokens_seen=1, train_flops=1.0,
+                      tokens_per_second=1.0, train_seconds=1.0)
+    for name in family_names():
+        cfg = resolve_config(name, "tiny")
+        result = build_result(cfg, loop, world_size=1)
+        for field_name in get_family(name).result_fields:
+            section, key = field_name.split(".")
+            assert result[key] == getattr(getattr(cfg, section), key)
+    assert get_family("cola").result_fields == ("train.stage", "train.latent_evolution")
+    assert "stage" not in build_result(resolve_config("ar", "tiny"), loop, world_size=1)
+
+
 def test_unknown_family_lists_known_ones():
     with pytest.raises(ConfigError, match="unknown family 'gpt'.*ar"):
         get_family("gpt")

@@ -38,5 +38,6 @@ SPEC = register_family(
         diagnostics=cola_diagnostics,
         sampler_knobs=("steps", "cfg", "solver", "temperature"),
         readable_metric="prior_context_err",
+        result_fields=("train.stage", "train.latent_evolution"),
     )
 )
