@@ -127,7 +127,8 @@ def execute_group(jobs: list[PointJob]) -> list[dict[str, Any]]:
     results = [[trained[k] for k in span] for span in spans]
     walls = _attributed_walls(time.perf_counter() - start, results)
     for job, (_, stage_dirs), point_results, wall in zip(todo, configs, results, walls):
-        done[job.directory] = _evaluate_point(job, stage_dirs[-1], point_results, wall, started_at, first_in_group=job is todo[0])
+        done[job.directory] = _evaluate_point(job, stage_dirs[-1], point_results, wall, started_at,
+                                              first_in_group=job is todo[0])
     return [done[j.directory] for j in jobs]
 
 
@@ -203,7 +204,8 @@ def run_points(jobs: list[PointJob], max_concurrent: int, cpus_per_point: float,
         while groups and len(running) < max_concurrent:
             group = groups.pop(0)
             job = group[0]
-            reason = gate.skip_reason(job.run.family, job.run.budget, records) if gate is not None and len(group) == 1 else ""
+            gated = gate is not None and len(group) == 1
+            reason = gate.skip_reason(job.run.family, job.run.budget, records) if gated else ""
             if reason:
                 log.info("point %s not run: %s", job.run.key, reason)
                 skipped.append({"family": job.run.family, "preset": job.run.preset, "budget": job.run.budget, "reason": reason})

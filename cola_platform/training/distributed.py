@@ -242,7 +242,8 @@ def train_stages(cfgs: list[Config], outs: list[Path], manifest: Manifest, optio
 
 
 def _train_stages_locked(cfgs: list[Config], runs: list[RunDir], manifest: Manifest, options: DistributedOptions,
-                         stage_tags: list[dict[str, str]] | None, continues: list[bool], name: str) -> list[dict[str, Any]]:
+                         stage_tags: list[dict[str, str]] | None, continues: list[bool],
+                         name: str) -> list[dict[str, Any]]:
     began = time.time()
     ensure_ray()
     import ray

@@ -4,9 +4,9 @@ One Ray Train run trains one or more *stages* in order (Cola's Stage 1 then Stag
 group, and so do the points of a scaling study); each stage is a full run with its own config, run
 directory and MLflow run. A stage that *continues* starts from the weights the previous one ended
 with (`run.init_from`, handed over in memory through a local directory); any other stage starts
-from its own config (a fresh model, or `run.init_from` on disk). For each stage every rank builds the same model (same seed), restores
-the latest Ray Train checkpoint if it belongs to that stage, streams its Ray Data shard, and runs
-`run_loop` with hooks that
+from its own config (a fresh model, or `run.init_from` on disk). For each stage every rank builds
+the same model (same seed), restores the latest Ray Train checkpoint if it belongs to that stage,
+streams its Ray Data shard, and runs `run_loop` with hooks that
 
 - all-reduce-average metrics over ranks (so logged losses are global),
 - save a checkpoint every `train.ckpt_every` steps: all ranks write DeepSpeed's sharded checkpoint
