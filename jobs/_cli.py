@@ -38,8 +38,27 @@ def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | 
     sys.exit(code or 0)
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """`--help` keeps the job docstring's layout (its usage examples) and shows each option's default
+    (unless it is empty or its help already says what the default is)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        empty = default is None or default is False or default is argparse.SUPPRESS or default in ("", [])
+        if (empty or "default" in text
+                or action.option_strings == [] or isinstance(action, argparse._HelpAction)):
+            return action.help
+        return f"{text} (default: %(default)s)"
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse that reports usage errors as one `error:` line and exit code 2."""
+    """argparse that reports usage errors as one `error:` line and exit code 2, and whose `--help`
+    shows the whole description (pass the job's docstring) and the defaults."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         print(f"error: {self.prog}: {message}", file=sys.stderr)

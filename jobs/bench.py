@@ -114,7 +114,7 @@ EXTRA_PARTS: dict[str, PartFn] = {"study": part_study}
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="jobs.bench", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="jobs.bench", description=__doc__)
     p.add_argument("part", choices=[*PARTS, "all", *EXTRA_PARTS], help="which benchmark to run")
     p.add_argument("--json", required=True, help="where to write the figures (a .md summary goes next to it)")
     p.add_argument("--tiny", action="store_true", help="seconds-long version of every part (schema checks)")

@@ -24,7 +24,7 @@ EXIT_DOWN = 1
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="jobs.cluster", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="jobs.cluster", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     defaults = ClusterSpec()
     u = sub.add_parser("up", help="start the cluster and wait until every server answers")

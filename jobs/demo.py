@@ -74,7 +74,7 @@ def print_table(result: dict) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = Parser(prog="jobs.demo", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="jobs.demo", description=__doc__)
     p.add_argument("--study", default="studies/demo.toml")
     p.add_argument("--state-dir", default=".cluster")
     args = p.parse_args(argv)

@@ -32,7 +32,7 @@ log = logging.getLogger("jobs.eval")
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="jobs.eval", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="jobs.eval", description=__doc__)
     p.add_argument("--run", required=True, help="finished run directory")
     p.add_argument("--tasks", help=f"comma list from {', '.join(BUILTIN_TASKS)} ('' for none; default: all of "
                                    "them, or none with --paper-tasks)")

@@ -22,7 +22,7 @@ from jobs._cli import Parser, positive_int, run_main, setup_logging
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = Parser(prog="jobs.lm_eval", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="jobs.lm_eval", description=__doc__)
     p.add_argument("--run", required=True)
     p.add_argument("--tasks", required=True, help="comma-separated lm-eval task names")
     p.add_argument("--include-path", default="", help="directory of extra task YAMLs")

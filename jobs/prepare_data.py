@@ -30,7 +30,7 @@ from jobs._cli import Parser, run_main, setup_logging
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="jobs.prepare_data", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="jobs.prepare_data", description=__doc__)
     p.add_argument("--source", required=True,
                    help="storyworld | file:PATH (.txt/.jsonl/.parquet file, directory or glob) | s3://bucket/prefix | hf:NAME[:SPLIT]")
     p.add_argument("--out", required=True, help="output data directory or s3:// prefix")

@@ -47,7 +47,7 @@ def _fmt(n: float) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = Parser(prog="jobs.presets", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="jobs.presets", description=__doc__)
     p.add_argument("--json", action="store_true")
     p.add_argument("--vocab-size", type=int, default=4096, help="vocabulary to count embeddings with")
     p.add_argument("--seq-len", type=int, default=0, help="sequence length for attention FLOPs (0: each preset's own)")

@@ -16,7 +16,7 @@ from jobs._cli import Parser, run_main, setup_logging
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = Parser(prog="jobs.report", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="jobs.report", description=__doc__)
     p.add_argument("--study", required=True, help="study name (its MLflow experiment)")
     p.add_argument("--out", help="report directory (default: runs/reports/<study>)")
     p.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", ""))

@@ -17,7 +17,7 @@ from jobs._cli import Parser, positive_int, run_main, setup_logging
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="jobs.sample", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="jobs.sample", description=__doc__)
     p.add_argument("--run", required=True, help="finished run directory")
     p.add_argument("--prompt", default="", help="prompt text (empty: unconditional)")
     p.add_argument("--max-new-tokens", type=positive_int, default=48)

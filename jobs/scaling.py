@@ -21,7 +21,7 @@ from sweeps.scaling_plan import load_scaling_study
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = Parser(prog="jobs.scaling", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="jobs.scaling", description=__doc__)
     p.add_argument("--study", required=True, help="scaling study TOML (studies/demo.toml, studies/paper_2b.toml)")
     p.add_argument("--out", help="study directory (default: runs/scaling/<study name>)")
     p.add_argument("--dry-run", action="store_true", help="print the plan (no data preparation, no training)")

@@ -30,7 +30,7 @@ SUMMARY_FILE = "accuracy_summary.csv"
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="jobs.score", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="jobs.score", description=__doc__)
     p.add_argument("--generations", required=True, metavar="DIR", help="directory of <task>.jsonl generation files")
     p.add_argument("--out", required=True, metavar="OUT", help="output directory")
     p.add_argument("--name", help="column name in accuracy_summary.csv (default: the generations directory's name, "

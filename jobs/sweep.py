@@ -20,7 +20,7 @@ from sweeps.study import load_sweep_study
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = Parser(prog="jobs.sweep", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="jobs.sweep", description=__doc__)
     p.add_argument("--study", required=True, help="sweep study TOML (studies/*.toml)")
     p.add_argument("--out", help="study directory (default: runs/sweeps/<study name>)")
     p.add_argument("--check", action="store_true", help="validate the study file and its space, then exit")

@@ -28,8 +28,8 @@ log = logging.getLogger("jobs.train")
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="jobs.train", description=__doc__.split("\n\n")[0])
-    p.add_argument("--family", required=True, help=f"model family ({', '.join(family_names())})")
+    p = Parser(prog="jobs.train", description=__doc__)
+    p.add_argument("--family", required=True, choices=family_names(), help="model family")
     p.add_argument("--preset", default="tiny", help="size preset (python -m jobs.presets lists them)")
     p.add_argument("--data", required=True, help="prepared data directory or s3:// prefix")
     p.add_argument("--steps", type=int, help="optimizer steps (default: the config's)")

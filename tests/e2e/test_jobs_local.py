@@ -59,7 +59,7 @@ def test_train_then_sample(data_dir, tmp_path, family):
     "args,fragment",
     [
         (["jobs.train", "--family", "ar", "--data", "/nonexistent/dir", "--steps", "2"], "does not exist"),
-        (["jobs.train", "--family", "gpt5", "--data", "{data}", "--steps", "2"], "unknown family"),
+        (["jobs.train", "--family", "gpt5", "--data", "{data}", "--steps", "2"], "invalid choice: 'gpt5'"),
         (["jobs.train", "--family", "ar", "--preset", "huge", "--data", "{data}"], "unknown preset"),
         (["jobs.train", "--family", "ar", "--data", "{data}", "--set", "model.nope=1"], "unknown config key"),
         (["jobs.train", "--family", "ar", "--data", "{data}", "--set", "optim.lr=fast"], "not a valid float"),

@@ -1,0 +1,31 @@
+"""Every job's `--help` shows its docstring's usage examples and the options' defaults."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def help_text(capsys, main) -> str:
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    assert stop.value.code == 0
+    return " ".join(capsys.readouterr().out.split())  # argparse wraps lines at the terminal width
+
+
+def test_train_help_keeps_examples_defaults_and_family_choices(capsys) -> None:
+    from jobs.train import main
+
+    text = help_text(capsys, main)
+    assert "python -m jobs.train --family ar --preset tiny --data" in text  # the docstring's examples survive
+    assert "(default: tiny)" in text and "(default: 0)" in text  # --preset, --workers
+    assert "{ar,cola,llada}" in text
+    assert "(default: None)" not in text and "(default: )" not in text
+
+
+def test_a_family_that_does_not_exist_is_one_usage_line(capsys) -> None:
+    from jobs.train import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--family", "gpt5", "--data", "d"])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and len(err.splitlines()) == 1 and "invalid choice: 'gpt5'" in err
