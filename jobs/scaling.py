@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Sequence
 
 from cola_platform.paths import project_path
-from cola_platform.scaling.runner import plan, plan_table, run_scaling
 from jobs._cli import Parser, run_main, setup_logging
 from sweeps.scaling_plan import load_scaling_study
 
@@ -26,6 +25,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", help="study directory (default: runs/scaling/<study name>)")
     p.add_argument("--dry-run", action="store_true", help="print the plan (no data preparation, no training)")
     args = p.parse_args(argv)
+    from cola_platform.scaling.runner import plan, plan_table, run_scaling  # torch, Ray: not for --help
+
     setup_logging()
     study = load_scaling_study(args.study)
     study.data = project_path(study.data)

@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from cola_platform.tune.runner import run_sweep
 from cola_platform.paths import project_path
 from jobs._cli import Parser, run_main, setup_logging
 from sweeps.study import load_sweep_study
@@ -34,6 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         study_base(study)
         print(json.dumps({"study": study.name, "ok": True, "params": list(study.space.params), "derived": list(study.space.derived)}))
         return 0
+    from cola_platform.tune.runner import run_sweep  # Ray Tune and torch: not needed for --help or bad input
+
     out = Path(project_path(args.out or str(Path("runs") / "sweeps" / study.name)))
     summary = run_sweep(study, out)
     best = summary["best"] or {}

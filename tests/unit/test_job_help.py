@@ -29,3 +29,13 @@ def test_a_family_that_does_not_exist_is_one_usage_line(capsys) -> None:
         main(["--family", "gpt5", "--data", "d"])
     err = capsys.readouterr().err.strip()
     assert stop.value.code == 2 and len(err.splitlines()) == 1 and "invalid choice: 'gpt5'" in err
+
+
+def test_sweep_help_does_not_import_ray() -> None:
+    """`jobs.sweep --help` answers at once: Ray Tune is imported only when a sweep runs."""
+    import subprocess
+    import sys
+
+    code = "import sys, jobs.sweep; print(sorted(m for m in ('ray', 'torch') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr[-1000:]
