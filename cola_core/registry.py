@@ -6,8 +6,8 @@ supplies the same bundle of functions here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
 
 import torch
 from torch import nn
@@ -95,6 +95,9 @@ class FamilySpec:
     readable_metric: str = "eval_loss"
     """The held-out number that reads right for this family (lower is better): what scaling tables
     and plots show as `readable_metric`."""
+    ladder_overrides: dict[str, Any] = field(default_factory=dict)
+    """Config overrides selecting the run whose size and cost the preset ladder reports (Cola: its
+    joint Stage 2: encoder + decoder + 2L DiT + reference encoder)."""
     result_fields: tuple[str, ...] = ()
     """Config fields (`section.key`) that identify what a run of this family trained, recorded in its
     result.json under `key` (Cola: its stage and latent evolution)."""

@@ -21,13 +21,11 @@ def ladder(vocab_size: int, seq_len: int | None = None) -> list[dict[str, Any]]:
     rows = []
     for preset in preset_names():
         for family in family_names():
-            over: dict[str, Any] = {"model.vocab_size": vocab_size}
-            if family == "cola":  # the joint Stage-2 cost (encoder + decoder + 2L DiT + reference encoder)
-                over["train.stage"] = 2
+            spec = get_family(family)
+            over: dict[str, Any] = {"model.vocab_size": vocab_size, **spec.ladder_overrides}  # Cola: joint Stage 2
             if seq_len:
                 over["data.seq_len"] = seq_len
             cfg = resolve_config(family, preset, over)
-            spec = get_family(family)
             counts = spec.count_params(cfg.model)
             rows.append({
                 "preset": preset, "family": family, "seq_len": cfg.data.seq_len, "dim": cfg.model.dim,

@@ -50,3 +50,16 @@ def test_cola_core_imports_no_platform_libraries():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"cola_core pulled in: {out.stdout.strip()}"
+
+
+def test_preset_ladder_reports_each_familys_registered_run():
+    from cola_core.presets import resolve_config
+    from jobs.presets import ladder
+
+    rows = {(r["preset"], r["family"]): r for r in ladder(vocab_size=512)}
+    stage2 = resolve_config("cola", "tiny", {"model.vocab_size": 512, **get_family("cola").ladder_overrides})
+    assert stage2.train.stage == 2
+    assert rows["tiny", "cola"]["train_flops_per_token"] == get_family("cola").flops_per_token(stage2).train
+    stage1 = resolve_config("cola", "tiny", {"model.vocab_size": 512, "train.stage": 1})
+    assert rows["tiny", "cola"]["train_flops_per_token"] != get_family("cola").flops_per_token(stage1).train
+    assert get_family("ar").ladder_overrides == {}

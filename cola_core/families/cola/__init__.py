@@ -39,5 +39,6 @@ SPEC = register_family(
         sampler_knobs=("steps", "cfg", "solver", "temperature"),
         readable_metric="prior_context_err",
         result_fields=("train.stage", "train.latent_evolution"),
+        ladder_overrides={"train.stage": 2},
     )
 )
