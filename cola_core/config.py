@@ -216,8 +216,7 @@ class SamplerConfig:
     remasking: str = "low_confidence"
     """LLaDA: `low_confidence` or `random`."""
     batch_size: int = 8
-    """Prompts decoded together in one batch: of equal length for AR and LLaDA (no padding), of any
-    lengths for Cola (left-padded by whole blocks, padding masked out of every attention)."""
+    """Prompts decoded together in one batch (each family's sampler says how it batches them)."""
     seed: int = 0
 
 

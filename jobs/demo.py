@@ -52,10 +52,8 @@ def submit(env: dict[str, str], *entrypoint: str) -> None:
 
 def show_samples(points: list[dict]) -> None:
     """Sample from each family's largest-budget run (no Ray needed: the exported model suffices)."""
-    for family in ("cola", "ar", "llada"):
+    for family in dict.fromkeys(p["family"] for p in points):  # the study's families, in its order
         mine = [p for p in points if p["family"] == family]
-        if not mine:
-            continue
         best = max(mine, key=lambda p: p["budget"])
         run = best.get("run_dir", "")
         out = subprocess.run([sys.executable, "-m", "jobs.sample", "--run", run, "--prompt", PROMPT,

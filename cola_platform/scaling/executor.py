@@ -158,10 +158,10 @@ def _evaluate_point(job: PointJob, final_run: Path, results: list[dict[str, Any]
 
 
 def _shared_group_key(job: PointJob) -> tuple[str, ...]:
-    """What points sharing one Ray Train run must agree on (`distributed._check_stages`)."""
-    cfg = stage_configs(job.study, job.run, job.data_overrides)[0]
-    t = cfg.train
-    return (cfg.data.path, str(cfg.data.shuffle), str(t.workers), t.device, str(t.seed), str(t.threads))
+    """What points sharing one Ray Train run must agree on (`distributed.SHARED_GROUP_FIELDS`)."""
+    from cola_platform.training.distributed import shared_group_key
+
+    return shared_group_key(stage_configs(job.study, job.run, job.data_overrides)[0])
 
 
 def group_points(jobs: list[PointJob], max_concurrent: int, gate: BudgetGate | None = None) -> list[list[PointJob]]:

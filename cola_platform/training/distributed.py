@@ -207,13 +207,22 @@ def train_distributed(cfg: Config, out: Path, manifest: Manifest,
     return train_stages([cfg], [out], manifest, options)[0]
 
 
+SHARED_GROUP_FIELDS = ("data.path", "data.shuffle", "train.workers", "train.device", "train.seed", "train.threads")
+"""Config fields that decide the worker group and the dataset: runs in one Ray Train run must agree on them."""
+
+
+def shared_group_key(cfg: Config) -> tuple[str, ...]:
+    """The values of `SHARED_GROUP_FIELDS` (equal keys: the runs can share one Ray Train run)."""
+    return tuple(str(getattr(getattr(cfg, section), key)) for section, key in (f.split(".") for f in SHARED_GROUP_FIELDS))
+
+
 def _check_stages(cfgs: list[Config]) -> None:
     """Stages share one worker group and one dataset: the fields that decide those must agree."""
     if cfgs[0].train.workers < 1:
         raise UserError("train.workers must be >= 1 for distributed training (0 trains in this process)")
-    for field_name in ("data.path", "data.shuffle", "train.workers", "train.device", "train.seed", "train.threads"):
-        section, key = field_name.split(".")
-        values = {str(getattr(getattr(c, section), key)) for c in cfgs}
+    keys = [shared_group_key(c) for c in cfgs]
+    for i, field_name in enumerate(SHARED_GROUP_FIELDS):
+        values = {key[i] for key in keys}
         if len(values) > 1:
             raise UserError(f"stages trained in one Ray Train run need the same {field_name}, got {sorted(values)}")
 
