@@ -101,24 +101,33 @@ def clear_stale_build_locks(max_age_s: float = STALE_BUILD_LOCK_S) -> list[Path]
     return removed
 
 
-def import_deepspeed() -> Any:
-    """`import deepspeed` without the MLflow import its autotuner does at import time.
+SHM_COMM_OP = "deepspeed_shm_comm"
+"""DeepSpeed's CPU shared-memory all-reduce op, used only by DeepSpeed-Inference (`inference_all_reduce`)."""
 
-    That import costs ~2.3 CPU-seconds in every Ray Train worker of every run and training never uses
-    the autotuner. MLflow stays importable afterwards (the entry is removed again).
+
+def import_deepspeed() -> Any:
+    """`import deepspeed` without the MLflow import its autotuner does at import time, and without
+    the JIT build of its CPU shared-memory all-reduce op.
+
+    The MLflow import costs ~2.3 CPU-seconds in every Ray Train worker of every run and training never
+    uses the autotuner; MLflow stays importable afterwards (the entry is removed again). The op is
+    compiled by DeepSpeed's process-group start on CPU, 60-150 s on 2 cores, once per machine and
+    again whenever another virtualenv (another checkout) used the shared torch-extensions directory,
+    and only DeepSpeed-Inference's tensor-parallel all-reduce calls it: training reduces through
+    torch.distributed (gloo). Marking it incompatible makes DeepSpeed skip the build.
     """
     import sys
 
     clear_stale_build_locks()
     if "deepspeed" in sys.modules or "mlflow" in sys.modules:
         import deepspeed
-
-        return deepspeed
-    sys.modules["mlflow"] = None  # type: ignore[assignment]  # `import mlflow` raises ImportError
-    try:
-        import deepspeed
-    finally:
-        del sys.modules["mlflow"]
+    else:
+        sys.modules["mlflow"] = None  # type: ignore[assignment]  # `import mlflow` raises ImportError
+        try:
+            import deepspeed
+        finally:
+            del sys.modules["mlflow"]
+    deepspeed.ops.__compatible_ops__[SHM_COMM_OP] = False
     return deepspeed
 
 

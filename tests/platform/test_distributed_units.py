@@ -43,9 +43,11 @@ class Tied(nn.Module):
         self.norm = nn.LayerNorm(4)
 
 
-def test_deepspeed_is_imported_without_mlflow_which_stays_importable():
+def test_deepspeed_is_imported_without_mlflow_which_stays_importable_and_without_the_shm_op_build():
     code = ("import sys; from cola_platform.training.deepspeed_engine import import_deepspeed; ds = import_deepspeed(); "
-            "assert 'mlflow' not in sys.modules and ds.__name__ == 'deepspeed'; import mlflow; print(mlflow.__name__)")
+            "assert 'mlflow' not in sys.modules and ds.__name__ == 'deepspeed'; "
+            "from deepspeed.comm.torch import build_shm_op; assert build_shm_op() is None; "
+            "import mlflow; print(mlflow.__name__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "DS_ACCELERATOR": "cpu"})
     assert out.returncode == 0, out.stderr[-500:]
     assert out.stdout.strip().endswith("mlflow")
