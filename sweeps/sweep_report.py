@@ -19,9 +19,16 @@ def _finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
+def full_tokens(record: dict, full_trial_tokens: float) -> float:
+    """Tokens a full run of this trial trains on: its own (`full_trial_tokens` in the record, set when
+    its point changes the steps or the batch) or the study's."""
+    own = record.get("full_trial_tokens")
+    return own if _finite(own) and own > 0 else full_trial_tokens
+
+
 def ran_full(record: dict, full_trial_tokens: float) -> bool:
     """Whether a trial saw the tokens of a full trial (a scheduler did not stop it early)."""
-    return _finite(record.get("tokens")) and record["tokens"] >= 0.999 * full_trial_tokens
+    return _finite(record.get("tokens")) and record["tokens"] >= 0.999 * full_tokens(record, full_trial_tokens)
 
 
 def best_trial(records: list[dict], metric: str, mode: str) -> dict | None:
@@ -46,26 +53,29 @@ def compare_groups(records: list[dict], key: str, metric: str, mode: str) -> lis
     return sorted(rows, key=lambda row: row["mean"], reverse=(mode == "max"))
 
 
-def compute_spent(records: list[dict], study: SweepStudy, full_trial_flops: float, full_trial_tokens: float) -> dict[str, float]:
+def compute_spent(records: list[dict], study: SweepStudy, full_trial_flops: float, full_trial_tokens: float,
+                  full_grid_flops: float | None = None) -> dict[str, float]:
     """FLOPs the sweep trained versus running every trial to the end, and versus the full grid.
 
     A trial stopped early is one that saw fewer tokens than a full trial (FLOPs per token differ
     between trials, e.g. with the latent dim, so FLOPs cannot tell). A trial's full-run FLOPs are its
-    own FLOPs per token times the full token count; the grid uses the base config's."""
+    own FLOPs per token times its full token count; the grid's are `full_grid_flops` (each grid point
+    its own full trial) when the caller knows them, else the base config's full trial per point."""
     def full(r: dict) -> float:
         seen = r.get("tokens")
-        return r["flops"] * full_trial_tokens / seen if _finite(seen) and seen and _finite(r.get("flops")) else full_trial_flops
+        return r["flops"] * full_tokens(r, full_trial_tokens) / seen if _finite(seen) and seen and _finite(r.get("flops")) else full_trial_flops
 
     spent = sum(r.get("flops", 0.0) for r in records if _finite(r.get("flops")))
     grid_size = len(study.space.grid_points()) if all(p.kind in GRIDDABLE for p in study.space.params.values()) else 0
     stopped = sum(1 for r in records if _finite(r.get("tokens")) and not ran_full(r, full_trial_tokens))
     return {"flops_spent": spent, "flops_all_trials_full": sum(full(r) for r in records),
-            "flops_full_grid": full_trial_flops * grid_size * (study.num_samples if study.search == "grid" else 1),
+            "flops_full_grid": (full_trial_flops * grid_size if full_grid_flops is None or not grid_size else full_grid_flops)
+            * (study.num_samples if study.search == "grid" else 1),
             "trials_stopped_early": stopped, "grid_size": grid_size}
 
 
 def summarize(study: SweepStudy, records: list[dict], out: Path, full_trial_flops: float,
-              full_trial_tokens: float) -> dict[str, Any]:
+              full_trial_tokens: float, full_grid_flops: float | None = None) -> dict[str, Any]:
     """Everything the study's result.json and MLflow parent run hold; writes summary.md and plots."""
     metric, mode = study.objective[0], study.mode[0]
     full = [r for r in records if ran_full(r, full_trial_tokens)]
@@ -75,7 +85,7 @@ def summarize(study: SweepStudy, records: list[dict], out: Path, full_trial_flop
         "scheduler": study.scheduler, "n_trials": len(records),
         "n_ok": sum(r["status"] == "ok" for r in records), "n_failed": sum(r["status"] != "ok" for r in records),
         "best": best, "best_value": best.get(metric) if best else None,
-        "compute": compute_spent(records, study, full_trial_flops, full_trial_tokens), "trials": records,
+        "compute": compute_spent(records, study, full_trial_flops, full_trial_tokens, full_grid_flops), "trials": records,
         "full_trial_tokens": full_trial_tokens,
     }
     if study.analysis == "rq1":
@@ -125,7 +135,8 @@ def markdown(study: SweepStudy, s: dict[str, Any]) -> str:
     full = s.get("full_trial_tokens") or 0
 
     def trained(r: dict) -> float:
-        return r["tokens"] / full if full and _finite(r.get("tokens")) else math.nan
+        own = full_tokens(r, full)
+        return r["tokens"] / own if own and _finite(r.get("tokens")) else math.nan
 
     lines += ["", f"{metric} is measured where each trial stopped: a trial stopped early by the scheduler is not "
                   "comparable with a full one.",

@@ -21,7 +21,7 @@ from cola_platform.errors import UserError
 from cola_platform.training.setup import data_overrides
 from cola_platform.tune.search import num_samples, param_space, scheduler, search_algorithm
 from cola_platform.tune.trial import TrialContext, run_trial, trial_config
-from sweeps.space import check_corners
+from sweeps.space import GRIDDABLE, check_corners
 from sweeps.study import SweepStudy
 
 log = logging.getLogger(__name__)
@@ -78,10 +78,11 @@ def trial_threads(study: SweepStudy, cluster_cpus: float) -> int:
     return max(1, int(cluster_cpus // (max_concurrent(study, cluster_cpus) * per_trial)))
 
 
-def trial_tokens(study: SweepStudy, base: Config) -> int:
-    """Tokens one full trial trains on."""
+def trial_tokens(study: SweepStudy, cfg: Config) -> int:
+    """Tokens one full trial of config `cfg` trains on (the base config's, or one trial's own when its
+    point sets the steps or the batch)."""
     world = max(1, study.workers_per_trial)
-    return study.steps * base.data.seq_len * base.train.micro_batch_size * base.train.grad_accum * world
+    return cfg.train.steps * cfg.data.seq_len * cfg.train.micro_batch_size * cfg.train.grad_accum * world
 
 
 def trial_flops(study: SweepStudy, base: Config) -> float:
@@ -91,6 +92,13 @@ def trial_flops(study: SweepStudy, base: Config) -> float:
     from cola_core.registry import get_family
 
     return float(trial_tokens(study, base) * get_family(base.run.family).flops_per_token(base).train)
+
+
+def grid_flops(ctx: TrialContext) -> float | None:
+    """Training FLOPs of one full trial per grid point, each with its own config (None: not a grid)."""
+    if not all(p.kind in GRIDDABLE for p in ctx.study.space.params.values()):
+        return None
+    return sum(trial_flops(ctx.study, trial_config(ctx, point)) for point in ctx.study.space.grid_points())
 
 
 def trial_budget(study: SweepStudy, base: Config) -> float:
@@ -133,6 +141,7 @@ def collect_trials(results: Any, ctx: TrialContext) -> list[dict[str, Any]]:
             cfg = trial_config(ctx, point)
             row.update(ctx.study.space.resolve_trial(point, Config.from_dict(ctx.base)))
             row["run"] = cfg.run.name
+            row["full_trial_tokens"] = trial_tokens(ctx.study, cfg)
         except Exception as err:  # a broken point is reported, not fatal to the summary
             row["error"] = row["error"] or str(err)
         row.update({k: v for k, v in point.items() if "." not in k})
@@ -164,7 +173,7 @@ def run_sweep(study: SweepStudy, out: Path) -> dict[str, Any]:
     if not any(r["status"] == "ok" for r in records):
         raise UserError(f"every trial of study {study.name} failed; first error: {records[0]['error'] if records else 'none'}")
     summary = summarize(study, records, out, full_trial_flops=trial_flops(study, base),
-                        full_trial_tokens=trial_tokens(study, base))
+                        full_trial_tokens=trial_tokens(study, base), full_grid_flops=grid_flops(ctx))
     summary["study_file"] = study.path
     summary["mlflow_parent_run_id"] = parent.run_id
     atomic_write_json(out / "result.json", summary)

@@ -35,7 +35,7 @@ def _header_ok(report: dict, part: str) -> None:
 
 def test_train_and_sample_parts(tmp_path):
     out = tmp_path / "b.json"
-    proc = bench("train", "--json", str(out), "--profile", "ar/tiny")
+    proc = bench("train", "--json", str(out), "--profile", "ar/tiny", "--train-compile", "ar")  # one compile: ~1 min each
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(out.read_text())
     _header_ok(report, "train")
@@ -47,6 +47,7 @@ def test_train_and_sample_parts(tmp_path):
                                                        rel=1e-3)  # the JSON rounds seconds to microseconds
         assert row["fraction_of_gemm_peak"] == pytest.approx(
             row["model_flops_per_second"] / report["gemm_peak"]["flops_per_second"])
+    assert train["ar/tiny/compiled"]["compiled"] and "llada/tiny/compiled" not in train
     profile = train["profiles"]["ar/tiny"]
     shares = [op["share"] for op in profile["top_ops"]]
     assert 0 < sum(shares) <= 1 + 1e-9 and shares == sorted(shares, reverse=True)

@@ -119,3 +119,25 @@ def test_sweep_best_is_a_full_trial_and_the_table_marks_stopped_ones(tmp_path):
     assert s["best"]["optim.lr"] == 3e-3
     table = (tmp_path / "summary.md").read_text()
     assert "40% (stopped)" in table and table.index("| 0.003 ") < table.index("| 0.002 ") < table.index("| 0.001 ")
+
+
+def test_a_trial_whose_point_sets_steps_and_batch_is_measured_against_its_own_full_size(tmp_path):
+    from sweeps.study import load_sweep_study
+    from sweeps.sweep_report import compute_spent, summarize
+
+    study_file = tmp_path / "s.toml"
+    study_file.write_text('[study]\nname = "s"\nfamily = "ar"\npreset = "tiny"\ndata = "d"\nsteps = 10\nsearch = "grid"\n'
+                          'objective = "nll"\n[space]\n"train.micro_batch_size" = { grid = [8, 16] }\n')
+    study = load_sweep_study(study_file)
+    # the study's base trains 100 tokens; the second trial's point doubles its batch (full = 200 tokens)
+    records = [{"train.micro_batch_size": 8, "nll": 2.0, "tokens": 100, "flops": 10.0, "status": "ok"},
+               {"train.micro_batch_size": 16, "nll": 1.9, "tokens": 200, "flops": 20.0, "status": "ok",
+                "full_trial_tokens": 200},
+               {"train.micro_batch_size": 16, "nll": 1.5, "tokens": 100, "flops": 10.0, "status": "ok",
+                "full_trial_tokens": 200}]  # stopped half-way
+    c = compute_spent(records, study, full_trial_flops=10.0, full_trial_tokens=100, full_grid_flops=30.0)
+    assert c["trials_stopped_early"] == 1 and c["flops_all_trials_full"] == 50.0 and c["flops_full_grid"] == 30.0
+    s = summarize(study, records, tmp_path, full_trial_flops=10.0, full_trial_tokens=100)
+    assert s["best"]["nll"] == 1.9  # the stopped trial's better number is not comparable
+    table = (tmp_path / "summary.md").read_text()
+    assert table.count("| 100% |") == 2 and "50% (stopped)" in table and "200%" not in table
