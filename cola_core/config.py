@@ -391,7 +391,9 @@ _CHOICES = {
 
 
 def validate(cfg: Config) -> Config:
-    """Check cross-field constraints; raise ConfigError naming the first problem."""
+    """Check cross-field constraints and the family's `check_config`; raise ConfigError naming the first problem."""
+    from cola_core.registry import get_family  # lazy: the registry imports this module
+
     m, o, t, s = cfg.model, cfg.objective, cfg.train, cfg.sampler
     flat = cfg.flat()
     for key, choices in _CHOICES.items():
@@ -427,11 +429,9 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"model.dim={m.dim} must be divisible by model.n_heads={m.n_heads} into an even head size")
     if m.vae_dim % m.vae_heads or (m.vae_dim // m.vae_heads) % 2:
         raise ConfigError(f"model.vae_dim={m.vae_dim} must be divisible by model.vae_heads={m.vae_heads} into an even head size")
-    if cfg.run.family == "cola":
-        unit = m.block_size * m.patch_size
-        if cfg.data.seq_len % unit:
-            what = f"model.block_size={m.block_size}" + (f" x model.patch_size={m.patch_size}" if m.patch_size > 1 else "")
-            raise ConfigError(f"{what} must divide data.seq_len={cfg.data.seq_len}")
+    check_family = get_family(cfg.run.family).check_config
+    if check_family is not None:
+        check_family(cfg)
     for key, value in {"objective.mask_ratio": o.mask_ratio, "objective.clean_prefix_prob": o.clean_prefix_prob,
                        "objective.llada_eps": o.llada_eps, "objective.llada_random_length_prob": o.llada_random_length_prob,
                        "optim.min_lr_ratio": cfg.optim.min_lr_ratio, "sampler.top_p": s.top_p}.items():

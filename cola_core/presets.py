@@ -2,8 +2,8 @@
 
 A preset fixes the Cola shape (DiT + VAE). AR and LLaDA get `ar_layers` layers of the same width,
 and their SwiGLU hidden size is *solved* so that their non-embedding parameters equal the Cola
-DiT's (the paper's matching; the Cola VAE is extra). `tests/unit/test_presets.py` checks the 2 %
-rule over the whole ladder.
+DiT's (the paper's matching; the Cola VAE is extra). Each family's `FamilySpec.preset_shape` turns a
+preset into its `model.*` fields. `tests/unit/test_presets.py` checks the 2 % rule over the whole ladder.
 """
 
 from __future__ import annotations
@@ -74,46 +74,43 @@ def get_preset(name: str) -> Preset:
     return PRESETS[key]
 
 
-def _cola_overrides(p: Preset) -> dict[str, Any]:
-    return {
-        "model.dim": p.dim, "model.n_layers": p.n_layers, "model.n_heads": p.n_heads, "model.ffn_hidden": p.ffn_hidden,
-        "model.vae_dim": p.vae_dim, "model.vae_layers": p.vae_layers, "model.vae_heads": p.vae_heads,
-        "model.vae_ffn_hidden": p.vae_ffn_hidden, "model.block_size": p.block_size,
-    }
-
-
 def matched_ffn_hidden(p: Preset) -> int:
     """SwiGLU width that makes AR/LLaDA non-embedding params equal the Cola DiT's."""
     from cola_core.registry import get_family
 
     if p.ar_ffn_hidden:
         return p.ar_ffn_hidden
-    cola = Config()
-    apply_overrides(cola, _cola_overrides(p))
-    target = get_family("cola").count_params(cola.model).backbone
+    cola = get_family("cola")
+    target = cola.count_params(apply_overrides(Config(), cola.preset_shape(p)).model).backbone
     d = p.dim
     # non_embedding(AR) = L * (2d + 4d^2 + 3 d f) + d  ->  solve for f
     per_layer = (target - d) / p.ar_layers
     return max(8, round((per_layer - 2 * d - 4 * d * d) / (3 * d)))
 
 
-def preset_overrides(name: str, family: str) -> dict[str, Any]:
-    """Dotted-key overrides that turn a default `Config` into `preset` for `family`."""
-    p = get_preset(name)
-    common = {"optim.lr": p.lr, "train.micro_batch_size": p.micro_batch_size, "data.seq_len": p.seq_len}
-    if family == "cola":
-        return {**common, **_cola_overrides(p)}
-    return {**common, "model.dim": p.dim, "model.n_layers": p.ar_layers, "model.n_heads": p.n_heads,
+def matched_shape(p: Preset) -> dict[str, Any]:
+    """The AR/LLaDA `preset_shape`: `ar_layers` layers of the preset's width with the matched SwiGLU width."""
+    return {"model.dim": p.dim, "model.n_layers": p.ar_layers, "model.n_heads": p.n_heads,
             "model.ffn_hidden": matched_ffn_hidden(p)}
+
+
+def preset_overrides(name: str, family: str) -> dict[str, Any]:
+    """Dotted-key overrides that turn a default `Config` into `preset` for `family` (its `preset_shape`)."""
+    from cola_core.registry import get_family
+
+    shape = get_family(family).preset_shape
+    if shape is None:
+        raise ConfigError(f"family {family!r} has no preset shape (FamilySpec.preset_shape): preset {name!r} "
+                          "cannot size it")
+    p = get_preset(name)
+    return {"optim.lr": p.lr, "train.micro_batch_size": p.micro_batch_size, "data.seq_len": p.seq_len, **shape(p)}
 
 
 def resolve_config(family: str, preset: str, overrides: dict[str, Any] | None = None, base: Config | None = None) -> Config:
     """Family + preset + user overrides (applied last) -> a validated Config."""
-    from cola_core.registry import get_family
-
-    get_family(family)  # clear error for an unknown family
+    overrides_of_preset = preset_overrides(preset, family)  # first: clear errors for an unknown family or preset
     cfg = base or Config()
     cfg.run.family, cfg.run.preset = family, ALIASES.get(preset, preset)
-    apply_overrides(cfg, preset_overrides(preset, family))
+    apply_overrides(cfg, overrides_of_preset)
     apply_overrides(cfg, overrides or {})
     return validate(cfg)

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from cola_core.config import Config, ConfigError, ModelConfig
+from cola_core.presets import Preset
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,20 @@ class FamilySpec:
     score_tokens: TokenScorer | None = None
     """Token log-likelihood for log-likelihood benchmarks (AR: exact; LLaDA: its Monte Carlo bound);
     None: the family has none, and such requests are refused."""
+    check_config: Callable[[Config], None] | None = None
+    """Raises ConfigError for a config whose shapes this family cannot build (called by `validate`; no I/O)."""
+    preset_shape: Callable[[Preset], dict[str, Any]] | None = None
+    """`model.*` overrides giving this family a preset's size (AR/LLaDA: `cola_core.presets.matched_shape`);
+    None: the family has no place on the preset ladder, and resolving a preset for it is refused."""
+    stages: tuple[int, ...] = (0,)
+    """The `train.stage` of each stage of a full run, in training order (Cola: (1, 2)); (0,): one run
+    that leaves `train.stage` as configured."""
+    needs_stage1: Callable[[Config], bool] | None = None
+    """Whether a config trains on from the Stage-1 run at `run.init_from` (Cola: Stage 2 unless
+    `train.latent_evolution` is scratch); None: never."""
+    networks: Callable[[nn.Module], dict[str, nn.Module]] | None = None
+    """Named sub-networks whose forward passes sampling benchmarks time (Cola: dit, decoder, encoder);
+    None: the whole model, as `model`."""
 
 
 _REGISTRY: dict[str, FamilySpec] = {}

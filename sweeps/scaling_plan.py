@@ -143,7 +143,10 @@ def run_config(study: ScalingStudy, family: str, preset: str, data_overrides: di
 def plan_run(study: ScalingStudy, family: str, preset: str, budget: float, data_overrides: dict[str, Any]) -> PlannedRun:
     """Steps per stage that spend `budget` within the study's tolerance (or a skipped run)."""
     world = max(study.workers, 1)
-    shares = [(1, study.cola_stage1_fraction), (2, 1 - study.cola_stage1_fraction)] if family == "cola" else [(0, 1.0)]
+    spec = get_family(family)
+    first, *rest = spec.stages  # a staged family's first stage takes cola_stage1_fraction, the later ones split the rest
+    head = study.cola_stage1_fraction if rest else 1.0
+    shares = [(first, head), *((stage, (1 - head) / len(rest)) for stage in rest)]
     stages = []
     for stage, share in shares:
         extra = {"train.stage": stage} if stage else {}
@@ -151,7 +154,7 @@ def plan_run(study: ScalingStudy, family: str, preset: str, budget: float, data_
         plan = steps_for_budget(cfg, share * budget, world)
         stages.append(PlannedStage({**extra, "train.steps": plan.steps}, plan.steps, plan.tokens, plan.flops))
     cfg = run_config(study, family, preset, data_overrides, stages[-1].overrides)
-    counts = get_family(family).count_params(cfg.model)
+    counts = spec.count_params(cfg.model)
     run = PlannedRun(family, preset, budget, stages, counts.backbone, counts.total)
     miss = abs(run.flops - budget) / budget
     if miss > study.tolerance:

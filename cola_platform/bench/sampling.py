@@ -83,12 +83,6 @@ def _config(family: str, preset: str, vocab_size: int, overrides: dict[str, Any]
     return cfg
 
 
-def _networks(family: str, model: nn.Module) -> dict[str, nn.Module]:
-    if family == "cola":
-        return {"dit": model.dit, "decoder": model.vae.decoder, "encoder": model.vae.encoder}
-    return {"model": model}
-
-
 def _measure_variant(family: str, cfg: Config, batch: int, prompt_len: int, new_tokens: int,
                      repeats: int) -> dict[str, Any]:
     spec = get_family(family)
@@ -97,7 +91,7 @@ def _measure_variant(family: str, cfg: Config, batch: int, prompt_len: int, new_
     sampler = spec.build_sampler(model, cfg)
     gen = torch.Generator().manual_seed(batch)
     prompts = [torch.randint(3, cfg.model.vocab_size, (prompt_len,), generator=gen).tolist() for _ in range(batch)]
-    clock = PassClock(_networks(family, model))
+    clock = PassClock(spec.networks(model) if spec.networks is not None else {"model": model})
     produced: list[int] = []
 
     def call() -> None:

@@ -17,6 +17,7 @@ from typing import Any, Callable
 from filelock import FileLock
 
 from cola_core.config import Config, apply_overrides, validate
+from cola_core.registry import get_family
 from cola_core.utils.io import atomic_write_json
 from cola_platform.training.dispatch import train_config
 from sweeps.study import SweepStudy
@@ -65,9 +66,9 @@ def train_run(cfg: Config, out: Path, workers: int, tags: dict[str, str], on_eva
 
 
 def needs_stage1(cfg: Config, study: SweepStudy) -> bool:
-    """Cola Stage-2 trials start from a shared Stage-1 VAE, except the from-scratch variant."""
-    return (cfg.run.family == "cola" and cfg.train.stage == 2 and study.stage1_steps > 0
-            and cfg.train.latent_evolution != "scratch")
+    """A trial starts from a shared Stage-1 run when the study trains one and its family's `needs_stage1` says so."""
+    hook = get_family(cfg.run.family).needs_stage1
+    return study.stage1_steps > 0 and hook is not None and hook(cfg)
 
 
 def ensure_stage1(ctx: TrialContext, cfg: Config, tags: dict[str, str]) -> str:

@@ -5,21 +5,23 @@ Public API:
 * `ColaObjective(cfg)` (Stage 1 / Stage 2 loss), `cola_param_groups`, `cola_lr_scale`;
 * `prepare_latent_stats` (the family's `prepare` hook), `cola_eval_loss` / `cola_elbo_per_token`;
 * `cola_diagnostics`: context gain, the ideal context-free loss, decoder and prior probes;
-* `ColaSampler(model, cfg)`; `cola_param_counts`, `cola_flops_per_token`, `sampling_flops_per_token`.
+* `ColaSampler(model, cfg)`; `cola_param_counts`, `cola_flops_per_token`, `sampling_flops_per_token`;
+* `check_cola_config`, `cola_preset_shape`, `cola_networks`: the config check, preset shape and timed networks.
 """
 
 from cola_core.families.cola.accounting import cola_flops_per_token, cola_param_counts, sampling_flops_per_token
 from cola_core.families.cola.diagnostics import cola_diagnostics
+from cola_core.families.cola.hooks import check_cola_config, cola_networks, cola_preset_shape
 from cola_core.families.cola.likelihood import cola_elbo_per_token, cola_eval_loss
-from cola_core.families.cola.model import ColaModel, build_cola_model, check_train_config, prepare_latent_stats
+from cola_core.families.cola.model import ColaModel, _needs_stage1, build_cola_model, check_train_config, prepare_latent_stats
 from cola_core.families.cola.objective import ColaObjective, cola_lr_scale, cola_param_groups
 from cola_core.families.cola.sampler import ColaSampler, build_cola_sampler
 from cola_core.registry import FamilySpec, register_family
 
 __all__ = [
-    "ColaModel", "ColaObjective", "ColaSampler", "build_cola_model", "cola_diagnostics", "cola_elbo_per_token", "cola_eval_loss",
-    "cola_flops_per_token", "cola_lr_scale", "cola_param_counts", "cola_param_groups", "prepare_latent_stats",
-    "sampling_flops_per_token", "SPEC",
+    "ColaModel", "ColaObjective", "ColaSampler", "build_cola_model", "check_cola_config", "cola_diagnostics",
+    "cola_elbo_per_token", "cola_eval_loss", "cola_flops_per_token", "cola_lr_scale", "cola_networks", "cola_param_counts",
+    "cola_param_groups", "cola_preset_shape", "prepare_latent_stats", "sampling_flops_per_token", "SPEC",
 ]
 
 SPEC = register_family(
@@ -40,5 +42,10 @@ SPEC = register_family(
         readable_metric="prior_context_err",
         result_fields=("train.stage", "train.latent_evolution"),
         ladder_overrides={"train.stage": 2},
+        check_config=check_cola_config,
+        preset_shape=cola_preset_shape,
+        stages=(1, 2),
+        needs_stage1=_needs_stage1,
+        networks=cola_networks,
     )
 )

@@ -6,6 +6,7 @@ from cola_core.families.llada.likelihood import llada_eval_loss, llada_score_tok
 from cola_core.families.llada.model import build_llada_model
 from cola_core.families.llada.objective import MaskedDiffusionLoss
 from cola_core.families.llada.sampler import LLaDASampler
+from cola_core.presets import matched_shape
 from cola_core.registry import FamilySpec, register_family
 
 SPEC = register_family(
@@ -23,5 +24,6 @@ SPEC = register_family(
         sampler_knobs=("steps", "block_length", "cfg", "remasking", "temperature"),
         readable_metric="masked_ce_15",
         score_tokens=llada_score_tokens,
+        preset_shape=matched_shape,
     )
 )
