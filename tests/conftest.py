@@ -7,12 +7,9 @@ file started, never by name. Tests that need one just ask for the fixture.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -24,26 +21,8 @@ os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 # the suite never attaches to an embedded cluster the user left running (`make demo` then `make test`):
 # its jobs, run from the repository root, would otherwise find `.cluster/state.json` and connect to it
 os.environ.setdefault("COLA_CLUSTER_DIR", tempfile.mkdtemp(prefix="cola-test-cluster-"))
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, timeout: float) -> None:
-    """Poll `url` until it answers 200 or `timeout` seconds pass."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"{url} did not answer within {timeout:.0f}s")
+# imported after: cola_platform.cluster reads COLA_CLUSTER_DIR when first imported
+from cola_platform.cluster.net import free_port, wait_http  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import shutil
 import subprocess
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+
+from filelock import FileLock
 
 from cola_platform.cluster import services as svc
 from cola_platform.cluster.net import HOST, check_ports_free, free_port, wait_until
@@ -58,16 +57,10 @@ class UpResult:
     already_up: bool
 
 
-@contextmanager
-def _locked(state_dir: Path) -> Iterator[None]:
+def _locked(state_dir: Path) -> FileLock:
     """Serialise `up`/`down` on one state dir (a second `up` waits, then finds the cluster up)."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    with open(state_dir / ".lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    return FileLock(str(state_dir / ".lock"))
 
 
 def up(spec: ClusterSpec) -> UpResult:

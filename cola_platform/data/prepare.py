@@ -186,7 +186,7 @@ def run_units_ray(units: list[Unit], cfg: PrepareConfig, tok: TextTokenizer, spe
 
     from cola_platform.data.ray_env import ensure_ray
 
-    started = ensure_ray(cfg.ray_address)
+    started = ensure_ray(cfg.ray_address, dashboard=False, log_to_driver=False)
     on_start()
     rows = None
     ctx = ray.data.DataContext.get_current()

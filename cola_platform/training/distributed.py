@@ -36,6 +36,7 @@ from cola_core.config import Config
 from cola_core.train.loop import LoopResult
 from cola_platform import storage as st
 from cola_platform.data.manifest import Manifest
+from cola_platform.data.ray_env import ensure_ray
 from cola_platform.data.ray_ingest import INGEST_MODES, train_datasets
 from cola_platform.errors import UserError
 from cola_platform.tracking.mlflow_tracker import open_tracker
@@ -53,19 +54,15 @@ from cola_platform.training.worker import (CHECKPOINT_ORDER, EXPORT_FILE, META_F
 log = logging.getLogger(__name__)
 
 STORAGE_ENV = "COLA_STORAGE"
-MAX_FAILURES_ENV = "COLA_MAX_FAILURES"
-INGEST_ENV = "COLA_INGEST"
 DEEPSPEED_ENV = "COLA_DEEPSPEED_CONFIG"
 """JSON deep-merged into the generated DeepSpeed config (e.g. offload settings)."""
 WORKER_CPUS = 0.99
 _STEP_DIR = re.compile(r"(?:^|/)((?:stage\d+_)?)step_(\d+)$")
-PREEMPTION_WATCHER_ENV = "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"
-FORWARDED_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION", "AWS_REGION")
 
 
 @dataclass
 class DistributedOptions:
-    """Knobs of one distributed run beyond the config (None: config field, env var, default)."""
+    """Knobs of one distributed run beyond the config (None: the config's field)."""
 
     max_failures: int | None = None
     ingest: str | None = None
@@ -125,36 +122,13 @@ def read_meta(checkpoint_uri: str) -> dict[str, Any]:
         return {}
 
 
-def ensure_ray() -> None:
-    """Connect to the cluster this driver belongs to, or start a local instance (dashboard on)."""
-    import ray
-
-    if ray.is_initialized():
-        return
-    from cola_platform.cluster.connect import ray_driver_address
-
-    address = ray_driver_address()
-    if address:
-        ray.init(address=address)
-        return
-    # A local instance is one node that nothing drains or preempts: Ray Train's preemption watcher
-    # (one more actor process per run) has nothing to watch.
-    os.environ.setdefault(PREEMPTION_WATCHER_ENV, "0")
-    from cola_platform.cluster.local_instance import start_local_ray
-
-    start_local_ray({k: os.environ[k] for k in (*FORWARDED_ENV, PREEMPTION_WATCHER_ENV) if os.environ.get(k)},
-                    include_dashboard=True)
-
-
 def _trainer(cfg: Config, name: str, args: WorkerArgs, storage: Storage, options: DistributedOptions) -> Any:
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
     t = cfg.train
     cuda = t.device == "cuda"
-    max_failures = options.max_failures
-    if max_failures is None:
-        max_failures = int(_setting(getattr(t, "max_failures", None), MAX_FAILURES_ENV, 2))
+    max_failures = t.max_failures if options.max_failures is None else options.max_failures
     datasets, data_config = train_datasets(cfg.data.path, args.manifest, args.ingest, t.seed, cfg.data.shuffle)
     return TorchTrainer(
         train_loop_per_worker,
@@ -185,7 +159,7 @@ def fetch_export(storage: Storage, name: str, run: RunDir, prefix: str = "") -> 
 
 
 def _options_from_env(options: DistributedOptions, cfg: Config) -> tuple[str, dict[str, Any]]:
-    ingest = options.ingest or _setting(getattr(cfg.data, "ingest", ""), INGEST_ENV, "split")
+    ingest = options.ingest or cfg.data.ingest
     if ingest not in INGEST_MODES:
         raise UserError(f"ingest mode {ingest!r} must be one of {', '.join(INGEST_MODES)}")
     overrides = dict(options.deepspeed)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from cola_platform.cluster.net import free_port
 from cola_platform.data.manifest import read_manifest
 from cola_platform.data.prepare import PrepareConfig, prepare
 from cola_platform.data.shards import read_split
@@ -97,12 +97,6 @@ def test_corrupt_shard_on_s3_is_refused(s3_server, s3_bucket, tmp_path):
     fs.pipe(f"{out[5:]}/{m.shards[0].path}", b"PAR1 not really parquet")
     with pytest.raises(UserError, match="does not match its manifest checksum"):
         read_split(out, m, "train")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.parametrize("where", ["source", "out"])

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 
+from cola_platform.cluster.net import free_port
 from cola_platform.tracking.mlflow_tracker import MlflowTracker, open_tracker
 from cola_platform.tracking.redact import is_secret_name, redact_uri, safe_value, scrub
 from cola_platform.training.local import train_in_process
@@ -18,12 +18,6 @@ from cola_platform.training.setup import config_for_data
 
 FAKE_SECRET = "sk-cola-test-9f8e7d6c5b4a"
 PASSWORD = "hunter2-but-longer"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def tiny_config(data: str, **extra: object):
