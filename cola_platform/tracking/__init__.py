@@ -6,6 +6,7 @@
     tracker.finish(result, run_dir)           # artifacts + FINISHED
 """
 
-from cola_platform.tracking.mlflow_tracker import MlflowTracker, NullTracker, TrackingInfo, open_tracker, tracking_uri
+from cola_platform.tracking.mlflow_tracker import (MlflowTracker, NullTracker, Tracker, TrackingInfo, mlflow_client,
+                                                   open_tracker, tracking_uri)
 
-__all__ = ["MlflowTracker", "NullTracker", "TrackingInfo", "open_tracker", "tracking_uri"]
+__all__ = ["MlflowTracker", "NullTracker", "Tracker", "TrackingInfo", "mlflow_client", "open_tracker", "tracking_uri"]

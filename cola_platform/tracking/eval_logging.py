@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from cola_platform.tracking.mlflow_tracker import RUN_FILE, probe, tracking_uri, warn_once
+from cola_platform.tracking.mlflow_tracker import RUN_FILE, mlflow_client, probe, tracking_uri, warn_once
 from cola_platform.training.export import LoadedRun
 
 log = logging.getLogger(__name__)
@@ -29,9 +29,7 @@ def _log(loaded: LoadedRun, metrics: dict[str, Any], tags: dict[str, str], artif
         warn_once(f"mlflow-down:{uri}", "MLflow is unreachable; evaluation numbers stay in the JSON files only")
         return
     try:
-        from mlflow.tracking import MlflowClient
-
-        client = MlflowClient(uri)
+        client = mlflow_client(uri)
         for key, value in metrics.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
                 client.log_metric(run_id, key, float(value))

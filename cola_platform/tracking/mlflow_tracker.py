@@ -12,7 +12,8 @@
   tokenizer as artifacts, and the run marked FINISHED.
 
 If the server is unreachable or a call fails, one warning is logged, the tracker turns itself off
-and training continues (metrics still go to metrics.jsonl). HTTP calls fail fast
+(or `open_tracker` returns a `NullTracker`: every `Tracker` method, doing nothing) and training
+continues (metrics still go to metrics.jsonl). HTTP calls fail fast
 (`MLFLOW_HTTP_REQUEST_MAX_RETRIES=0`, `MLFLOW_HTTP_REQUEST_TIMEOUT=5` unless already set).
 """
 
@@ -27,11 +28,14 @@ import time
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from cola_core.config import Config
 from cola_core.utils.io import atomic_write_json
 from cola_platform.tracking.redact import redact_uri, safe_value, scrub
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,13 @@ _warned: set[str] = set()
 def tracking_uri(cfg: Config) -> str:
     """The MLflow server of a run: `run.tracking_uri`, else `MLFLOW_TRACKING_URI`, else '' (off)."""
     return cfg.run.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+
+
+def mlflow_client(uri: str) -> MlflowClient:
+    """The `MlflowClient` of tracking server `uri` (every MLflow call of the platform goes through one)."""
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(uri)
 
 
 def warn_once(key: str, message: str) -> None:
@@ -84,16 +95,44 @@ class TrackingInfo:
     experiment_id: str
 
 
-class MlflowTracker:
+class Tracker:
+    """What a training run calls on its tracker; here every method does nothing (`NullTracker`),
+    `MlflowTracker` overrides them all."""
+
+    info: TrackingInfo | None = None
+    enabled = False
+
+    def load_logged_steps(self) -> None:
+        """Read the last logged step of every metric of the run (for de-duplication on resume)."""
+
+    def log_record(self, record: dict[str, Any]) -> None:
+        """Log a metrics record's numeric fields at `record['step']`, skipping steps already logged."""
+
+    def log_params_and_tags(self, cfg: Config, extra_tags: dict[str, str] | None = None) -> None:
+        """The flattened config (secrets dropped, values already in the run kept) and the standard tags."""
+
+    def log_artifacts(self, files: list[tuple[str, Path]]) -> None:
+        """Upload the files that exist: [(artifact_dir, path)] ('' = the run's artifact root)."""
+
+    def finish(self, result: dict[str, Any], run_dir: Path) -> None:
+        """Final numbers as `result/*` metrics, the run's files as artifacts, status FINISHED."""
+
+    def end(self, status: str) -> None:
+        """Mark the run FINISHED / FAILED / KILLED (a resumed run flips back to RUNNING)."""
+
+
+class NullTracker(Tracker):
+    """Stands in for MlflowTracker when tracking is off or the server is down: every method does nothing."""
+
+
+class MlflowTracker(Tracker):
     """Logging into one existing MLflow run through `MlflowClient`; never raises."""
 
     def __init__(self, info: TrackingInfo):
-        from mlflow.tracking import MlflowClient
-
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
         self.info = info
-        self.client = MlflowClient(info.uri)
+        self.client = mlflow_client(info.uri)
         self.enabled = True
         self.last_step: dict[str, int] = {}
 
@@ -187,22 +226,6 @@ class MlflowTracker:
                 self.client.set_terminated(self.info.run_id, status)
 
 
-class NullTracker:
-    """Stands in for MlflowTracker when tracking is off or the server is down."""
-
-    info: TrackingInfo | None = None
-    enabled = False
-
-    def log_record(self, record: dict[str, Any]) -> None:
-        """Do nothing."""
-
-    def finish(self, result: dict[str, Any], run_dir: Path) -> None:
-        """Do nothing."""
-
-    def end(self, status: str) -> None:
-        """Do nothing."""
-
-
 def _saved_run_id(run_dir: Path, uri: str) -> str:
     path = Path(run_dir) / RUN_FILE
     try:
@@ -242,7 +265,7 @@ def _find_or_create_run(client: Any, cfg: Config, candidates: list[str]) -> tupl
 
 
 def open_tracker(cfg: Config, run_dir: Path, known_run_id: str = "",
-                 extra_tags: dict[str, str] | None = None) -> MlflowTracker | NullTracker:
+                 extra_tags: dict[str, str] | None = None) -> Tracker:
     """Start or continue the run's MLflow run; a NullTracker (after one warning) when MLflow is off or down.
 
     The MLflow run id is kept in `RUN_DIR/mlflow_run.json`; `known_run_id` (e.g. from the latest

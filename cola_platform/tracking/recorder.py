@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from cola_core.utils.io import atomic_write_json
-from cola_platform.tracking.mlflow_tracker import MlflowTracker, NullTracker, TrackingInfo
+from cola_platform.tracking.mlflow_tracker import MlflowTracker, NullTracker, Tracker, TrackingInfo
 from cola_platform.training.run_dir import MetricsLog, RunDir
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class StageRecord:
     def __init__(self, run_dir: str, tracking: TrackingInfo | None):
         self.run = RunDir(Path(run_dir))
         self.tracking = tracking
-        self.tracker: MlflowTracker | NullTracker = NullTracker()
+        self.tracker: Tracker = NullTracker()
         self.resume_steps: list[int] = []
         self.metrics: MetricsLog | None = None
         self.summary: dict[str, Any] | None = None

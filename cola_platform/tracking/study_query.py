@@ -7,7 +7,7 @@ from typing import Any
 
 from cola_platform.errors import UserError
 from cola_platform.tracking.eval_logging import POINT_PREFIX
-from cola_platform.tracking.mlflow_tracker import probe
+from cola_platform.tracking.mlflow_tracker import mlflow_client, probe
 from cola_platform.tracking.redact import redact_uri
 from cola_platform.tracking.study_runs import PARENT_TAG
 
@@ -26,9 +26,7 @@ def retire_stale_points(uri: str, study: str, current: set[str]) -> int:
     if not uri or probe(uri):
         return 0
     try:
-        from mlflow.tracking import MlflowClient
-
-        client = MlflowClient(uri)
+        client = mlflow_client(uri)
         exp = client.get_experiment_by_name(study)
         if exp is None:
             return 0
@@ -48,9 +46,7 @@ def fetch_scaling_points(uri: str, study: str) -> tuple[dict[str, Any], list[dic
     reason = probe(uri)
     if reason:
         raise UserError(f"MLflow at {redact_uri(uri)} is unreachable ({reason})")
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(uri)
+    client = mlflow_client(uri)
     exp = client.get_experiment_by_name(study)
     if exp is None:
         raise UserError(f"MLflow at {redact_uri(uri)} has no experiment {study!r}; run the study first")

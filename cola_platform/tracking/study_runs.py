@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cola_platform.tracking.mlflow_tracker import _experiment_id, probe, warn_once
+from cola_platform.tracking.mlflow_tracker import _experiment_id, mlflow_client, probe, warn_once
 from cola_platform.tracking.redact import redact_uri
 
 log = logging.getLogger(__name__)
@@ -34,17 +34,12 @@ class StudyRun:
     def enabled(self) -> bool:
         return bool(self.run_id)
 
-    def _client(self):
-        from mlflow.tracking import MlflowClient
-
-        return MlflowClient(self.uri)
-
     def log_summary(self, summary: dict[str, Any], out: Path, artifacts: list[Path] | None = None) -> None:
         """Numbers of the summary as metrics, the summary files and plots as artifacts."""
         if not self.enabled:
             return
         try:
-            client = self._client()
+            client = mlflow_client(self.uri)
             for key, value in flat_numbers(summary).items():
                 client.log_metric(self.run_id, key, value)
             files = artifacts if artifacts is not None else sorted(p for p in out.glob("*") if p.suffix in (".json", ".md", ".html"))
@@ -82,9 +77,7 @@ def open_study_run(study: str, kind: str, params: dict[str, Any], tracking_uri: 
         warn_once(f"mlflow-down:{uri}", f"MLflow at {redact_uri(uri)} is unreachable ({reason}); the study runs untracked")
         return StudyRun()
     try:
-        from mlflow.tracking import MlflowClient
-
-        client = MlflowClient(uri)
+        client = mlflow_client(uri)
         exp = _experiment_id(client, study)
         found = client.search_runs([exp], filter_string=f"tags.`{PARENT_TAG}` = 'true' and tags.study = '{study}'",
                                    max_results=1)
