@@ -93,7 +93,7 @@ def bench_data(docs: int = 20000, seq_len: int = 128, vocab_size: int = 4096, ra
     n = sum(len(x) for i in range(0, len(texts), 512) for x in tok.encode_batch(texts[i:i + 512]))
     results: dict[str, Any] = {"documents": docs, "seq_len": seq_len, "vocab_size": tok.vocab_size,
                                "tokenize_only": _rate(n, time.perf_counter() - start)}
-    ensure_ray(ray_address)
+    ensure_ray(ray_address, dashboard=False, log_to_driver=False)
     results["ray_cpus"] = cluster_cpus()
     jsonl, sw = Source(f"file:{root / 'corpus.jsonl'}"), Source("storyworld", num_docs=docs)
     for name, source in (("jsonl", jsonl), ("storyworld", sw)):

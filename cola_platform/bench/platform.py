@@ -49,7 +49,8 @@ def bench_platform(preset: str = "xs", steps: int = 30, warmup: int = 5, global_
                    zero: int = 2, docs: int = 3000, seq_len: int = 128, vocab_size: int = 4096,
                    workdir: str | None = None) -> dict[str, Any]:
     """Run the three trainings and the fixed-cost run; tokens/s medians and the distributed ratio."""
-    from cola_platform.training.distributed import ensure_ray, train_distributed
+    from cola_platform.data.ray_env import ensure_ray
+    from cola_platform.training.distributed import train_distributed
     from cola_platform.training.local import train_in_process
     from cola_platform.training.setup import config_for_data
 

@@ -107,7 +107,7 @@ def run_scaling(study: ScalingStudy, out: Path) -> dict[str, Any]:
     import ray
 
     from cola_platform.tracking.study_runs import open_study_run
-    from cola_platform.training.distributed import ensure_ray
+    from cola_platform.data.ray_env import ensure_ray
 
     runs, overrides = plan(study)
     ensure_ray()

@@ -154,7 +154,7 @@ def run_sweep(study: SweepStudy, out: Path) -> dict[str, Any]:
     """Run (or resume) the study; write and return its summary."""
     import ray
 
-    from cola_platform.training.distributed import ensure_ray
+    from cola_platform.data.ray_env import ensure_ray
     from cola_platform.tracking.study_runs import open_study_run
     from sweeps.sweep_report import summarize
 
