@@ -44,6 +44,10 @@ def build_parser() -> Parser:
     size.add_argument("--shard-rows", type=int, default=8192, help="sequences per Parquet shard (target)")
     size.add_argument("--shard-mb", type=float, default=0.0, help="target shard size in MiB of tokens (instead of --shard-rows)")
     p.add_argument("--seed", type=int, default=0, help="storyworld seed")
+    p.add_argument("--qa-share", type=float, default=None,
+                   help="storyworld: share of question-and-answer documents (default: the corpus's, 0.15)")
+    p.add_argument("--mc-share", type=float, default=None,
+                   help="storyworld: share of multiple-choice documents (default: the corpus's, 0.10)")
     p.add_argument("--decode-errors", choices=DECODE_MODES, default="strict",
                    help="non-UTF-8 input: strict = fail naming file and byte; replace = substitute U+FFFD and count")
     p.add_argument("--max-doc-mb", type=float, default=64.0,
@@ -66,11 +70,14 @@ def config_from_args(args) -> PrepareConfig:
         raise UserError("need --shard-rows >= 1, --shard-mb >= 0, --max-doc-mb > 0 and --num-docs >= 0")
     if args.tokenizer and not os.path.isfile(args.tokenizer):
         raise UserError(f"--tokenizer {args.tokenizer} does not exist")
+    if (args.qa_share is not None or args.mc_share is not None) and args.source != "storyworld":
+        raise UserError("--qa-share / --mc-share apply to --source storyworld only")
     if args.s3_endpoint:
         os.environ["AWS_ENDPOINT_URL"] = args.s3_endpoint  # for this process, Ray workers and --out
     source = Source(args.source, num_docs=args.num_docs, seed=args.seed, text_field=args.text_field,
                     decode_errors=args.decode_errors, max_doc_bytes=max(1, int(args.max_doc_mb * 2**20)),
-                    s3_endpoint=args.s3_endpoint)
+                    s3_endpoint=args.s3_endpoint, qa_share=args.qa_share, mc_share=args.mc_share)
+    source.corpus_mix()  # bad shares fail here, before anything is written
     return PrepareConfig(source=source, out=args.out, seq_len=args.seq_len, vocab_size=args.vocab_size,
                          val_fraction=args.val_fraction, shard_rows=args.shard_rows, shard_mb=args.shard_mb,
                          tokenizer_path=args.tokenizer, tokenizer_sample_docs=args.tokenizer_sample_docs,

@@ -19,12 +19,15 @@ import logging
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import fsspec
 
 from cola_platform.data.readers import FORMATS, ReadOptions
 from cola_platform.errors import UserError
+
+if TYPE_CHECKING:
+    from cola_core.data.storyworld import CorpusMix
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,10 @@ class Source:
     """Memory budget for one document (larger .txt documents are streamed)."""
     s3_endpoint: str = ""
     """S3 endpoint URL; empty: AWS_ENDPOINT_URL(_S3) from the environment."""
+    qa_share: float | None = None
+    """storyworld: share of question-and-answer documents (None: the corpus default)."""
+    mc_share: float | None = None
+    """storyworld: share of multiple-choice documents (None: the corpus default)."""
 
     @property
     def kind(self) -> str:
@@ -62,8 +69,21 @@ class Source:
     def describe(self) -> str:
         """The manifest's `source` string."""
         if self.uri == "storyworld":
-            return f"storyworld(num_docs={self.num_docs}, seed={self.seed})"
+            shares = "".join(f", {k}={v:g}" for k, v in (("qa_share", self.qa_share), ("mc_share", self.mc_share))
+                             if v is not None)
+            return f"storyworld(num_docs={self.num_docs}, seed={self.seed}{shares})"
         return self.uri + (f" (first {self.num_docs} documents)" if self.num_docs else "")
+
+    def corpus_mix(self) -> CorpusMix:
+        """storyworld: the document mix (the corpus defaults where no share is given)."""
+        from cola_core.data.storyworld import CorpusMix
+
+        defaults = CorpusMix()
+        try:
+            return CorpusMix(qa_share=defaults.qa_share if self.qa_share is None else self.qa_share,
+                             mc_share=defaults.mc_share if self.mc_share is None else self.mc_share)
+        except ValueError as err:
+            raise UserError(f"--qa-share / --mc-share: {err}") from None
 
     def options(self) -> ReadOptions:
         """Reader options of this source."""

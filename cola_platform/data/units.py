@@ -132,7 +132,7 @@ def iter_unit_docs(unit: Unit, source: Source, stats: ReadStats | None = None) -
     if unit.kind == "storyworld":
         from cola_core.data.storyworld import iter_texts
 
-        for i, text in enumerate(iter_texts(unit.count, seed=source.seed, start=unit.start)):
+        for i, text in enumerate(iter_texts(unit.count, seed=source.seed, start=unit.start, mix=source.corpus_mix())):
             stats.bytes_read += len(text)
             yield from emit_text(unit.start + i, text, stats)
         return
