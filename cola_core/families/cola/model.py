@@ -70,13 +70,13 @@ def _has_reference(cfg: Config) -> bool:
     return cfg.train.stage == 2 and cfg.objective.lambda_ref > 0 and cfg.train.latent_evolution in ("joint", "interval")
 
 
-def _needs_stage1(cfg: Config) -> bool:
+def needs_stage1(cfg: Config) -> bool:
     return cfg.train.stage == 2 and cfg.train.latent_evolution != "scratch"
 
 
 def check_train_config(cfg: Config) -> None:
     """A fresh Stage-2 run that starts from Stage 1 needs a usable `run.init_from` (ConfigError otherwise)."""
-    if not _needs_stage1(cfg):
+    if not needs_stage1(cfg):
         return
     if not cfg.run.init_from:
         raise ConfigError(f"train.stage=2 with train.latent_evolution={cfg.train.latent_evolution!r} needs "
@@ -104,7 +104,7 @@ def build_cola_model(cfg: Config, load_stage1: bool = True) -> ColaModel:
     """
     stage2 = cfg.train.stage == 2
     model = ColaModel(cfg, with_dit=stage2, with_ref=_has_reference(cfg))
-    if _needs_stage1(cfg) and load_stage1 and cfg.run.init_from:
+    if needs_stage1(cfg) and load_stage1 and cfg.run.init_from:
         load_stage1_vae(model, cfg)
         if model.ref_encoder is not None:
             model.reset_reference()
