@@ -71,6 +71,7 @@ def _has_reference(cfg: Config) -> bool:
 
 
 def needs_stage1(cfg: Config) -> bool:
+    """Whether the run trains on from a Stage-1 VAE (Stage 2, unless the VAE is trained from scratch)."""
     return cfg.train.stage == 2 and cfg.train.latent_evolution != "scratch"
 
 
