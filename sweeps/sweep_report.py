@@ -69,7 +69,7 @@ def compute_spent(records: list[dict], study: SweepStudy, full_trial_flops: floa
     grid_size = len(study.space.grid_points()) if all(p.kind in GRIDDABLE for p in study.space.params.values()) else 0
     stopped = sum(1 for r in records if _finite(r.get("tokens")) and not ran_full(r, full_trial_tokens))
     return {"flops_spent": spent, "flops_all_trials_full": sum(full(r) for r in records),
-            "flops_full_grid": (full_trial_flops * grid_size if full_grid_flops is None or not grid_size else full_grid_flops)
+            "flops_full_grid": (full_trial_flops * grid_size if full_grid_flops is None else full_grid_flops)
             * (study.num_samples if study.search == "grid" else 1),
             "trials_stopped_early": stopped, "grid_size": grid_size}
 
