@@ -45,9 +45,9 @@ def build_parser() -> Parser:
     size.add_argument("--shard-mb", type=float, default=0.0, help="target shard size in MiB of tokens (instead of --shard-rows)")
     p.add_argument("--seed", type=int, default=0, help="storyworld seed")
     p.add_argument("--qa-share", type=float, default=None,
-                   help="storyworld: share of question-and-answer documents (default: the corpus's, 0.15)")
+                   help="storyworld: share of question-and-answer documents (default: the corpus's)")
     p.add_argument("--mc-share", type=float, default=None,
-                   help="storyworld: share of multiple-choice documents (default: the corpus's, 0.10)")
+                   help="storyworld: share of multiple-choice documents (default: the corpus's)")
     p.add_argument("--decode-errors", choices=DECODE_MODES, default="strict",
                    help="non-UTF-8 input: strict = fail naming file and byte; replace = substitute U+FFFD and count")
     p.add_argument("--max-doc-mb", type=float, default=64.0,
