@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from cola_core.config import Config, ConfigError, ModelConfig
+from cola_core.export import ExportFormat
 from cola_core.presets import Preset
 
 
@@ -119,6 +120,9 @@ class FamilySpec:
     networks: Callable[[nn.Module], dict[str, nn.Module]] | None = None
     """Named sub-networks whose forward passes sampling benchmarks time (Cola: dit, decoder, encoder);
     None: the whole model, as `model`."""
+    export_formats: dict[str, ExportFormat] = field(default_factory=dict)
+    """`python -m jobs.export --format NAME` for this family (AR/LLaDA: `llama`, a Hugging Face Llama
+    checkpoint; Cola: `cola`, VAE + DiT safetensors); empty: the family cannot be exported."""
 
 
 _REGISTRY: dict[str, FamilySpec] = {}

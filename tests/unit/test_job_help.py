@@ -39,3 +39,11 @@ def test_sweep_help_does_not_import_ray() -> None:
     code = "import sys, jobs.sweep; print(sorted(m for m in ('ray', 'torch') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr[-1000:]
+
+
+def test_export_help_keeps_examples_and_format_choices(capsys) -> None:
+    from jobs.export import main
+
+    text = help_text(capsys, main)
+    assert "python -m jobs.export --run runs/ar-tiny --format llama --out" in text
+    assert "{cola,llama}" in text and "(default: None)" not in text

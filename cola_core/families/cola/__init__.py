@@ -6,11 +6,13 @@ Public API:
 * `prepare_latent_stats` (the family's `prepare` hook), `cola_eval_loss` / `cola_elbo_per_token`;
 * `cola_diagnostics`: context gain, the ideal context-free loss, decoder and prior probes;
 * `ColaSampler(model, cfg)`; `cola_param_counts`, `cola_flops_per_token`, `sampling_flops_per_token`;
-* `check_cola_config`, `cola_preset_shape`, `cola_networks`: the config check, preset shape and timed networks.
+* `check_cola_config`, `cola_preset_shape`, `cola_networks`: the config check, preset shape and timed networks;
+* `COLA_FORMAT`: the `cola` export format (VAE + DiT safetensors and the config).
 """
 
 from cola_core.families.cola.accounting import cola_flops_per_token, cola_param_counts, sampling_flops_per_token
 from cola_core.families.cola.diagnostics import cola_diagnostics
+from cola_core.families.cola.export import COLA_FORMAT
 from cola_core.families.cola.hooks import check_cola_config, cola_networks, cola_preset_shape
 from cola_core.families.cola.likelihood import cola_elbo_per_token, cola_eval_loss
 from cola_core.families.cola.model import ColaModel, needs_stage1, build_cola_model, check_train_config, prepare_latent_stats
@@ -19,9 +21,10 @@ from cola_core.families.cola.sampler import ColaSampler, build_cola_sampler
 from cola_core.registry import FamilySpec, register_family
 
 __all__ = [
-    "ColaModel", "ColaObjective", "ColaSampler", "build_cola_model", "check_cola_config", "cola_diagnostics",
-    "cola_elbo_per_token", "cola_eval_loss", "cola_flops_per_token", "cola_lr_scale", "cola_networks", "cola_param_counts",
-    "cola_param_groups", "cola_preset_shape", "prepare_latent_stats", "sampling_flops_per_token", "SPEC",
+    "COLA_FORMAT", "ColaModel", "ColaObjective", "ColaSampler", "build_cola_model", "check_cola_config",
+    "cola_diagnostics", "cola_elbo_per_token", "cola_eval_loss", "cola_flops_per_token", "cola_lr_scale",
+    "cola_networks", "cola_param_counts", "cola_param_groups", "cola_preset_shape", "prepare_latent_stats",
+    "sampling_flops_per_token", "SPEC",
 ]
 
 SPEC = register_family(
@@ -47,5 +50,6 @@ SPEC = register_family(
         stages=(1, 2),
         needs_stage1=needs_stage1,
         networks=cola_networks,
+        export_formats={"cola": COLA_FORMAT},
     )
 )

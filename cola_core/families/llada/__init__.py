@@ -6,6 +6,7 @@ from cola_core.families.llada.likelihood import llada_eval_loss, llada_score_tok
 from cola_core.families.llada.model import build_llada_model
 from cola_core.families.llada.objective import MaskedDiffusionLoss
 from cola_core.families.llada.sampler import LLaDASampler
+from cola_core.nn.llama_export import llama_format
 from cola_core.presets import matched_shape
 from cola_core.registry import FamilySpec, register_family
 
@@ -25,5 +26,6 @@ SPEC = register_family(
         readable_metric="masked_ce_15",
         score_tokens=llada_score_tokens,
         preset_shape=matched_shape,
+        export_formats={"llama": llama_format("llada", build_llada_model, bidirectional=True)},
     )
 )
