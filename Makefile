@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 # The CPU build of torch lies on disk; a plain `pip install torch` would pull several GB of CUDA.
 TORCH_CPU ?= torch==2.13.0
 export DS_ACCELERATOR ?= cpu
@@ -19,16 +20,22 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --upgrade pip setuptools wheel
 	@if ! command -v nvidia-smi >/dev/null 2>&1; then \
 	  echo "no CUDA found: installing the CPU build $(TORCH_CPU)"; $(PIP) install -q $(TORCH_CPU); fi
-	$(PIP) install -q -e '.[test,eval]'
+	$(PIP) install -q -e .
 	@touch $(STAMP)
+
+# The suite also needs pytest and lm-eval (the `test` and `eval` extras); the demo does not, so it
+# skips their install.
+$(TEST_STAMP): $(STAMP)
+	$(PIP) install -q -e '.[test,eval]'
+	@touch $(TEST_STAMP)
 
 demo: setup
 	$(PY) -m jobs.demo
 
-test: setup
+test: $(TEST_STAMP)
 	$(PY) -m pytest --durations=20 tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
-test-fast: setup
+test-fast: $(TEST_STAMP)
 	$(PY) -m pytest -m "not slow and not ray" tests
 
 bench: setup

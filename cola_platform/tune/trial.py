@@ -87,17 +87,20 @@ def evaluate_checkpoint(ctx: TrialContext, cfg: Config, out: Path) -> dict[str, 
 
     loaded = load_run(ctx.study.checkpoint)
     loaded.cfg = validate(apply_overrides(loaded.cfg, {k: v for k, v in cfg.flat().items() if k.startswith("sampler.")}))
-    return run_eval(ctx, loaded, out)
+    # the sampler settings move the family's held-out diagnostics too (Cola's prior probe samples with them)
+    return run_eval(ctx, loaded, out, heldout_batches=loaded.cfg.train.eval_batches)
 
 
-def run_eval(ctx: TrialContext, loaded: Any, out: Path) -> dict[str, float]:
-    """The study's generative tasks on a loaded run; flat metric names."""
+def run_eval(ctx: TrialContext, loaded: Any, out: Path, heldout_batches: int = 0) -> dict[str, float]:
+    """The study's generative tasks on a loaded run (plus the held-out likelihood and diagnostics over
+    `heldout_batches` validation batches; a training trial already has them from its loop); flat metric names."""
     from cola_platform.evaluation import EvalRequest, evaluate_run, flat_metrics
 
     tasks = ctx.study.eval_tasks
-    if not tasks:
+    if not tasks and not heldout_batches:
         return {}
-    record = evaluate_run(loaded, EvalRequest(tasks=tasks, items=ctx.study.eval_items, seed=ctx.study.seed, likelihood_batches=0))
+    record = evaluate_run(loaded, EvalRequest(tasks=tasks, items=ctx.study.eval_items, seed=ctx.study.seed,
+                                              likelihood_batches=heldout_batches))
     atomic_write_json(out / "eval.json", record)
     return flat_metrics(record)
 
