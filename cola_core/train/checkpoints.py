@@ -15,27 +15,52 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable, Mapping
 
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 MANIFEST = "checkpoint.json"
 _CHUNK = 1 << 20
 
 
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
+def stream_sha256(stream: BinaryIO) -> str:
+    """Hex sha256 of everything left in a binary stream, read in 1 MiB chunks."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
+    while chunk := stream.read(_CHUNK):
+        digest.update(chunk)
     return digest.hexdigest()
 
 
-def write_manifest(directory: Path, step: int) -> None:
-    """Record the size and sha256 of every file under `directory` in its `checkpoint.json`."""
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    with open(path, "rb") as f:
+        return stream_sha256(f)
+
+
+def write_manifest(directory: Path, step: int, name: str = MANIFEST, **fields: Any) -> None:
+    """Record the size and sha256 of every file under `directory` (but `name` itself) in its manifest
+    `name` (default `checkpoint.json`), with `step` and any extra `fields`."""
     files = {str(p.relative_to(directory)): {"size": p.stat().st_size, "sha256": file_sha256(p)}
-             for p in sorted(directory.rglob("*")) if p.is_file() and p.name != MANIFEST}
-    (directory / MANIFEST).write_text(json.dumps({"step": step, "files": files}, indent=1, sort_keys=True))
+             for p in sorted(directory.rglob("*")) if p.is_file() and p.relative_to(directory) != Path(name)}
+    (directory / name).write_text(json.dumps({**fields, "step": step, "files": files}, indent=1, sort_keys=True))
+
+
+def check_files(files: Mapping[str, Mapping[str, Any]], size: Callable[[str], int | None],
+                open_binary: Callable[[str], BinaryIO]) -> str:
+    """Why the files of a manifest's `files` table do not match it ("" when they all do).
+
+    `size(name)` is a file's size (None when it is missing) and `open_binary(name)` opens it, so the
+    same check runs on a local directory or on any other file system (e.g. S3 through fsspec).
+    """
+    for name, expected in files.items():
+        actual = size(name)
+        if actual is None:
+            return f"{name} is missing"
+        if actual != expected["size"]:
+            return f"{name} has {actual} bytes, its manifest {expected['size']}"
+        with open_binary(name) as f:
+            if stream_sha256(f) != expected["sha256"]:
+                return f"{name} does not match its checksum"
+    return ""
 
 
 def verify(directory: Path) -> str:
@@ -45,15 +70,11 @@ def verify(directory: Path) -> str:
         files = manifest["files"]
     except (OSError, ValueError, KeyError, TypeError):
         return f"no readable {MANIFEST}"
-    for name, expected in files.items():
-        path = directory / name
-        if not path.is_file():
-            return f"{name} is missing"
-        if path.stat().st_size != expected["size"]:
-            return f"{name} has {path.stat().st_size} bytes, its manifest {expected['size']}"
-        if file_sha256(path) != expected["sha256"]:
-            return f"{name} does not match its checksum"
-    return ""
+    return check_files(files, lambda name: _local_size(directory / name), lambda name: open(directory / name, "rb"))
+
+
+def _local_size(path: Path) -> int | None:
+    return path.stat().st_size if path.is_file() else None
 
 
 @dataclass

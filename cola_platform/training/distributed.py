@@ -5,7 +5,9 @@ Run layout:
     RUN_DIR/...                      as in-process runs (config, tokenizer, metrics.jsonl, model, result)
     RUN_DIR/mlflow_run.json          the MLflow run this run logs into (kept across re-runs)
     <storage>/<run name>/step_N/     Ray Train checkpoints: DeepSpeed shards of every rank,
-                                     client_state/rank_R.pt, cola_meta.json, export/ at the last step
+                                     client_state/rank_R.pt, cola_meta.json, export/ at the last step,
+                                     checkpoint.rank_R.json (each rank's files: size + sha256)
+    <storage>/<run name>/skipped/    checkpoints a resume passed over (damaged or incomplete)
 
 `train_stages` trains several stages in one Ray Train run, i.e. one worker group: Cola's Stage 1 and
 Stage 2 (the second *continues* from the first's weights), or the independent runs of a scaling
@@ -14,7 +16,8 @@ storage names its checkpoints `stage<k>_step_N`.
 
 `<storage>` is `run.storage` (when the config has that field), else `$COLA_STORAGE`, else
 `RUN_DIR/ray`; it may be an `s3://` URI. Re-running with the same run name and storage resumes
-from the latest checkpoint (Train V2 reloads the run's checkpoint manager); within one run,
+from the newest checkpoint whose files match their manifests (`resume_choice`: Train V2 reloads the
+run's checkpoint manager, told to forget the damaged ones); within one run,
 `FailureConfig(max_failures)` restarts the worker group from the latest checkpoint after a worker
 dies. The driver owns the run directory: workers send metrics to a recorder actor on this node, and
 the consolidated model comes from the final checkpoint's `export/`.
@@ -46,6 +49,7 @@ from cola_platform.training.feasibility import check_workers_fit
 from cola_platform.training.local import prepare_run_dir
 from cola_platform.training.phases import phase_seconds
 from cola_platform.training.result import build_result
+from cola_platform.training.resume_choice import resume_checkpoint
 from cola_platform.training.run_dir import RunDir
 from cola_platform.training.run_lock import lock_runs
 from cola_platform.training.worker import (CHECKPOINT_ORDER, EXPORT_FILE, META_FILE, FaultPlan, StageArgs, WorkerArgs,
@@ -241,6 +245,8 @@ def _train_stages_locked(cfgs: list[Config], runs: list[RunDir], manifest: Manif
     prefixes = [stage_prefix(k, len(cfgs)) for k in range(len(cfgs))]
     ingest, ds_overrides = _options_from_env(options, cfgs[0])
     storage = resolve_storage(cfgs[-1], runs[-1])
+    latest = resume_checkpoint(st.join(storage.uri, name),  # the newest valid one; damaged ones set aside
+                               [uri for p in prefixes for _, uri in storage.checkpoints(name, p)])
     trackers, stages = [], []
     for k, cfg in enumerate(cfgs):
         existing = storage.checkpoints(name, prefixes[k])
@@ -252,10 +258,9 @@ def _train_stages_locked(cfgs: list[Config], runs: list[RunDir], manifest: Manif
     recorder = start_recorder([(run.root, tracker.info) for run, tracker in zip(runs, trackers)])
     args = WorkerArgs(stages=stages, manifest=manifest, recorder=recorder, ingest=ingest, deepspeed=ds_overrides,
                       fault=options.fault)
-    latest = max((c for p in prefixes for c in storage.checkpoints(name, p)), default=None, key=lambda c: c[1])
     log.info("training %s (%d stage(s)) with %d Ray Train workers, ZeRO-%d, storage %s%s", name, len(cfgs),
              cfgs[0].train.workers, cfgs[0].train.zero_stage, redact_uri(storage.uri),
-             f" (resuming from {latest[1].rsplit('/', 1)[-1]})" if latest else "")
+             f" (resuming from {latest.rsplit('/', 1)[-1]})" if latest else "")
     start, fit_start = time.perf_counter(), time.time()
     try:
         _trainer(cfgs[0], name, args, storage, options).fit()

@@ -11,8 +11,9 @@ streams its Ray Data shard, and runs `run_loop` with hooks that
 - all-reduce-average metrics over ranks (so logged losses are global),
 - save a checkpoint every `train.ckpt_every` steps: all ranks write DeepSpeed's sharded checkpoint
   plus their own loop state (step, data position, RNG) into a local temp dir, rank 0 adds
-  `cola_meta.json` (and, at the last step, the consolidated `export/model.safetensors`), then all
-  ranks `ray.train.report(..., checkpoint=...)` into `<storage>/<run name>/step_<N>` and wait until
+  `cola_meta.json` (and, at the last step, the consolidated `export/model.safetensors`), each rank
+  lists what it wrote in its manifest (`checkpoint_manifest`), then all ranks
+  `ray.train.report(..., checkpoint=...)` into `<storage>/<run name>/step_<N>` and wait until
   Ray Train has committed it,
 - send rank 0's metrics records to the run recorder next to the driver (metrics.jsonl + MLflow).
 
@@ -49,12 +50,13 @@ from cola_platform.data.array_stream import ArrayBatchStream, fixed_batches
 from cola_platform.data.manifest import Manifest
 from cola_platform.data.ray_ingest import DataError, IngestPlan, RayBatchStream
 from cola_platform.data.shards import read_shard, read_split
+from cola_platform.training.checkpoint_load import load_checkpoint
+from cola_platform.training.checkpoint_manifest import META_FILE, write_rank_manifest
 from cola_platform.training.deepspeed_engine import DeepSpeedEngine, save_fp32, setup_accelerator
 from cola_platform.training.setup import Trainable, build_trainable
 
 log = logging.getLogger(__name__)
 
-META_FILE = "cola_meta.json"
 EXPORT_FILE = "export/model.safetensors"
 RANK_SEED_STRIDE = 1_000_003
 COMMIT_TIMEOUT_S = 300.0
@@ -236,10 +238,12 @@ class CheckpointReporter:
             self.engine.save(tmp, state)
             if step >= self.cfg.train.steps:
                 self.engine.export(tmp / EXPORT_FILE)
+            world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
             if self.rank == 0:
                 meta = {**self.meta, "step": step, "stage": self.stage, "zero_stage": self.cfg.train.zero_stage,
-                        "world_size": torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1}
+                        "world_size": world}
                 (tmp / META_FILE).write_text(json.dumps(meta, sort_keys=True))
+            write_rank_manifest(tmp, step, self.rank, world)  # last: lists every file this rank wrote
             if torch.distributed.is_initialized():
                 torch.distributed.barrier()
             order = checkpoint_order(self.stage, self.n_stages, step, step >= self.cfg.train.steps)
@@ -384,7 +388,8 @@ def train_stage(args: WorkerArgs, cfg: Config, stage: int, checkpoint: Any, rank
     resume_state = None
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
-            resume_state = engine.load(Path(directory))
+            resume_state = load_checkpoint(engine, Path(directory),
+                                           lambda message: ray.get(args.recorder.stop.remote(stage, message)))
     start_step = int(resume_state["loop"]["step"]) if resume_state else 0
     reporter = CheckpointReporter(cfg, engine, rank, args.stages[stage].meta, stage, len(args.stages))
     hooks = LoopHooks(on_record=[reporter.on_record], save_checkpoint=reporter.save,

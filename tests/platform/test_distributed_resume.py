@@ -1,13 +1,16 @@
 """Stop a distributed run after a checkpoint, re-run the same command: it resumes (not restarts).
 
 Checkpoints go to S3 (moto on loopback) through `COLA_STORAGE`. The first run fails on purpose at
-step 5 with no restarts allowed (checkpoints at 3 and 6); the re-run resumes from step 3, logs each
-step once in metrics.jsonl, continues the same MLflow run, and finishes at the requested step.
+step 5 with no restarts allowed (checkpoints at 2 and 4), and then 4 KB in the middle of step 4's
+model states are overwritten on S3; the re-run skips that checkpoint with one warning (set aside
+under `skipped/`), resumes from step 2, logs each step once in metrics.jsonl, continues the same
+MLflow run, and finishes at the requested step.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
@@ -20,11 +23,12 @@ from cola_platform.training.setup import config_for_data
 from cola_platform.training.worker import FaultPlan
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
-STEPS, CKPT_EVERY, FAIL_AT = 7, 3, 5
+STEPS, CKPT_EVERY, FAIL_AT = 7, 2, 5
+MODEL_STATES = "ckpt/mp_rank_00_model_states.pt"
 
 
 def test_rerun_with_same_name_resumes_from_s3_checkpoint(ray_cluster, deepspeed_warm, train_data, mlflow_server,
-                                                         s3_bucket, tmp_path, monkeypatch):
+                                                         s3_bucket, tmp_path, monkeypatch, caplog):
     from mlflow.tracking import MlflowClient
 
     monkeypatch.setenv("COLA_STORAGE", f"{s3_bucket}/ray")
@@ -45,11 +49,21 @@ def test_rerun_with_same_name_resumes_from_s3_checkpoint(ray_cluster, deepspeed_
     client = MlflowClient(mlflow_server)
     assert client.get_run(first_run_id).info.status == "FAILED"
     fs, path = storage.filesystem(f"{s3_bucket}/ray/{name}")
-    assert any(p.rstrip("/").endswith("step_00000003") for p in fs.ls(path)), "no checkpoint in S3"
+    assert {"step_00000002", "step_00000004"} <= {p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(path)}
+    damaged = f"{path}/step_00000004/{MODEL_STATES}"
+    payload = bytearray(fs.cat_file(damaged))
+    middle = len(payload) // 2
+    payload[middle:middle + 4096] = bytes(b ^ 0xFF for b in payload[middle:middle + 4096])
+    fs.pipe_file(damaged, bytes(payload))
 
     cfg, manifest = config()
-    result = train_distributed(cfg, out, manifest)
+    with caplog.at_level(logging.WARNING, logger="cola_platform.training"):
+        result = train_distributed(cfg, out, manifest)
 
+    skipped = [r.getMessage() for r in caplog.records if "skipped checkpoint" in r.getMessage()]
+    assert len(skipped) == 1 and f"step_00000004: {MODEL_STATES} does not match its checksum" in skipped[0]
+    assert skipped[0].endswith("resuming from step_00000002")
+    assert fs.exists(f"{path}/skipped/step_00000004/{MODEL_STATES}")
     assert result["resumed_from_step"] == CKPT_EVERY and result["restarts"] == 0
     assert result["steps"] == STEPS and result["storage"].startswith("s3://")
     records = read_metrics(out / "metrics.jsonl")

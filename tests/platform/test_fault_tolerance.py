@@ -4,11 +4,14 @@ The victim (rank 1) writes its pid to a marker file at step 6 (checkpoints at 4 
 this test kills it from outside. The run must end at exactly the requested step, record the
 restart, log every step once (metrics.jsonl and one MLflow run without duplicate steps), match the
 in-process run step for step (resume is exact: weights, optimizer, data position, RNG), and export
-a model that `load_run` reads without DeepSpeed.
+a model that `load_run` reads without DeepSpeed. Then the model states of the two newest checkpoints
+are damaged (4 KB overwritten in step 10's, step 8's truncated) and the same run is trained again:
+it skips both with one warning, resumes from step 4 and ends with the in-process run's losses.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -27,6 +30,7 @@ from cola_platform.training.worker import FaultPlan
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 STEPS, CKPT_EVERY, KILL_AT = 10, 4, 6
+MODEL_STATES = "ckpt/mp_rank_00_model_states.pt"
 
 
 def kill_when_marked(marker: Path, timeout: float = 300) -> threading.Thread:
@@ -50,14 +54,25 @@ def overrides(**extra: object) -> dict[str, object]:
             "train.eval_batches": 1, "train.threads": 1, "data.shuffle": "false", "optim.warmup_steps": 2, **extra}
 
 
+def damage_newest_checkpoints(storage: Path) -> None:
+    """4 KB in the middle of step 10's model states inverted (same size), step 8's cut to half its size."""
+    states = storage / "step_00000010" / MODEL_STATES
+    payload = bytearray(states.read_bytes())
+    middle = len(payload) // 2
+    payload[middle:middle + 4096] = bytes(b ^ 0xFF for b in payload[middle:middle + 4096])
+    states.write_bytes(bytes(payload))
+    states = storage / "step_00000008" / MODEL_STATES
+    states.write_bytes(states.read_bytes()[: states.stat().st_size // 2])
+
+
 def test_sigkilled_worker_restarts_from_checkpoint_and_finishes(ray_cluster, deepspeed_warm, train_data,
-                                                                mlflow_server, tmp_path):
+                                                                mlflow_server, tmp_path, caplog):
     from mlflow.tracking import MlflowClient
 
     name = f"ft-{tmp_path.name}"
     cfg, manifest = config_for_data("ar", "tiny", train_data.path, overrides(
         **{"train.workers": 2, "train.zero_stage": 2, "train.micro_batch_size": 4, "run.name": name,
-           "run.tracking_uri": mlflow_server, "run.experiment": "fault-tolerance"}))
+           "train.keep_checkpoints": 3, "run.tracking_uri": mlflow_server, "run.experiment": "fault-tolerance"}))
     marker = tmp_path / "victim.pid"
     killer = kill_when_marked(marker)
     out = tmp_path / "dist"
@@ -92,6 +107,20 @@ def test_sigkilled_worker_restarts_from_checkpoint_and_finishes(ray_cluster, dee
     assert sorted(steps) == list(range(1, STEPS + 1)), "duplicate or missing steps in MLflow"
     artifacts = {f.path for f in client.list_artifacts(run_id)} | {f.path for f in client.list_artifacts(run_id, "model")}
     assert {"result.json", "model/model.safetensors"} <= artifacts
+
+    damage_newest_checkpoints(out / "ray" / name)
+    with caplog.at_level(logging.WARNING, logger="cola_platform.training"):
+        again = train_distributed(cfg, out, manifest, DistributedOptions(ingest="strided", max_failures=0))
+    skipped = [r.getMessage() for r in caplog.records if "skipped checkpoint" in r.getMessage()]
+    assert len(skipped) == 1 and f"step_00000010: {MODEL_STATES} does not match its checksum" in skipped[0]
+    assert f"step_00000008: {MODEL_STATES} has " in skipped[0] and skipped[0].endswith("resuming from step_00000004")
+    assert again["steps"] == STEPS and again["restart_steps"][-1] == CKPT_EVERY and again["export_step"] == STEPS
+    assert [r["step"] for r in read_metrics(out / "metrics.jsonl") if "loss" in r] == list(range(1, STEPS + 1))
+    losses = [r["loss"] for r in read_metrics(out / "metrics.jsonl") if "loss" in r]
+    assert losses == pytest.approx(ref_losses, rel=1e-5, abs=1e-6)
+    for (key, a), b in zip(load_run(out).model.state_dict().items(), ref_model.state_dict().values()):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-5), key
+    assert client.get_run(run_id).info.status == "FINISHED"
 
 
 def test_unreadable_shard_on_ray_train_is_reported_once_without_restarts(ray_cluster, deepspeed_warm, train_data, tmp_path):
