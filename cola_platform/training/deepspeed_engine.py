@@ -28,6 +28,7 @@ from cola_core.config import Config
 from cola_core.registry import LossOutput
 from cola_core.train.engine import adamw
 from cola_core.train.objective_module import ObjectiveModule
+from cola_platform.training.export import save_fp32
 
 log = logging.getLogger(__name__)
 
@@ -213,27 +214,3 @@ class DeepSpeedEngine:
         with self.gathered():
             if _rank() == 0:
                 save_fp32(self.module.model, Path(path))
-
-
-def save_fp32(model: torch.nn.Module, path: Path) -> None:
-    """The model's weights as fp32 safetensors, atomically; tied tensors are stored once.
-
-    Like `safetensors.torch.save_model` (so `load_model` reads it back), but works when parameters
-    are views into DeepSpeed's flat buffers, which `save_model` refuses.
-    """
-    from safetensors.torch import save_file
-
-    state: dict[str, torch.Tensor] = {}
-    metadata: dict[str, str] = {}
-    owner: dict[tuple, str] = {}
-    for name, tensor in model.state_dict().items():
-        key = (tensor.data_ptr(), tuple(tensor.shape), tuple(tensor.stride()), tensor.dtype)
-        if tensor.numel() and key in owner:  # a tied duplicate (e.g. shared embedding / head)
-            metadata[name] = owner[key]
-            continue
-        owner[key] = name
-        state[name] = tensor.detach().to("cpu", torch.float32).clone().contiguous()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    save_file(state, str(tmp), metadata=metadata or None)
-    tmp.replace(path)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_model, save_file
 from torch import nn
 
 from cola_core.config import Config
@@ -18,11 +18,30 @@ from cola_platform.training.run_dir import RunDir
 
 
 def export_model(model: nn.Module, run: RunDir) -> None:
-    """Write fp32 weights to RUN_DIR/model.safetensors atomically."""
-    tmp = run.model.with_suffix(".tmp")
-    state_model = model.float() if any(p.dtype != torch.float32 for p in model.parameters()) else model
-    save_model(state_model, str(tmp))
-    tmp.replace(run.model)
+    """Write fp32 weights to RUN_DIR/model.safetensors atomically (the model itself is not touched)."""
+    save_fp32(model, run.model)
+
+
+def save_fp32(model: torch.nn.Module, path: Path) -> None:
+    """The model's weights as fp32 safetensors, atomically; tied tensors are stored once.
+
+    Like `safetensors.torch.save_model` (so `load_model` reads it back), but works when parameters
+    are views into DeepSpeed's flat buffers, which `save_model` refuses.
+    """
+    state: dict[str, torch.Tensor] = {}
+    metadata: dict[str, str] = {}
+    owner: dict[tuple, str] = {}
+    for name, tensor in model.state_dict().items():
+        key = (tensor.data_ptr(), tuple(tensor.shape), tuple(tensor.stride()), tensor.dtype)
+        if tensor.numel() and key in owner:  # a tied duplicate (e.g. shared embedding / head)
+            metadata[name] = owner[key]
+            continue
+        owner[key] = name
+        state[name] = tensor.detach().to("cpu", torch.float32).clone().contiguous()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file(state, str(tmp), metadata=metadata or None)
+    tmp.replace(path)
 
 
 @dataclass

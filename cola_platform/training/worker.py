@@ -52,7 +52,8 @@ from cola_platform.data.ray_ingest import DataError, IngestPlan, RayBatchStream
 from cola_platform.data.shards import read_shard, read_split
 from cola_platform.training.checkpoint_load import load_checkpoint
 from cola_platform.training.checkpoint_manifest import META_FILE, write_rank_manifest
-from cola_platform.training.deepspeed_engine import DeepSpeedEngine, save_fp32, setup_accelerator
+from cola_platform.training.deepspeed_engine import DeepSpeedEngine, setup_accelerator
+from cola_platform.training.export import save_fp32
 from cola_platform.training.setup import Trainable, build_trainable
 
 log = logging.getLogger(__name__)

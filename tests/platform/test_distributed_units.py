@@ -17,8 +17,9 @@ from torch import nn
 from cola_core.config import Config
 from cola_platform.data.ray_ingest import IngestPlan, RayBatchStream, tokens_to_tensor
 from cola_platform.errors import UserError
-from cola_platform.training.deepspeed_engine import ds_config, save_fp32
+from cola_platform.training.deepspeed_engine import ds_config
 from cola_platform.training.distributed import Storage, resolve_storage
+from cola_platform.training.export import save_fp32
 from cola_platform.training.run_dir import RunDir
 from cola_platform.training.worker import checkpoint_dir_name, checkpoint_order, stage_prefix
 

@@ -212,3 +212,20 @@ def test_bad_input_is_one_error_line(runs, tmp_path, capsys):
     assert not {"a", "b", "c"} & {p.name for p in tmp_path.iterdir()}  # nothing half-written
     (tmp_path / "empty").mkdir()
     export(runs["ar"], "llama", tmp_path / "empty")  # an empty directory is fine
+
+
+def test_a_runs_fp32_export_leaves_a_bf16_model_bf16(tmp_path: Path):
+    """`export_model` writes fp32 weights without converting the live model (training may go on)."""
+    from safetensors.torch import load_file
+
+    from cola_platform.training.export import export_model
+    from cola_platform.training.run_dir import RunDir
+
+    model = torch.nn.Sequential(torch.nn.Embedding(10, 4), torch.nn.Linear(4, 10)).to(torch.bfloat16)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    export_model(model, RunDir(tmp_path))
+    written = load_file(str(RunDir(tmp_path).model))
+    assert all(p.dtype == torch.bfloat16 for p in model.parameters())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(t.dtype == torch.float32 for t in written.values())
+    assert torch.equal(written["1.weight"], before["1.weight"].float())
