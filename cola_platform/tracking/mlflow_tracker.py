@@ -3,8 +3,9 @@
 - `open_tracker(cfg, run_dir)` (driver / in-process runner): when `run.tracking_uri` or
   `MLFLOW_TRACKING_URI` is set, probes the server (5 s), then creates the MLflow run, or reopens
   the one recorded in `RUN_DIR/mlflow_run.json` (or in the latest checkpoint), so restarts and
-  re-runs continue one MLflow run. Logs params (the flattened config, minus secrets), tags
-  (`family`, `preset`, `study`, `git_commit`, ...) and `config.json`.
+  re-runs continue one MLflow run; any other run of the same run directory still RUNNING (left by
+  a killed process) is ended as KILLED (`stale_runs`). Logs params (the flattened config, minus
+  secrets), tags (`family`, `preset`, `study`, `git_commit`, `cola.run_dir`, ...) and `config.json`.
 - `MlflowTracker.attach(info)` (the run recorder next to the driver): the same run, metrics only.
 - `log_record(record)`: every numeric field of a metrics record at its `step`; a (metric, step)
   already in the run is skipped, so a resumed run never logs a step twice.
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from cola_core.config import Config
 from cola_core.utils.io import atomic_write_json
 from cola_platform.tracking.redact import redact_uri, safe_value, scrub
+from cola_platform.tracking.stale_runs import RUN_DIR_TAG, end_stale_runs, run_dir_tag
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -249,8 +251,8 @@ def _experiment_id(client: Any, name: str) -> str:
         return client.get_experiment_by_name(name).experiment_id
 
 
-def _find_or_create_run(client: Any, cfg: Config, candidates: list[str]) -> tuple[str, str, bool]:
-    """(run id, experiment id, resumed?) reusing the first live candidate run."""
+def _find_or_create_run(client: Any, cfg: Config, candidates: list[str], run_dir: Path) -> tuple[str, str, bool]:
+    """(run id, experiment id, resumed?) reusing the first live candidate run; tagged with its run directory."""
     for run_id in filter(None, candidates):
         try:
             run = client.get_run(run_id)
@@ -258,9 +260,10 @@ def _find_or_create_run(client: Any, cfg: Config, candidates: list[str]) -> tupl
             continue
         if run.info.lifecycle_stage == "active":
             client.update_run(run_id, status="RUNNING")
+            client.set_tag(run_id, RUN_DIR_TAG, run_dir_tag(run_dir))
             return run_id, run.info.experiment_id, True
     experiment_id = _experiment_id(client, cfg.run.experiment or "cola")
-    run = client.create_run(experiment_id, run_name=cfg.run.name or None)
+    run = client.create_run(experiment_id, run_name=cfg.run.name or None, tags={RUN_DIR_TAG: run_dir_tag(run_dir)})
     return run.info.run_id, experiment_id, False
 
 
@@ -269,7 +272,8 @@ def open_tracker(cfg: Config, run_dir: Path, known_run_id: str = "",
     """Start or continue the run's MLflow run; a NullTracker (after one warning) when MLflow is off or down.
 
     The MLflow run id is kept in `RUN_DIR/mlflow_run.json`; `known_run_id` (e.g. from the latest
-    checkpoint) is tried next, so a resumed or restarted run logs into the same MLflow run.
+    checkpoint) is tried next, so a resumed or restarted run logs into the same MLflow run. Other
+    runs of `run_dir` still RUNNING are ended as KILLED (call it holding the run directory's lock).
     """
     uri = tracking_uri(cfg)
     if not uri:
@@ -282,9 +286,11 @@ def open_tracker(cfg: Config, run_dir: Path, known_run_id: str = "",
     tracker: MlflowTracker | None = None
     try:
         tracker = MlflowTracker(TrackingInfo(uri, "", ""))
-        run_id, experiment_id, resumed = _find_or_create_run(tracker.client, cfg, [_saved_run_id(run_dir, uri), known_run_id])
+        run_id, experiment_id, resumed = _find_or_create_run(tracker.client, cfg, [_saved_run_id(run_dir, uri), known_run_id],
+                                                             run_dir)
         tracker.info = TrackingInfo(uri, run_id, experiment_id)
         atomic_write_json(Path(run_dir) / RUN_FILE, {**asdict(tracker.info), "uri": redact_uri(uri)})
+        end_stale_runs(tracker.client, experiment_id, run_dir, keep_run_id=run_id)
     except Exception as err:
         warn_once(f"mlflow-failed:{uri}", f"MLflow at {redact_uri(uri)} failed ({type(err).__name__}: {err}); "
                   "training continues without MLflow, metrics still go to metrics.jsonl")

@@ -79,3 +79,32 @@ def test_params_tags_metrics_artifacts_and_no_secrets(train_data, mlflow_server,
     tracker.log_record({"step": 5, "loss": 1.0})
     assert [m.step for m in client.get_metric_history(run_id, "loss")] == [1, 2, 3, 4, 5]
     tracker.end("FINISHED")
+
+
+def test_a_run_trained_again_ends_the_mlflow_run_a_killed_process_left_running(train_data, mlflow_server, tmp_path):
+    """What a SIGKILL leaves: the MLflow run RUNNING, with RUN_DIR/mlflow_run.json naming it. Here the killed
+    start reached the server as `localhost` and the next start as `127.0.0.1` (the recorded run is only
+    reused for the same tracking URI), so the next start opens a new MLflow run; the killed one must
+    not stay RUNNING forever: it is ended as KILLED, and the new one ends FINISHED."""
+    from mlflow.tracking import MlflowClient
+
+    run_dir = tmp_path / "run"
+    overrides = {"run.experiment": "stale-runs", "run.name": "stale"}
+    killed_cfg, manifest = tiny_config(train_data.path, **overrides,
+                                       **{"run.tracking_uri": mlflow_server.replace("127.0.0.1", "localhost")})
+    killed = open_tracker(killed_cfg, run_dir)  # the killed process got this far and then logged a step
+    assert isinstance(killed, MlflowTracker)
+    killed.log_record({"step": 1, "loss": 5.0})
+
+    cfg, manifest = tiny_config(train_data.path, **overrides, **{"run.tracking_uri": mlflow_server})
+    train_in_process(cfg, run_dir, manifest)
+
+    client = MlflowClient(mlflow_server)
+    new_id = json.loads((run_dir / "mlflow_run.json").read_text())["run_id"]
+    assert new_id != killed.info.run_id
+    assert client.get_run(killed.info.run_id).info.status == "KILLED"
+    assert client.get_run(new_id).info.status == "FINISHED"
+    experiment = client.get_experiment_by_name("stale-runs").experiment_id
+    assert client.search_runs([experiment], filter_string="attributes.status = 'RUNNING'") == []
+    tagged = client.search_runs([experiment], filter_string=f"tags.`cola.run_dir` = '{run_dir.absolute()}'")
+    assert sorted(r.info.run_id for r in tagged) == sorted([killed.info.run_id, new_id])
