@@ -1,4 +1,4 @@
-"""Benchmarks: `python -m jobs.bench {train,sample,data,platform,all,study} --json FILE [--tiny]`.
+"""Benchmarks: `python -m jobs.bench {train,sample,data,platform,all,study,faults} --json FILE [--tiny]`.
 
 Every part warms up, repeats and reports medians with their spread. The report starts with the
 machine (cores, torch threads, BLAS) and the fp32 GEMM peak measured in the same run, so training
@@ -10,6 +10,12 @@ test suite's schema check).
 `study --study studies/demo.toml` runs a scaling study (finished points are read, not re-run) and
 reports where its wall time went: per point the Ray Train phases, training steps, evaluation and
 the rest, and `training_step_share`, training-step seconds over the study's wall time.
+
+`faults [--only NAME[,NAME]]` runs the fault drills of `cola_platform/faults/` (every fault the
+platform claims to survive, injected into the real jobs, a throwaway cluster on free loopback ports,
+Ray Train workers) and reports each as held or failed with what was measured; FILE's `.md` is the
+reliability table (docs/reliability.md). Exit 1 when a fault failed. 10-30 minutes on 2 cores, depending
+on what else runs.
 """
 
 from __future__ import annotations
@@ -113,9 +119,21 @@ EXTRA_PARTS: dict[str, PartFn] = {"study": part_study}
 """Parts that `all` does not run (a study is not a micro-benchmark)."""
 
 
+def run_faults_part(args: Any, command: str) -> int:
+    """`faults`: the fault drills (no GEMM peak: nothing here is a throughput); 1 when a fault failed."""
+    from cola_platform.faults.report import table
+    from cola_platform.faults.runner import run_suite
+
+    report = run_suite(Path(args.json), command, only=_csv(args.only), workdir=args.workdir)
+    print(table(report["faults"]))
+    counts = report["verdicts"]
+    log.info("%d held, %d failed in %.0f s", counts["held"], counts["failed"], report["seconds"])
+    return 1 if counts["failed"] else 0
+
+
 def build_parser() -> Parser:
     p = Parser(prog="jobs.bench", description=__doc__)
-    p.add_argument("part", choices=[*PARTS, "all", *EXTRA_PARTS], help="which benchmark to run")
+    p.add_argument("part", choices=[*PARTS, "all", *EXTRA_PARTS, "faults"], help="which benchmark to run")
     p.add_argument("--json", required=True, help="where to write the figures (a .md summary goes next to it)")
     p.add_argument("--tiny", action="store_true", help="seconds-long version of every part (schema checks)")
     p.add_argument("--repeats", type=int, default=3, help="timed repeats per measurement (after warm-up)")
@@ -131,12 +149,13 @@ def build_parser() -> Parser:
     p.add_argument("--sample-batches", default="1,8")
     p.add_argument("--data-docs", type=int, default=10000, help="data: storyworld documents")
     p.add_argument("--ray-address", default="auto", help="data: auto | local | HOST:PORT")
-    p.add_argument("--workdir", default="", help="data / platform: keep generated corpora, shards and runs here")
+    p.add_argument("--workdir", default="", help="data / platform / faults: keep generated corpora, shards and runs here")
     p.add_argument("--platform-preset", default="xs")
     p.add_argument("--platform-steps", type=int, default=30)
     p.add_argument("--platform-global-batch", type=int, default=64)
     p.add_argument("--study", default="", help="study: the scaling study TOML")
     p.add_argument("--out", default="", help="study: its directory (default: runs/scaling/<study name>)")
+    p.add_argument("--only", default="", help="faults: run only these faults (comma-separated names)")
     p.add_argument("--verbose", action="store_true")
     return p
 
@@ -150,6 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.repeats < 1:
         raise UserError(f"--repeats={args.repeats} must be >= 1")
     argv_list = list(argv) if argv is not None else sys.argv[1:]
+    if args.part == "faults":
+        return run_faults_part(args, "python -m jobs.bench " + shlex.join(argv_list))
     report: dict[str, Any] = {"command": "python -m jobs.bench " + shlex.join(argv_list), "machine": machine(),
                               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                               "gemm_peak": gemm_peak(n=512 if args.tiny else 2048), "results": {}}

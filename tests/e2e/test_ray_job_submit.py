@@ -94,19 +94,9 @@ def test_prepare_data_then_train(local_cluster, tmp_path):
 def test_every_listener_of_the_cluster_is_on_loopback(local_cluster):
     """Every socket that a process of `jobs.cluster up` (Ray head and everything it started, MLflow, S3)
     listens on is bound to 127.0.0.1 (run after the jobs above, so job workers are included)."""
-    import psutil
+    from cola_platform.cluster.listeners import listeners
 
-    loopback = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
-    seen, exposed = 0, []
-    for name, pid in local_cluster.pids.items():
-        root = psutil.Process(pid)
-        for proc in [root, *root.children(recursive=True)]:
-            try:
-                listening = [c for c in proc.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
-            except psutil.NoSuchProcess:
-                continue
-            seen += len(listening)
-            exposed += [f"{name}/{proc.name()}({proc.pid}) {c.laddr.ip}:{c.laddr.port}" for c in listening
-                        if c.laddr.ip not in loopback]
-    assert seen >= 4, "found too few listeners: the cluster's process tree was not walked"
+    found = listeners(local_cluster.pids)
+    exposed = [str(sock) for sock in found if not sock.loopback]
+    assert len(found) >= 4, "found too few listeners: the cluster's process tree was not walked"
     assert not exposed, f"listening beyond loopback: {exposed}"

@@ -20,6 +20,7 @@ import pytest
 from cola_platform.cluster import ClusterState, free_port, read_env_file
 from cola_platform.cluster.net import http_ok
 from cola_platform.cluster.procs import ProcRef, launch, stop_tree
+from cola_platform.cluster.scratch import cluster_cli
 from cola_platform.cluster.services import SCRUBBED_ENV, auth_token, ray_auth_headers, s3_client
 from cola_platform.cluster.state import write_env_file
 
@@ -27,13 +28,6 @@ REPO = Path(__file__).resolve().parents[2]
 RAY_KEYS = {"RAY_ADDRESS", "RAY_AUTH_MODE", "COLA_RAY_GCS_ADDRESS", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "MLFLOW_TRACKING_URI",
             "COLA_PROJECT_ROOT"}
 S3_KEYS = {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "COLA_S3_BUCKET"}
-
-
-def cluster_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run `python -m jobs.cluster ARGS` from the repo root, without cluster variables from the caller's shell."""
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
-    return subprocess.run([sys.executable, "-m", "jobs.cluster", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=timeout)
 
 
 def port_args(s3: bool) -> list[str]:

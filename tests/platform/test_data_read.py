@@ -14,6 +14,7 @@ from cola_platform.data.prepare import PrepareConfig, prepare
 from cola_platform.data.shards import read_split
 from cola_platform.data.sources import Source
 from cola_platform.errors import UserError
+from cola_platform.faults.inject import flip_middle_byte
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -37,9 +38,7 @@ def test_intact_data_reads(data):
 
 def test_checksum_mismatch_is_refused(data):
     shard = first_train_shard(data)
-    payload = bytearray(shard.read_bytes())
-    payload[len(payload) // 2] ^= 0xFF
-    shard.write_bytes(bytes(payload))
+    flip_middle_byte(shard)
     with pytest.raises(UserError, match=rf"shard .*{shard.name} does not match its manifest checksum"):
         read_split(str(data), read_manifest(str(data)), "train")
 

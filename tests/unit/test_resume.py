@@ -7,12 +7,9 @@ import pytest
 from cola_core.config import Config, apply_overrides, validate
 from cola_core.train.loop import LoopHooks
 from cola_platform.data.prepare_local import PrepareSpec, prepare_texts
+from cola_platform.faults.inject import Interrupt, overwrite_middle, stop_at
 from cola_platform.training.local import train_in_process
 from cola_platform.training.run_dir import read_metrics
-
-
-class Interrupt(Exception):
-    pass
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +39,8 @@ def test_resumed_run_reproduces_loss_curve(data, tmp_path, family):
     data_dir, manifest = data
     full = train_in_process(make_cfg(data_dir, manifest, family), tmp_path / "full", manifest)
 
-    def stop_at_7(record):
-        if record.get("step") == 7 and "loss" in record:
-            raise Interrupt
-
     with pytest.raises(Interrupt):
-        train_in_process(make_cfg(data_dir, manifest, family), tmp_path / "cut", manifest, LoopHooks(on_record=[stop_at_7]))
+        train_in_process(make_cfg(data_dir, manifest, family), tmp_path / "cut", manifest, LoopHooks(on_record=[stop_at(7)]))
     assert not (tmp_path / "cut" / "result.json").exists()
     resumed = train_in_process(make_cfg(data_dir, manifest, family), tmp_path / "cut", manifest)
 
@@ -66,19 +59,11 @@ def test_resume_skips_a_damaged_checkpoint_and_falls_back_to_the_previous_one(da
     cfg = lambda: apply_overrides(make_cfg(data_dir, manifest), {"train.ckpt_every": 3})  # noqa: E731
     full = train_in_process(cfg(), tmp_path / "full", manifest)
 
-    def stop_at_8(record):
-        if record.get("step") == 8 and "loss" in record:
-            raise Interrupt
-
     with pytest.raises(Interrupt):
-        train_in_process(cfg(), tmp_path / "cut", manifest, LoopHooks(on_record=[stop_at_8]))
+        train_in_process(cfg(), tmp_path / "cut", manifest, LoopHooks(on_record=[stop_at(8)]))
     ckpts = tmp_path / "cut" / "checkpoints"
     assert sorted(p.name for p in ckpts.iterdir()) == ["step_3", "step_6"]
-    weights = ckpts / "step_6" / "model.safetensors"
-    data = bytearray(weights.read_bytes())
-    middle = len(data) // 2
-    data[middle:middle + 4096] = b"\0" * 4096  # overwritten in place: same size, wrong content
-    weights.write_bytes(bytes(data))
+    overwrite_middle(ckpts / "step_6" / "model.safetensors", 4096)  # in place: same size, wrong content
 
     resumed = train_in_process(cfg(), tmp_path / "cut", manifest)
     assert resumed["resumed_from_step"] == 3
