@@ -30,6 +30,7 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from cola_core.config import Config
 from cola_core.utils.io import atomic_write_json
@@ -56,7 +57,21 @@ def mlflow_client(uri: str) -> MlflowClient:
     """The `MlflowClient` of tracking server `uri` (every MLflow call of the platform goes through one)."""
     from mlflow.tracking import MlflowClient
 
-    return MlflowClient(uri)
+    return MlflowClient(credentials_to_env(uri))
+
+
+def credentials_to_env(uri: str) -> str:
+    """`uri` without an http(s) `user:password@`, which moves into MLflow's basic-auth variables
+    (`MLFLOW_TRACKING_USERNAME` / `_PASSWORD`): MLflow's client prints run URLs built from its URI, so a
+    password inside it would reach every job's output."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or "@" not in parts.netloc:
+        return uri
+    if parts.username is not None:
+        os.environ["MLFLOW_TRACKING_USERNAME"] = unquote(parts.username)
+    if parts.password is not None:
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = unquote(parts.password)
+    return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path, parts.query, parts.fragment))
 
 
 def warn_once(key: str, message: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 from pathlib import Path
 
 from cola_core.config import Config
@@ -31,3 +32,17 @@ def test_null_tracker_does_nothing(tmp_path: Path, monkeypatch) -> None:
     tracker.finish({"steps": 1}, tmp_path)
     tracker.end("FINISHED")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_credentials_in_the_tracking_uri_move_to_mlflows_basic_auth_variables(monkeypatch):
+    """MLflow's client prints run URLs built from its URI: the password must not be in it."""
+    from cola_platform.tracking.mlflow_tracker import credentials_to_env, mlflow_client
+
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
+    assert credentials_to_env("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+    assert credentials_to_env("sqlite:///tmp/x.db") == "sqlite:///tmp/x.db"
+    client = mlflow_client("http://alice:s%40cret@127.0.0.1:5000/prefix")
+    assert client._tracking_client.tracking_uri == "http://127.0.0.1:5000/prefix"
+    assert os.environ["MLFLOW_TRACKING_USERNAME"] == "alice"
+    assert os.environ["MLFLOW_TRACKING_PASSWORD"] == "s@cret"
