@@ -80,7 +80,9 @@ def trial_threads(study: SweepStudy, cluster_cpus: float) -> int:
 
 def trial_tokens(study: SweepStudy, cfg: Config) -> int:
     """Tokens one full trial of config `cfg` trains on (the base config's, or one trial's own when its
-    point sets the steps or the batch)."""
+    point sets the steps or the batch; 0 for evaluation-only studies, whose trials train nothing)."""
+    if study.checkpoint:
+        return 0
     world = max(1, study.workers_per_trial)
     return cfg.train.steps * cfg.data.seq_len * cfg.train.micro_batch_size * cfg.train.grad_accum * world
 

@@ -141,3 +141,24 @@ def test_a_trial_whose_point_sets_steps_and_batch_is_measured_against_its_own_fu
     assert s["best"]["nll"] == 1.9  # the stopped trial's better number is not comparable
     table = (tmp_path / "summary.md").read_text()
     assert table.count("| 100% |") == 2 and "50% (stopped)" in table and "200%" not in table
+
+
+def test_an_evaluation_only_studys_trials_count_as_run_to_the_end(tmp_path):
+    """Trials of a `checkpoint` study train nothing: none is "stopped early", every one is full."""
+    from cola_core.presets import resolve_config
+    from cola_platform.tune.runner import trial_tokens
+    from sweeps.study import load_sweep_study
+    from sweeps.sweep_report import compute_spent, summarize
+
+    study_file = tmp_path / "s.toml"
+    study_file.write_text('[study]\nname = "s"\nfamily = "llada"\npreset = "tiny"\ndata = "d"\nsteps = 10\n'
+                          'checkpoint = "ckpt"\nsearch = "grid"\nobjective = "q"\nmode = "max"\nworkers_per_trial = 0\n'
+                          '[space]\n"sampler.steps" = { grid = [8, 16] }\n')
+    study = load_sweep_study(study_file)
+    full_tokens = trial_tokens(study, resolve_config("llada", "tiny", {"train.steps": 10}))
+    assert full_tokens == 0
+    records = [{"sampler.steps": 8, "q": 0.1, "tokens": 0, "flops": 0.0, "status": "ok"},
+               {"sampler.steps": 16, "q": 0.3, "tokens": 0, "flops": 0.0, "status": "ok"}]
+    assert compute_spent(records, study, 0.0, full_tokens)["trials_stopped_early"] == 0
+    s = summarize(study, records, tmp_path, full_trial_flops=0.0, full_trial_tokens=full_tokens)
+    assert s["best"]["sampler.steps"] == 16 and "(stopped)" not in (tmp_path / "summary.md").read_text()
