@@ -17,6 +17,7 @@ from cola_core.eval.generate import make_generate_fn, make_remainders_fn, make_t
 from cola_core.eval.generations import check_writable, write_generations
 from cola_core.eval.harness import TaskResult, check_items, run_task
 from cola_core.eval.quality import run_quality
+from cola_core.eval.ranked import make_loglik_fn, run_ranked_task
 from cola_core.eval.scorers import OFFICIAL_TASKS
 from cola_core.eval.tasks import TaskItem, item_from_record, load_jsonl_tasks
 from cola_core.registry import FamilySpec
@@ -44,6 +45,8 @@ class EvalRequest:
     """Sampling temperature of the sw-quality samples (the tasks decode greedily): quality is a
     property of the model's distribution, and greedy decoding would make every unconditional
     sample the same story."""
+    mc_num: int = 32
+    """Monte Carlo samples per choice of a likelihood-ranked task where the family estimates (LLaDA)."""
     generations_dir: str | None = None
     """Where every generation is written in the official layout (`<task>.jsonl`, read by
     `jobs.score`); None writes none."""
@@ -114,18 +117,31 @@ def evaluate_run(loaded: LoadedRun, req: EvalRequest) -> dict[str, Any]:
     truncated = make_truncation_counter(loaded.cfg, loaded.tokenizer, req.max_new_tokens)
     count = lambda text: len(loaded.tokenizer.encode(text))  # noqa: E731
     start = time.perf_counter()
+    named = [(name, builtin_items(name, req.items, req.seed)) for name in req.tasks if name != QUALITY_TASK]
+    named += list(files.items())
+    for name, items in named:
+        if len({item.type == "ranked" for item in items}) > 1:
+            raise ConfigError(f"task {name} mixes likelihood-ranked and generative items: put them in separate files")
+    ranked = [(name, items) for name, items in named if items[0].type == "ranked"]
     done: dict[str, TaskResult] = {}
-    for name in [t for t in req.tasks if t != QUALITY_TASK]:
-        log.info("task %s (%d items)", name, req.items)
-        done[name] = run_task(name, builtin_items(name, req.items, req.seed), generate, req.max_new_tokens,
-                              req.k_shot, req.seed, count, remainders=remainders, truncated=truncated)
-    for name, items in files.items():
-        log.info("task file %s (%d items)", name, len(items))
+    skipped: dict[str, str] = {}
+    for name, items in [(name, items) for name, items in named if items[0].type != "ranked"]:
+        log.info("task %s (%d items)", name, len(items))
         done[name] = run_task(name, items, generate, req.max_new_tokens, req.k_shot, req.seed, count,
                               remainders=remainders, truncated=truncated)
+    generated_tasks = list(done)
+    if ranked and loaded.spec.score_tokens is None:
+        reason = f"family {loaded.spec.name!r} has no token log-likelihood to rank choices with"
+        log.warning("skipping likelihood-ranked task(s) %s: %s", ", ".join(n for n, _ in ranked), reason)
+        skipped = {name: reason for name, _ in ranked}
+    elif ranked:
+        loglik = make_loglik_fn(loaded.spec, loaded.model, loaded.cfg, loaded.tokenizer, req.mc_num)
+        for name, items in ranked:
+            log.info("task %s (%d items, likelihood-ranked)", name, len(items))
+            done[name] = run_ranked_task(name, items, loglik, req.seed)
     results: dict[str, Any] = {name: r.to_dict() for name, r in done.items()}
-    if req.generations_dir and done:
-        write_generations(req.generations_dir, {name: r.records for name, r in done.items()})
+    if req.generations_dir and generated_tasks:
+        write_generations(req.generations_dir, {name: done[name].records for name in generated_tasks})
     quality = None
     if QUALITY_TASK in req.tasks:
         sampling = apply_overrides(copy.deepcopy(loaded.cfg), {"sampler.temperature": req.quality_temperature})
@@ -134,19 +150,20 @@ def evaluate_run(loaded: LoadedRun, req: EvalRequest) -> dict[str, Any]:
                    "temperature": req.quality_temperature}
     seconds = time.perf_counter() - start
     likelihood, diagnostics = heldout_metrics(loaded, req.likelihood_batches)
-    generated = sum(r["generated_tokens"] for r in results.values())
-    accs = [r["accuracy"] for r in results.values()]
+    generated = sum(results[name]["generated_tokens"] for name in generated_tasks)
+    generating = sum(results[name]["seconds"] for name in generated_tasks)
+    accs = [results[name]["accuracy"] for name in generated_tasks]  # the mean is over generative tasks
     s = loaded.cfg.sampler
     return {
         "run": str(loaded.run.root), "family": loaded.cfg.run.family, "preset": loaded.cfg.run.preset,
-        "tasks": results, "quality": quality,
+        "tasks": results, "skipped_tasks": skipped, "quality": quality,
         "accuracy_mean": sum(accs) / len(accs) if accs else None,
         "likelihood": likelihood, "diagnostics": diagnostics, "readable_metric": loaded.spec.readable_metric,
         "sampler": sampler_settings(loaded.spec, s),
-        "seconds": seconds, "tokens_per_second": generated / max(sum(r["seconds"] for r in results.values()), 1e-9),
+        "seconds": seconds, "tokens_per_second": generated / max(generating, 1e-9),
         "items": req.items, "seed": req.seed, "max_new_tokens": req.max_new_tokens,
         "patch_size": loaded.cfg.model.patch_size,
-        "generations": str(req.generations_dir) if req.generations_dir and done else None,
+        "generations": str(req.generations_dir) if req.generations_dir and generated_tasks else None,
     }
 
 

@@ -1,6 +1,8 @@
-"""Evaluate a finished run: few-shot generative tasks, storyworld quality, likelihoods side by side.
+"""Evaluate a finished run: few-shot generative tasks, likelihood-ranked minimal pairs, storyworld quality,
+likelihoods side by side.
 
     python -m jobs.eval --run runs/ar-small --tasks sw-lambada,sw-cloze,sw-qa,sw-quality --out runs/ar-small/eval.json
+    python -m jobs.eval --run runs/ar-small --tasks sw-order,sw-agreement --items 300 --out pairs.json
     python -m jobs.eval --run RUN --tasks-file ../shared/data/paper-eval-tasks/lambada.jsonl --out eval.json
     python -m jobs.eval --run RUN --paper-tasks ../shared/data/paper-eval-tasks --out RUN/paper/eval.json
     python -m jobs.score --generations generations --out scores     # re-score what jobs.eval wrote
@@ -8,6 +10,9 @@
 Every generation is written in the official layout (`generations/<task>.jsonl` next to --out, or
 --generations DIR), which `jobs.score` scores to the same accuracies. With patch size p > 1 each
 item records `prompt_len_mod_patch_size` and each task gets an accuracy per remainder (`<task>_mod<r>`).
+Likelihood-ranked tasks (`sw-order`, `sw-agreement`, task files of type `ranked`) generate nothing: the
+choice the family's token likelihood prefers is the answer (chance is printed next to the accuracy); a
+family without one (Cola) skips them and the record says why (`skipped_tasks`).
 
 Accuracies come with binomial standard errors; the record also holds the sampler settings, wall
 time and tokens/s. With a tracking server configured (run.tracking_uri or MLFLOW_TRACKING_URI) the
@@ -62,9 +67,12 @@ def print_table(record: dict) -> None:
     for name, r in record["tasks"].items():
         extra = f"  F1 {r['f1']:.3f}" if r.get("f1") is not None else ""
         extra += f"  ({r['truncated_prompts']} prompts left-truncated)" if r.get("truncated_prompts") else ""
-        print(f"  {name:14} acc {r['accuracy']:.3f} ± {r['stderr']:.3f}  (n={r['n']}, {r['k_shot']}-shot){extra}")
+        how = f"likelihood-ranked, chance {r['chance']:.2f}" if r.get("chance") is not None else f"{r['k_shot']}-shot"
+        print(f"  {name:14} acc {r['accuracy']:.3f} ± {r['stderr']:.3f}  (n={r['n']}, {how}){extra}")
         for rem, s in (r.get("by_remainder") or {}).items():
             print(f"  {name + '_mod' + rem:14} acc {s['accuracy']:.3f} ± {s['stderr']:.3f}  (n={s['n']})")
+    for name, reason in (record.get("skipped_tasks") or {}).items():
+        print(f"  {name:14} skipped: {reason}")
     if record.get("quality"):
         q = record["quality"]
         print(f"  {'sw-quality':14} valid {q['valid']:.3f} ± {q['valid_stderr']:.3f}  "

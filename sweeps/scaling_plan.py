@@ -42,7 +42,8 @@ class ScalingStudy:
     """Ray Train workers per run (0: each run trains in one Ray task)."""
     zero_stage: int = 0
     cola_stage1_fraction: float = 0.3
-    eval_tasks: list[str] = field(default_factory=lambda: ["sw-lambada", "sw-cloze", "sw-qa", "sw-quality"])
+    eval_tasks: list[str] = field(default_factory=lambda: ["sw-lambada", "sw-cloze", "sw-qa", "sw-order",
+                                                           "sw-agreement", "sw-quality"])
     eval_items: int = 100
     loss_metric: str = "eval_loss"
     """Per-family loss for isoFLOP fits (not comparable across families: fits are per family)."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cola_core.config import ConfigError
-from cola_core.eval.tasks import TYPES
+from cola_core.eval.tasks import GENERATIVE_TYPES
 from cola_core.utils.io import replace_dir
 
 REQUIRED = ("id", "prompt", "generate", "ground_truth")
@@ -79,7 +79,7 @@ def parse_record(obj: Any, where: str, line: int = 0) -> GenerationRecord:
     kind = obj.get("type")
     return GenerationRecord(id=obj["id"], prompt=obj["prompt"], generate=obj["generate"],
                             ground_truth=obj["ground_truth"], choices=tuple(choices or ()),
-                            type=kind if kind in TYPES else None, prompt_len_mod_patch_size=mod, line=line, raw=obj)
+                            type=kind if kind in GENERATIVE_TYPES else None, prompt_len_mod_patch_size=mod, line=line, raw=obj)
 
 
 def read_generation_file(path: str | Path) -> list[GenerationRecord]:

@@ -37,9 +37,12 @@ class TaskResult:
     examples: list[dict] = field(default_factory=list)
     """A few (prompt tail, generation, answer, correct) records for eyeballing."""
     scorer: str = ""
-    """Which scorer decided (`cola_core/eval/scorers.py`): official-lambada/-options/-exact or storyworld."""
+    """Which scorer decided (`cola_core/eval/scorers.py`): official-lambada/-options/-exact or storyworld;
+    `likelihood-ranked` for tasks of type `ranked` (`cola_core/eval/ranked.py`)."""
     by_remainder: dict[str, dict[str, float]] = field(default_factory=dict)
     """Patch size p > 1: {prompt length mod p: {n, correct, accuracy, stderr}}; {} otherwise."""
+    chance: float | None = None
+    """Likelihood-ranked tasks: the accuracy of a model that cannot tell the choices apart."""
     truncated_prompts: int = 0
     """Prompts longer than the model's prompt budget, left-truncated (their first tokens dropped)."""
     records: list[GenerationRecord] = field(default_factory=list, repr=False)

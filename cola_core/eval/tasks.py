@@ -2,7 +2,9 @@
 
 Two JSONL formats are read:
 - the project's: `{"context", "answer", "choices"?, "type", "id"?}` with type `lambada`,
-  `multiple_choice` or `qa`; prompts are assembled here (k-shot, fixed seed);
+  `multiple_choice` or `qa`; prompts are assembled here (k-shot, fixed seed); or type `ranked`:
+  no generation, the choice the model finds most likely after the context is its answer
+  (`cola_core/eval/ranked.py`);
 - the paper harness's: `{"id", "prompt", "ground_truth", "choices"?}` with the prompt already
   formatted (shots and answer cue included). Which scoring rule applies comes from the file name
   (`cola_core/eval/scorers.py`).
@@ -17,7 +19,8 @@ from pathlib import Path
 
 from cola_core.config import ConfigError
 
-TYPES = ("lambada", "multiple_choice", "qa")
+TYPES = ("lambada", "multiple_choice", "qa", "ranked")
+GENERATIVE_TYPES = ("lambada", "multiple_choice", "qa")
 LETTERS = "ABCDEFGHIJ"
 
 
@@ -61,8 +64,8 @@ def item_from_record(record: dict, default_type: str, index: int, where: str) ->
     if record["type"] not in TYPES:
         raise ConfigError(f"{where}: record {index} has type {record['type']!r}; use one of {', '.join(TYPES)}")
     choices = tuple(str(c) for c in record.get("choices", ()))
-    if record["type"] == "multiple_choice" and (len(choices) < 2 or record["answer"] not in choices):
-        raise ConfigError(f"{where}: record {index} is multiple_choice but its answer is not one of >= 2 choices")
+    if record["type"] in ("multiple_choice", "ranked") and (len(choices) < 2 or record["answer"] not in choices):
+        raise ConfigError(f"{where}: record {index} is {record['type']} but its answer is not one of >= 2 choices")
     return TaskItem(id=str(record.get("id", index)), type=record["type"], answer=str(record["answer"]),
                     context=str(record["context"]), choices=choices)
 

@@ -23,7 +23,7 @@ from sweeps.scaling_report import LIKELIHOOD, READABLE, analyze, comparison_tabl
 
 log = logging.getLogger(__name__)
 TABLE_METRICS = ("sw_quality_grammatical", "sw_quality_valid", "accuracy_mean", "sw_lambada_acc", "sw_cloze_acc", "sw_qa_acc",
-                 READABLE, "context_gain", LIKELIHOOD, "eval_loss")
+                 "sw_order_acc", "sw_agreement_acc", READABLE, "context_gain", LIKELIHOOD, "eval_loss")
 
 
 def plan(study: ScalingStudy, prepare: bool = True) -> tuple[list[PlannedRun], dict[str, Any]]:

@@ -16,6 +16,18 @@ Items are dicts ``{"context", "answer", "type", "id"}`` plus ``"choices"`` for m
 * ``sw-qa``: the full story, a newline and ``"Question: ... Answer:"``; the answer is a short span
   of the story (a name, the place, the goal object/destination/contest), without an article.
 
+Two likelihood-ranked minimal-pair tasks (type ``ranked``: ``{"context", "choices", "answer"}``,
+scored by which choice the model finds more likely after the context, no generation, chance 0.5)
+read what a model knows without asking it to copy anything out of its context:
+
+* ``sw-order``: the story up to one of its sentences; choices are that sentence and the same
+  sentence with two adjacent (different) words swapped. Local syntax, learned first.
+* ``sw-agreement``: the story up to one of its sentences; choices are that sentence and the same
+  sentence with one subject pronoun's gender flipped (he <-> she). The pronoun's referent was named
+  earlier in the story, so choosing right takes tracking who the sentence is about (coreference).
+  Even items flip a ``he``, odd ones a ``she``, so a model that prefers one pronoun whatever the
+  context scores 0.5.
+
 The formats and the plan-derived questions/choices live in ``formats.py``, shared with the
 training corpus (``corpus.py``), which writes a share of its documents in these same formats.
 """
@@ -24,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -79,8 +92,58 @@ def make_qa(n: int, seed: int) -> list[dict[str, Any]]:
     return items
 
 
+def _ranked_item(task: str, seed: int, i: int, story: Story, k: int, good: str, bad: str,
+                 rng: random.Random) -> dict[str, Any]:
+    choices = [good, bad]
+    rng.shuffle(choices)  # a model that cannot tell them apart (a tie) is right half of the time
+    return {"context": " ".join(story.sentences[:k]), "choices": choices, "answer": good, "type": "ranked",
+            "id": f"{task}-{seed}-{i}"}
+
+
+def make_order(n: int, seed: int) -> list[dict[str, Any]]:
+    """Build ``n`` word-order minimal pairs: a story sentence (after the story so far) against it with
+    two adjacent different words swapped."""
+    items = []
+    for i in range(n):
+        story, rng = _eval_story("sw-order", seed, i, closing="auto")
+        k = rng.randrange(1, len(story.sentences))
+        words = story.sentences[k].split()
+        j = rng.choice([j for j in range(len(words) - 1) if words[j] != words[j + 1]])
+        bad = " ".join([*words[:j], words[j + 1], words[j], *words[j + 2:]])
+        items.append(_ranked_item("sw-order", seed, i, story, k, story.sentences[k], bad, rng))
+    return items
+
+
+_SUBJECT = re.compile(r"\b(he|she|He|She)\b")
+_FLIP = {"he": "she", "she": "he", "He": "She", "She": "He"}
+
+
+def make_agreement(n: int, seed: int) -> list[dict[str, Any]]:
+    """Build ``n`` pronoun-agreement minimal pairs: a story sentence (after the story so far, which
+    names its referent) against it with one subject pronoun's gender flipped; the true pronoun is
+    ``he`` for even items and ``she`` for odd ones (stories are redrawn from the item's stream until
+    one has such a pronoun after its first sentence)."""
+    items = []
+    for i in range(n):
+        want = "he" if i % 2 == 0 else "she"
+        rng = random.Random(eval_seed("sw-agreement", seed, i))
+        while True:
+            story = realise(sample_plan(rng), rng, closing="auto")
+            spots = [(k, m) for k in range(1, len(story.sentences))
+                     for m in _SUBJECT.finditer(story.sentences[k]) if m.group().lower() == want]
+            if spots:
+                break
+        k, m = rng.choice(spots)
+        good = story.sentences[k]
+        bad = good[:m.start()] + _FLIP[m.group()] + good[m.end():]
+        items.append(_ranked_item("sw-agreement", seed, i, story, k, good, bad, rng))
+    return items
+
+
 TASK_BUILDERS: dict[str, Callable[[int, int], list[dict[str, Any]]]] = {
     "sw-lambada": make_lambada,
     "sw-cloze": make_cloze,
     "sw-qa": make_qa,
+    "sw-order": make_order,
+    "sw-agreement": make_agreement,
 }
