@@ -114,6 +114,9 @@ class FamilySpec:
     stages: tuple[int, ...] = (0,)
     """The `train.stage` of each stage of a full run, in training order (Cola: (1, 2)); (0,): one run
     that leaves `train.stage` as configured."""
+    stage1_keys: tuple[str, ...] = ()
+    """Config fields (`section.key`) a Stage-1 run depends on besides its data, optimizer and seed: a sweep's
+    trials that agree on them share one Stage-1 run (Cola: the VAE's shape, logSNR and Stage-1 loss weights)."""
     needs_stage1: Callable[[Config], bool] | None = None
     """Whether a config trains on from the Stage-1 run at `run.init_from` (Cola: Stage 2 unless
     `train.latent_evolution` is scratch); None: never."""

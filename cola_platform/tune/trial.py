@@ -24,11 +24,6 @@ from sweeps.study import SweepStudy
 
 log = logging.getLogger(__name__)
 
-VAE_KEYS = ("model.latent_dim", "model.patch_size", "model.vae_dim", "model.vae_layers", "model.vae_heads",
-            "model.vae_ffn_hidden", "model.vae_logsnr", "objective.beta_kl", "objective.lambda_mask",
-            "objective.mask_ratio")
-"""What a Stage-1 VAE depends on besides the data, optimizer and seed (not the DiT or the FM loss)."""
-
 
 @dataclass
 class TrialContext:
@@ -50,10 +45,10 @@ def trial_config(ctx: TrialContext, point: dict[str, Any]) -> Config:
 
 
 def stage1_config(ctx: TrialContext, cfg: Config) -> Config:
-    """The Stage-1 config a Stage-2 trial starts from: only VAE-relevant keys come from the trial."""
+    """The Stage-1 config a Stage-2 trial starts from: only the family's `stage1_keys` come from the trial."""
     s1 = Config.from_dict(ctx.base)
     flat = cfg.flat()
-    apply_overrides(s1, {k: flat[k] for k in VAE_KEYS})
+    apply_overrides(s1, {k: flat[k] for k in get_family(cfg.run.family).stage1_keys})
     apply_overrides(s1, {"train.stage": 1, "train.steps": ctx.study.stage1_steps, "run.init_from": ""})
     s1.run.name = f"{ctx.study.name}-stage1-{s1.hash()}"
     return validate(s1)

@@ -94,6 +94,24 @@ def test_needs_stage1_only_for_cola_stage2_from_a_vae(family):
     assert not needs_stage1(joint, replace(study, stage1_steps=0)), "no Stage-1 steps in the study: nothing to start from"
 
 
+def test_a_shared_stage1_run_takes_only_the_familys_stage1_keys_from_the_trial():
+    from cola_platform.tune.trial import TrialContext, stage1_config
+
+    base = _config("cola", **{"train.stage": 2})
+    study = SweepStudy(name="t", family="cola", data="d", steps=10, stage1_steps=5)
+    ctx = TrialContext(study=study, base=base.to_dict(), out="o")
+    keys = get_family("cola").stage1_keys
+    assert {"model.latent_dim", "model.vae_logsnr", "objective.beta_kl"} <= set(keys) <= set(base.flat())
+    trial = apply_overrides(Config.from_dict(base.to_dict()), {"model.latent_dim": 4, "optim.lr": 0.5,
+                                                               "model.block_size": 2})
+    s1 = stage1_config(ctx, trial)
+    assert (s1.model.latent_dim, s1.train.stage, s1.train.steps) == (4, 1, 5)
+    assert (s1.optim.lr, s1.model.block_size) == (base.optim.lr, base.model.block_size)
+    assert s1.run.name == stage1_config(ctx, apply_overrides(trial, {"optim.lr": 0.1})).run.name, \
+        "trials that differ outside the Stage-1 keys share one Stage-1 run"
+    assert get_family("ar").stage1_keys == ()
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_scaling_plan_splits_the_budget_over_the_familys_stages(family):
     study = ScalingStudy(name="t", families=[family], budgets=[1e13], presets=["tiny"], data="d")

@@ -15,7 +15,8 @@ from cola_core.families.cola.diagnostics import cola_diagnostics
 from cola_core.families.cola.export import COLA_FORMAT
 from cola_core.families.cola.hooks import check_cola_config, cola_networks, cola_preset_shape
 from cola_core.families.cola.likelihood import cola_elbo_per_token, cola_eval_loss
-from cola_core.families.cola.model import ColaModel, needs_stage1, build_cola_model, check_train_config, prepare_latent_stats
+from cola_core.families.cola.model import (STAGE1_KEYS, ColaModel, build_cola_model, check_train_config, needs_stage1,
+                                          prepare_latent_stats)
 from cola_core.families.cola.objective import ColaObjective, cola_lr_scale, cola_param_groups
 from cola_core.families.cola.sampler import ColaSampler, build_cola_sampler
 from cola_core.registry import FamilySpec, register_family
@@ -49,6 +50,7 @@ SPEC = register_family(
         preset_shape=cola_preset_shape,
         stages=(1, 2),
         needs_stage1=needs_stage1,
+        stage1_keys=STAGE1_KEYS,
         networks=cola_networks,
         export_formats={"cola": COLA_FORMAT},
     )

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 # Model fields that define the VAE; a Stage-1 run must agree with the Stage-2 config on all of them.
 VAE_FIELDS = ("vocab_size", "latent_dim", "patch_size", "vae_dim", "vae_layers", "vae_heads", "vae_ffn_hidden",
               "vae_logsnr", "rope_theta")
+STAGE1_KEYS = (*(f"model.{k}" for k in VAE_FIELDS), "objective.beta_kl", "objective.lambda_mask", "objective.mask_ratio")
+"""What a Stage-1 VAE depends on besides the data, optimizer and seed (not the DiT or the FM loss)."""
 
 
 class ColaModel(nn.Module):
