@@ -1,20 +1,24 @@
 """The family registry: one `FamilySpec` per model family (cola, ar, llada).
 
 One training loop, one eval harness and one sweep layer serve all families because each family
-supplies the same bundle of functions here.
+supplies the same bundle of functions here. Importing this module imports no torch: a built-in
+family's package (and torch with it) is imported the first time its spec is looked up.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from cola_core.config import Config, ConfigError, ModelConfig
-from cola_core.export import ExportFormat
 from cola_core.presets import Preset
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from cola_core.export import ExportFormat
 
 
 @dataclass(frozen=True)
@@ -128,29 +132,41 @@ class FamilySpec:
     checkpoint; Cola: `cola`, VAE + DiT safetensors); empty: the family cannot be exported."""
 
 
+_BUILTIN: dict[str, tuple[str, tuple[str, ...]]] = {
+    "ar": ("cola_core.families.ar", ("llama",)),
+    "cola": ("cola_core.families.cola", ("cola",)),
+    "llada": ("cola_core.families.llada", ("llama",)),
+}
+"""Built-in family name -> (the package whose import registers it, the names of its `export_formats`): what
+is known of a built-in family before `get_family` imports its package (and torch with it)."""
+
 _REGISTRY: dict[str, FamilySpec] = {}
 
 
 def register_family(spec: FamilySpec) -> FamilySpec:
-    """Add a family to the registry (called at import of each family package)."""
+    """Add a family to the registry (each family package calls it at import; a family registered at run
+    time is listed and looked up like a built-in one)."""
     _REGISTRY[spec.name] = spec
     return spec
 
 
-def _load_builtin() -> None:
-    # Importing the packages registers them; kept lazy so `cola_core.registry` stays cheap.
-    import cola_core.families  # noqa: F401
-
-
 def get_family(name: str) -> FamilySpec:
-    """Look up a family by name, or raise ConfigError listing the known ones."""
-    _load_builtin()
+    """Look up a family by name (importing a built-in family's package on first use), or raise
+    ConfigError listing the known ones."""
+    if name not in _REGISTRY and name in _BUILTIN:
+        importlib.import_module(_BUILTIN[name][0])
     if name not in _REGISTRY:
-        raise ConfigError(f"unknown family {name!r}: choose one of {', '.join(sorted(_REGISTRY))}")
+        raise ConfigError(f"unknown family {name!r}: choose one of {', '.join(family_names())}")
     return _REGISTRY[name]
 
 
 def family_names() -> list[str]:
-    """Registered family names."""
-    _load_builtin()
-    return sorted(_REGISTRY)
+    """Every family name, built-in or registered, sorted; imports no family package."""
+    return sorted({*_BUILTIN, *_REGISTRY})
+
+
+def export_format_names() -> list[str]:
+    """Every export format some family offers (`FamilySpec.export_formats`), sorted; imports no family package."""
+    names = {fmt for spec in _REGISTRY.values() for fmt in spec.export_formats}
+    names.update(fmt for family, (_, formats) in _BUILTIN.items() if family not in _REGISTRY for fmt in formats)
+    return sorted(names)

@@ -19,15 +19,13 @@ from cola_core.eval.harness import TaskResult, check_items, run_task
 from cola_core.eval.quality import run_quality
 from cola_core.eval.ranked import make_loglik_fn, run_ranked_task
 from cola_core.eval.scorers import OFFICIAL_TASKS
-from cola_core.eval.tasks import TaskItem, item_from_record, load_jsonl_tasks
+from cola_core.eval.tasks import BUILTIN_TASKS, QUALITY_TASK, TaskItem, item_from_record, load_jsonl_tasks
 from cola_core.registry import FamilySpec
 from cola_core.train.loop import mean_dicts
 from cola_platform.errors import UserError
 from cola_platform.training.export import LoadedRun
 
 log = logging.getLogger(__name__)
-QUALITY_TASK = "sw-quality"
-BUILTIN_TASKS = (*TASK_BUILDERS, QUALITY_TASK)
 
 
 @dataclass

@@ -161,10 +161,10 @@ def build_parser() -> Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     from cola_platform.bench.measure import gemm_peak, machine
     from cola_platform.bench.summary import summary_markdown
 
-    args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     if args.repeats < 1:
         raise UserError(f"--repeats={args.repeats} must be >= 1")

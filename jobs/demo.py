@@ -21,7 +21,6 @@ from typing import Sequence
 
 from cola_platform.cluster import ClusterSpec, free_port, port_is_free, read_env_file, up
 from cola_platform.errors import UserError
-from cola_platform.scaling.runner import TABLE_METRICS
 from jobs._cli import Parser, run_main, setup_logging
 from sweeps.scaling_plan import load_scaling_study
 
@@ -64,6 +63,8 @@ def show_samples(points: list[dict]) -> None:
 
 def print_table(result: dict) -> None:
     """The compute-matched comparison: one row per budget and family."""
+    from cola_platform.scaling.runner import TABLE_METRICS
+
     metrics = [m for m in TABLE_METRICS if any(m in r for r in result["table"])]
     print("\n" + f"{'budget':>9} {'family':6} " + " ".join(f"{m:>18}" for m in metrics))
     for r in result["table"]:

@@ -27,9 +27,8 @@ from pathlib import Path
 from typing import Sequence
 
 from cola_core.config import apply_overrides, parse_set_args, validate
+from cola_core.eval.tasks import BUILTIN_TASKS
 from cola_core.utils.io import atomic_write_json
-from cola_platform.evaluation import BUILTIN_TASKS, EvalRequest, evaluate_run, flat_metrics, paper_task_files
-from cola_platform.training.export import load_run
 from cola_platform.paths import project_path
 from jobs._cli import Parser, positive_int, run_main, setup_logging
 
@@ -93,6 +92,9 @@ def default_generations_dir(out: str | Path) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from cola_platform.evaluation import EvalRequest, evaluate_run, flat_metrics, paper_task_files
+    from cola_platform.training.export import load_run
+
     setup_logging()
     tasks = args.tasks if args.tasks is not None else "" if args.paper_tasks else ",".join(BUILTIN_TASKS)
     files = [*args.tasks_file, *(paper_task_files(project_path(args.paper_tasks)) if args.paper_tasks else [])]

@@ -22,22 +22,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from cola_platform.export import check_out_dir, format_names, write_export
+from cola_core.registry import export_format_names
 from cola_platform.paths import project_path
-from cola_platform.training.export import load_run
 from jobs._cli import Parser, run_main, setup_logging
 
 
 def build_parser() -> Parser:
     p = Parser(prog="jobs.export", description=__doc__)
     p.add_argument("--run", required=True, help="finished run directory (python -m jobs.train wrote it)")
-    p.add_argument("--format", required=True, choices=format_names(), help="export format")
+    p.add_argument("--format", required=True, choices=export_format_names(), help="export format")
     p.add_argument("--out", help="export directory, new or empty (default: runs/export-<run name>-<format>)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from cola_platform.export import check_out_dir, write_export
+    from cola_platform.training.export import load_run
+
     setup_logging()
     run_dir = Path(project_path(args.run))
     out = Path(project_path(args.out or f"runs/export-{run_dir.name}-{args.format}"))

@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Sequence
 
 from cola_platform.paths import project_path
-from cola_platform.scaling.runner import build_report
-from cola_platform.tracking.study_query import fetch_scaling_points
 from jobs._cli import Parser, run_main, setup_logging
 
 
@@ -21,6 +19,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", help="report directory (default: runs/reports/<study>)")
     p.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", ""))
     args = p.parse_args(argv)
+    from cola_platform.scaling.runner import build_report
+    from cola_platform.tracking.study_query import fetch_scaling_points
+
     setup_logging()
     params, points = fetch_scaling_points(args.tracking_uri, args.study)
     out = Path(project_path(args.out or str(Path("runs") / "reports" / args.study)))

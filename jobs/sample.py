@@ -11,7 +11,6 @@ import time
 from typing import Sequence
 
 from cola_core.config import apply_overrides, parse_set_args, validate
-from cola_platform.training.export import load_run
 from cola_platform.paths import project_path
 from jobs._cli import Parser, positive_int, run_main, setup_logging
 
@@ -32,6 +31,8 @@ def build_parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from cola_platform.training.export import load_run
+
     setup_logging()
     loaded = load_run(project_path(args.run))
     overrides = {k: v for k, v in {"sampler.steps": args.steps, "sampler.cfg": args.cfg, "sampler.temperature": args.temperature,

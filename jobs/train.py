@@ -18,9 +18,6 @@ from typing import Sequence
 
 from cola_core.config import parse_set_args
 from cola_core.registry import family_names
-from cola_platform.training.dispatch import train_config
-from cola_platform.training.run_dir import RunDir
-from cola_platform.training.setup import config_for_data
 from cola_platform.paths import project_path
 from jobs._cli import Parser, run_main, setup_logging
 
@@ -64,6 +61,10 @@ def overrides_from_args(args) -> dict[str, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from cola_platform.training.dispatch import train_config
+    from cola_platform.training.run_dir import RunDir
+    from cola_platform.training.setup import config_for_data
+
     setup_logging(args.verbose)
     args.data, args.init_from = project_path(args.data), project_path(args.init_from)
     cfg, _ = config_for_data(args.family, args.preset, args.data, overrides_from_args(args))

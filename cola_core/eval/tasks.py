@@ -18,10 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cola_core.config import ConfigError
+from cola_core.data.storyworld.tasks import TASK_BUILDERS
 
 TYPES = ("lambada", "multiple_choice", "qa", "ranked")
 GENERATIVE_TYPES = ("lambada", "multiple_choice", "qa")
 LETTERS = "ABCDEFGHIJ"
+QUALITY_TASK = "sw-quality"
+"""The storyworld generation-quality check (`cola_core/eval/quality.py`), requested like a task."""
+BUILTIN_TASKS = (*TASK_BUILDERS, QUALITY_TASK)
+"""Every task `jobs.eval --tasks` knows by name: the storyworld tasks and the quality check."""
 
 
 @dataclass(frozen=True)

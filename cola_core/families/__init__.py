@@ -1,5 +1,2 @@
-"""Model families. Importing this package registers every family in `cola_core.registry`."""
-
-from cola_core.families import ar  # noqa: F401
-from cola_core.families import llada  # noqa: F401
-from cola_core.families import cola  # noqa: F401
+"""Model families, one package each. Importing a family's package registers it in `cola_core.registry`,
+which lists the built-in ones and imports each on its first lookup."""

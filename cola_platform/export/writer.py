@@ -16,7 +16,7 @@ from torch import nn
 from cola_core.config import Config
 from cola_core.data.tokenizer import TextTokenizer
 from cola_core.export import ExportFormat
-from cola_core.registry import FamilySpec, family_names, get_family
+from cola_core.registry import FamilySpec, get_family
 from cola_core.utils.io import replace_dir
 from cola_platform.errors import UserError
 from cola_platform.export.tokenizer_files import tokenizer_files
@@ -25,11 +25,6 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "result.json"
 """What an export directory holds: family, format, source run, tokenizer hash, the format's files."""
-
-
-def format_names() -> list[str]:
-    """Every export format some registered family offers."""
-    return sorted({name for family in family_names() for name in get_family(family).export_formats})
 
 
 def export_format(spec: FamilySpec, name: str) -> ExportFormat:

@@ -1,12 +1,14 @@
 """The family registry, and the rule that cola_core stays pure PyTorch."""
 
+import importlib
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
 from cola_core.config import ConfigError
-from cola_core.registry import family_names, get_family
+from cola_core.registry import _BUILTIN, _REGISTRY, export_format_names, family_names, get_family, register_family
 
 
 def test_all_families_registered_with_full_specs():
@@ -33,6 +35,31 @@ def test_result_fields_name_config_fields_and_reach_result_json():
             assert result[key] == getattr(getattr(cfg, section), key)
     assert get_family("cola").result_fields == ("train.stage", "train.latent_evolution")
     assert "stage" not in build_result(resolve_config("ar", "tiny"), loop, world_size=1)
+
+
+def test_family_names_import_no_family_package():
+    code = ("import sys\nfrom cola_core.registry import export_format_names, family_names\n"
+            "print(family_names(), export_format_names(),\n"
+            "      sorted(m for m in ('torch', 'cola_core.families.ar') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['ar', 'cola', 'llada'] ['cola', 'llama'] []"
+
+
+def test_builtin_table_matches_each_familys_spec():
+    for name, (package, formats) in _BUILTIN.items():
+        spec = get_family(name)
+        assert importlib.import_module(package).SPEC is spec and sorted(spec.export_formats) == sorted(formats)
+
+
+def test_a_family_registered_at_runtime_is_listed_and_found():
+    ar = get_family("ar")
+    spec = register_family(replace(ar, name="bare", export_formats={"bare-fmt": ar.export_formats["llama"]}))
+    try:
+        assert "bare" in family_names() and get_family("bare") is spec
+        assert "bare-fmt" in export_format_names() and "llama" in export_format_names()
+    finally:
+        _REGISTRY.pop("bare")
+    assert "bare" not in family_names() and "bare-fmt" not in export_format_names()
 
 
 def test_unknown_family_lists_known_ones():
