@@ -11,7 +11,7 @@ export DS_ACCELERATOR ?= cpu
 export RAY_AUTH_MODE ?= token
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup demo test test-fast bench cluster-up cluster-down cluster-status clean
+.PHONY: setup demo test test-fast lint bench cluster-up cluster-down cluster-status clean
 
 setup: $(STAMP)
 
@@ -32,7 +32,12 @@ $(TEST_STAMP): $(STAMP)
 demo: setup
 	$(PY) -m jobs.demo
 
-test: $(TEST_STAMP)
+# Lint and format check (ruff, configured in pyproject.toml); `make test` runs it first.
+lint: $(TEST_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
 	$(PY) -m pytest --durations=20 tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 test-fast: $(TEST_STAMP)

@@ -409,32 +409,54 @@ def validate(cfg: Config) -> Config:
         if not math.isfinite(v) or not -20 <= v <= 30:
             raise ConfigError(f"model.vae_logsnr={m.vae_logsnr!r}: the fixed logSNR must lie in [-20, 30]")
     positive = {
-        "model.vocab_size": m.vocab_size, "model.dim": m.dim, "model.n_layers": m.n_layers,
-        "model.n_heads": m.n_heads, "model.latent_dim": m.latent_dim, "model.patch_size": m.patch_size,
-        "model.block_size": m.block_size, "model.vae_dim": m.vae_dim, "model.vae_layers": m.vae_layers,
-        "model.vae_heads": m.vae_heads, "data.seq_len": cfg.data.seq_len, "train.steps": t.steps,
-        "train.micro_batch_size": t.micro_batch_size, "train.grad_accum": t.grad_accum,
-        "sampler.steps": s.steps, "sampler.block_length": s.block_length, "sampler.batch_size": s.batch_size,
+        "model.vocab_size": m.vocab_size,
+        "model.dim": m.dim,
+        "model.n_layers": m.n_layers,
+        "model.n_heads": m.n_heads,
+        "model.latent_dim": m.latent_dim,
+        "model.patch_size": m.patch_size,
+        "model.block_size": m.block_size,
+        "model.vae_dim": m.vae_dim,
+        "model.vae_layers": m.vae_layers,
+        "model.vae_heads": m.vae_heads,
+        "data.seq_len": cfg.data.seq_len,
+        "train.steps": t.steps,
+        "train.micro_batch_size": t.micro_batch_size,
+        "train.grad_accum": t.grad_accum,
+        "sampler.steps": s.steps,
+        "sampler.block_length": s.block_length,
+        "sampler.batch_size": s.batch_size,
         "optim.lr": cfg.optim.lr,
     }
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{key}={value} must be positive")
-    for key, value in {"sampler.max_new_tokens": s.max_new_tokens, "optim.warmup_steps": cfg.optim.warmup_steps,
-                       "train.workers": t.workers, "model.ffn_hidden": m.ffn_hidden,
-                       "train.max_failures": t.max_failures}.items():
+    for key, value in {
+        "sampler.max_new_tokens": s.max_new_tokens,
+        "optim.warmup_steps": cfg.optim.warmup_steps,
+        "train.workers": t.workers,
+        "model.ffn_hidden": m.ffn_hidden,
+        "train.max_failures": t.max_failures,
+    }.items():
         if value < 0:
             raise ConfigError(f"{key}={value} must be >= 0")
     if m.dim % m.n_heads or (m.dim // m.n_heads) % 2:
         raise ConfigError(f"model.dim={m.dim} must be divisible by model.n_heads={m.n_heads} into an even head size")
     if m.vae_dim % m.vae_heads or (m.vae_dim // m.vae_heads) % 2:
-        raise ConfigError(f"model.vae_dim={m.vae_dim} must be divisible by model.vae_heads={m.vae_heads} into an even head size")
+        raise ConfigError(
+            f"model.vae_dim={m.vae_dim} must be divisible by model.vae_heads={m.vae_heads} into an even head size"
+        )
     check_family = get_family(cfg.run.family).check_config
     if check_family is not None:
         check_family(cfg)
-    for key, value in {"objective.mask_ratio": o.mask_ratio, "objective.clean_prefix_prob": o.clean_prefix_prob,
-                       "objective.llada_eps": o.llada_eps, "objective.llada_random_length_prob": o.llada_random_length_prob,
-                       "optim.min_lr_ratio": cfg.optim.min_lr_ratio, "sampler.top_p": s.top_p}.items():
+    for key, value in {
+        "objective.mask_ratio": o.mask_ratio,
+        "objective.clean_prefix_prob": o.clean_prefix_prob,
+        "objective.llada_eps": o.llada_eps,
+        "objective.llada_random_length_prob": o.llada_random_length_prob,
+        "optim.min_lr_ratio": cfg.optim.min_lr_ratio,
+        "sampler.top_p": s.top_p,
+    }.items():
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"{key}={value} must lie in [0, 1]")
     if o.noise_scale <= 0:

@@ -41,21 +41,107 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "tiny": Preset(dim=64, n_layers=2, n_heads=4, vae_dim=64, vae_layers=1, vae_heads=4, ar_layers=2,
-                   block_size=4, lr=2e-3, micro_batch_size=8, seq_len=64, note="tests and smoke runs"),
-    "xs": Preset(dim=128, n_layers=2, n_heads=4, vae_dim=128, vae_layers=1, vae_heads=4, ar_layers=2,
-                 block_size=8, lr=2e-3, micro_batch_size=16, seq_len=128, note="CPU demo scale"),
-    "s": Preset(dim=256, n_layers=4, n_heads=4, vae_dim=192, vae_layers=2, vae_heads=4, ar_layers=4,
-                block_size=8, lr=1e-3, micro_batch_size=8, seq_len=256, note="CPU, minutes per 100 steps"),
-    "m": Preset(dim=384, n_layers=6, n_heads=6, vae_dim=256, vae_layers=2, vae_heads=4, ar_layers=7,
-                block_size=16, lr=8e-4, micro_batch_size=16, seq_len=256, note="CPU overnight / 1 GPU"),
-    "l": Preset(dim=512, n_layers=8, n_heads=8, vae_dim=384, vae_layers=2, vae_heads=6, ar_layers=9,
-                block_size=16, lr=6e-4, micro_batch_size=16, seq_len=256, note="1 GPU"),
-    "1b": Preset(dim=1792, n_layers=16, n_heads=14, vae_dim=1024, vae_layers=4, vae_heads=8, ar_layers=18,
-                 block_size=16, lr=2e-4, micro_batch_size=8, seq_len=512, note="GPU cluster"),
-    "2b": Preset(dim=2048, n_layers=24, n_heads=16, vae_dim=1536, vae_layers=4, vae_heads=12, ar_layers=27,
-                 ar_ffn_hidden=8192, ffn_hidden=8192, vae_ffn_hidden=6144, block_size=16, lr=1.5e-4,
-                 micro_batch_size=8, seq_len=512, note="paper Table 9 shapes"),
+    "tiny": Preset(
+        dim=64,
+        n_layers=2,
+        n_heads=4,
+        vae_dim=64,
+        vae_layers=1,
+        vae_heads=4,
+        ar_layers=2,
+        block_size=4,
+        lr=2e-3,
+        micro_batch_size=8,
+        seq_len=64,
+        note="tests and smoke runs",
+    ),
+    "xs": Preset(
+        dim=128,
+        n_layers=2,
+        n_heads=4,
+        vae_dim=128,
+        vae_layers=1,
+        vae_heads=4,
+        ar_layers=2,
+        block_size=8,
+        lr=2e-3,
+        micro_batch_size=16,
+        seq_len=128,
+        note="CPU demo scale",
+    ),
+    "s": Preset(
+        dim=256,
+        n_layers=4,
+        n_heads=4,
+        vae_dim=192,
+        vae_layers=2,
+        vae_heads=4,
+        ar_layers=4,
+        block_size=8,
+        lr=1e-3,
+        micro_batch_size=8,
+        seq_len=256,
+        note="CPU, minutes per 100 steps",
+    ),
+    "m": Preset(
+        dim=384,
+        n_layers=6,
+        n_heads=6,
+        vae_dim=256,
+        vae_layers=2,
+        vae_heads=4,
+        ar_layers=7,
+        block_size=16,
+        lr=8e-4,
+        micro_batch_size=16,
+        seq_len=256,
+        note="CPU overnight / 1 GPU",
+    ),
+    "l": Preset(
+        dim=512,
+        n_layers=8,
+        n_heads=8,
+        vae_dim=384,
+        vae_layers=2,
+        vae_heads=6,
+        ar_layers=9,
+        block_size=16,
+        lr=6e-4,
+        micro_batch_size=16,
+        seq_len=256,
+        note="1 GPU",
+    ),
+    "1b": Preset(
+        dim=1792,
+        n_layers=16,
+        n_heads=14,
+        vae_dim=1024,
+        vae_layers=4,
+        vae_heads=8,
+        ar_layers=18,
+        block_size=16,
+        lr=2e-4,
+        micro_batch_size=8,
+        seq_len=512,
+        note="GPU cluster",
+    ),
+    "2b": Preset(
+        dim=2048,
+        n_layers=24,
+        n_heads=16,
+        vae_dim=1536,
+        vae_layers=4,
+        vae_heads=12,
+        ar_layers=27,
+        ar_ffn_hidden=8192,
+        ffn_hidden=8192,
+        vae_ffn_hidden=6144,
+        block_size=16,
+        lr=1.5e-4,
+        micro_batch_size=8,
+        seq_len=512,
+        note="paper Table 9 shapes",
+    ),
 }
 ALIASES = {"small": "s", "base": "m", "large": "l"}
 
@@ -90,8 +176,12 @@ def matched_ffn_hidden(p: Preset) -> int:
 
 def matched_shape(p: Preset) -> dict[str, Any]:
     """The AR/LLaDA `preset_shape`: `ar_layers` layers of the preset's width with the matched SwiGLU width."""
-    return {"model.dim": p.dim, "model.n_layers": p.ar_layers, "model.n_heads": p.n_heads,
-            "model.ffn_hidden": matched_ffn_hidden(p)}
+    return {
+        "model.dim": p.dim,
+        "model.n_layers": p.ar_layers,
+        "model.n_heads": p.n_heads,
+        "model.ffn_hidden": matched_ffn_hidden(p),
+    }
 
 
 def preset_overrides(name: str, family: str) -> dict[str, Any]:
@@ -100,13 +190,16 @@ def preset_overrides(name: str, family: str) -> dict[str, Any]:
 
     shape = get_family(family).preset_shape
     if shape is None:
-        raise ConfigError(f"family {family!r} has no preset shape (FamilySpec.preset_shape): preset {name!r} "
-                          "cannot size it")
+        raise ConfigError(
+            f"family {family!r} has no preset shape (FamilySpec.preset_shape): preset {name!r} cannot size it"
+        )
     p = get_preset(name)
     return {"optim.lr": p.lr, "train.micro_batch_size": p.micro_batch_size, "data.seq_len": p.seq_len, **shape(p)}
 
 
-def resolve_config(family: str, preset: str, overrides: dict[str, Any] | None = None, base: Config | None = None) -> Config:
+def resolve_config(
+    family: str, preset: str, overrides: dict[str, Any] | None = None, base: Config | None = None
+) -> Config:
     """Family + preset + user overrides (applied last) -> a validated Config."""
     overrides_of_preset = preset_overrides(preset, family)  # first: clear errors for an unknown family or preset
     cfg = base or Config()

@@ -63,8 +63,9 @@ class TokenScorer(Protocol):
     reproduces them). Rows share one length; 1 <= n_targets[i] < T; `mc_num` is the number of Monte
     Carlo samples where the family estimates the likelihood."""
 
-    def __call__(self, model: nn.Module, cfg: Config, tokens: torch.Tensor, n_targets: list[int],
-                 mc_num: int) -> list[tuple[float, bool]]: ...
+    def __call__(
+        self, model: nn.Module, cfg: Config, tokens: torch.Tensor, n_targets: list[int], mc_num: int
+    ) -> list[tuple[float, bool]]: ...
 
 
 class Sampler(Protocol):

@@ -6,7 +6,11 @@ import torch
 
 
 def sample_logits(
-    logits: torch.Tensor, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, generator: torch.Generator | None = None
+    logits: torch.Tensor,
+    temperature: float = 0.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """logits (..., V) -> token ids (...). temperature 0 is greedy."""
     if temperature <= 0:

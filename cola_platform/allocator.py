@@ -28,7 +28,9 @@ def keep_freed_memory() -> bool:
         return _done
     try:
         libc = ctypes.CDLL("libc.so.6")
-        _done = bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+        _done = bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX)) and bool(
+            libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1)
+        )
     except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to tune
         _done = False
     log.debug("allocator settings %s", "applied" if _done else "not available")

@@ -63,8 +63,10 @@ def paper_task_files(directory: str | Path) -> list[str]:
         raise ConfigError(f"--paper-tasks {d} is not a directory (expected one holding the paper's eight <task>.jsonl)")
     missing = [t for t in OFFICIAL_TASKS if not (d / f"{t}.jsonl").is_file()]
     if missing:
-        raise ConfigError(f"--paper-tasks {d} lacks {', '.join(f'{t}.jsonl' for t in missing)} "
-                          f"(expected the eight files {', '.join(OFFICIAL_TASKS)})")
+        raise ConfigError(
+            f"--paper-tasks {d} lacks {', '.join(f'{t}.jsonl' for t in missing)} "
+            f"(expected the eight files {', '.join(OFFICIAL_TASKS)})"
+        )
     return [str(d / f"{t}.jsonl") for t in OFFICIAL_TASKS]
 
 
@@ -72,8 +74,10 @@ def check_tasks(req: EvalRequest) -> None:
     """Unknown task names are an error before any generation starts."""
     unknown = [t for t in req.tasks if t not in BUILTIN_TASKS]
     if unknown:
-        raise ConfigError(f"unknown task(s) {', '.join(unknown)}: built-in tasks are {', '.join(BUILTIN_TASKS)}; "
-                          "use --tasks-file for your own JSONL")
+        raise ConfigError(
+            f"unknown task(s) {', '.join(unknown)}: built-in tasks are {', '.join(BUILTIN_TASKS)}; "
+            "use --tasks-file for your own JSONL"
+        )
     if req.items < 1:
         raise ConfigError("--items must be >= 1")
     if req.quality_temperature < 0:
@@ -125,8 +129,17 @@ def evaluate_run(loaded: LoadedRun, req: EvalRequest) -> dict[str, Any]:
     skipped: dict[str, str] = {}
     for name, items in [(name, items) for name, items in named if items[0].type != "ranked"]:
         log.info("task %s (%d items)", name, len(items))
-        done[name] = run_task(name, items, generate, req.max_new_tokens, req.k_shot, req.seed, count,
-                              remainders=remainders, truncated=truncated)
+        done[name] = run_task(
+            name,
+            items,
+            generate,
+            req.max_new_tokens,
+            req.k_shot,
+            req.seed,
+            count,
+            remainders=remainders,
+            truncated=truncated,
+        )
     generated_tasks = list(done)
     if ranked and loaded.spec.score_tokens is None:
         reason = f"family {loaded.spec.name!r} has no token log-likelihood to rank choices with"
@@ -144,8 +157,10 @@ def evaluate_run(loaded: LoadedRun, req: EvalRequest) -> dict[str, Any]:
     if QUALITY_TASK in req.tasks:
         sampling = apply_overrides(copy.deepcopy(loaded.cfg), {"sampler.temperature": req.quality_temperature})
         sample = make_generate_fn(loaded.spec, loaded.model, sampling, loaded.tokenizer)
-        quality = {**run_quality(sample, req.items, max(req.max_new_tokens, 64), req.seed).to_dict(),
-                   "temperature": req.quality_temperature}
+        quality = {
+            **run_quality(sample, req.items, max(req.max_new_tokens, 64), req.seed).to_dict(),
+            "temperature": req.quality_temperature,
+        }
     seconds = time.perf_counter() - start
     likelihood, diagnostics = heldout_metrics(loaded, req.likelihood_batches)
     generated = sum(results[name]["generated_tokens"] for name in generated_tasks)
@@ -153,13 +168,22 @@ def evaluate_run(loaded: LoadedRun, req: EvalRequest) -> dict[str, Any]:
     accs = [results[name]["accuracy"] for name in generated_tasks]  # the mean is over generative tasks
     s = loaded.cfg.sampler
     return {
-        "run": str(loaded.run.root), "family": loaded.cfg.run.family, "preset": loaded.cfg.run.preset,
-        "tasks": results, "skipped_tasks": skipped, "quality": quality,
+        "run": str(loaded.run.root),
+        "family": loaded.cfg.run.family,
+        "preset": loaded.cfg.run.preset,
+        "tasks": results,
+        "skipped_tasks": skipped,
+        "quality": quality,
         "accuracy_mean": sum(accs) / len(accs) if accs else None,
-        "likelihood": likelihood, "diagnostics": diagnostics, "readable_metric": loaded.spec.readable_metric,
+        "likelihood": likelihood,
+        "diagnostics": diagnostics,
+        "readable_metric": loaded.spec.readable_metric,
         "sampler": sampler_settings(loaded.spec, s),
-        "seconds": seconds, "tokens_per_second": generated / max(generating, 1e-9),
-        "items": req.items, "seed": req.seed, "max_new_tokens": req.max_new_tokens,
+        "seconds": seconds,
+        "tokens_per_second": generated / max(generating, 1e-9),
+        "items": req.items,
+        "seed": req.seed,
+        "max_new_tokens": req.max_new_tokens,
         "patch_size": loaded.cfg.model.patch_size,
         "generations": str(req.generations_dir) if req.generations_dir and generated_tasks else None,
     }
@@ -184,8 +208,21 @@ def flat_metrics(record: dict[str, Any]) -> dict[str, float]:
             out[f"{key}_mod{rem}_acc"] = s["accuracy"]
     if record.get("quality"):
         q = record["quality"]
-        out.update({f"sw_quality_{k}": q[k] for k in ("valid", "valid_stderr", "grammatical", "consistent",
-                                                        "distinct_1", "distinct_2", "distinct_3", "self_bleu")})
+        out.update(
+            {
+                f"sw_quality_{k}": q[k]
+                for k in (
+                    "valid",
+                    "valid_stderr",
+                    "grammatical",
+                    "consistent",
+                    "distinct_1",
+                    "distinct_2",
+                    "distinct_3",
+                    "self_bleu",
+                )
+            }
+        )
     if record.get("accuracy_mean") is not None:
         out["accuracy_mean"] = record["accuracy_mean"]
     out.update({f"likelihood_{k}": v for k, v in record.get("likelihood", {}).items()})

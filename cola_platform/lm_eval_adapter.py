@@ -44,8 +44,15 @@ log = logging.getLogger(__name__)
 
 SAMPLER_KWARGS = ("temperature", "top_k", "top_p")
 """`gen_kwargs` keys that override the run's `sampler.*` settings of the same name."""
-_KNOWN_KWARGS = {"until", "do_sample", "max_gen_toks", "max_new_tokens", "max_tokens", "max_completion_tokens",
-                 *SAMPLER_KWARGS}
+_KNOWN_KWARGS = {
+    "until",
+    "do_sample",
+    "max_gen_toks",
+    "max_new_tokens",
+    "max_tokens",
+    "max_completion_tokens",
+    *SAMPLER_KWARGS,
+}
 
 Window = tuple[Any, list[int], list[int]]
 """(cache key or None, context ids, continuation ids): what `_loglikelihood_tokens` scores."""
@@ -59,8 +66,9 @@ def cut_at_stops(text: str, until: list[str]) -> str:
 def rolling_windows(tokens: list[int], prefix_token: int, max_seq_len: int) -> list[tuple[list[int], list[int]]]:
     """The whole document as disjoint (context, targets) windows, lm-eval's rolling scheme with context 1:
     every token is a target exactly once; a window's context + targets is at most max_seq_len + 1 tokens."""
-    windows = get_rolling_token_windows(token_list=tokens, prefix_token=prefix_token, max_seq_len=max_seq_len,
-                                        context_len=1)
+    windows = get_rolling_token_windows(
+        token_list=tokens, prefix_token=prefix_token, max_seq_len=max_seq_len, context_len=1
+    )
     return [make_disjoint_window(w) for w in windows]
 
 
@@ -112,19 +120,22 @@ class PlatformLM(TemplateLM):
     def _scorer(self) -> TokenScorer:
         scorer = self.loaded.spec.score_tokens
         if scorer is None:
-            raise UserError(f"family {self.loaded.spec.name!r} has no token log-likelihood, so lm-eval loglikelihood / "
-                            "loglikelihood_rolling / multiple_choice requests are refused: use generate_until tasks")
+            raise UserError(
+                f"family {self.loaded.spec.name!r} has no token log-likelihood, so lm-eval loglikelihood / "
+                "loglikelihood_rolling / multiple_choice requests are refused: use generate_until tasks"
+            )
         return scorer
 
     @torch.no_grad()
-    def _loglikelihood_tokens(self, requests: list[Window], disable_tqdm: bool = False,
-                              **_: Any) -> list[tuple[float, bool]]:
+    def _loglikelihood_tokens(
+        self, requests: list[Window], disable_tqdm: bool = False, **_: Any
+    ) -> list[tuple[float, bool]]:
         """(log p(continuation | context), greedy) per (key, context ids, continuation ids); rows of equal
         length are scored together, `batch_size` at most."""
         scorer = self._scorer()
         rows, n_targets = [], []
         for _key, context, continuation in requests:
-            ids = (context + continuation)[-self.max_length:]
+            ids = (context + continuation)[-self.max_length :]
             rows.append(ids)
             n_targets.append(min(len(continuation), len(ids) - 1))
         results: list[tuple[float, bool]] = [(0.0, True)] * len(requests)  # an empty continuation: log 1
@@ -147,8 +158,9 @@ class PlatformLM(TemplateLM):
         windows: list[Window] = []
         owner: list[int] = []
         for k, req in enumerate(requests):
-            for context, targets in rolling_windows(self.tok_encode(req.args[0]), self.prefix_token_id,
-                                                    self.max_length - 1):
+            for context, targets in rolling_windows(
+                self.tok_encode(req.args[0]), self.prefix_token_id, self.max_length - 1
+            ):
                 windows.append((None, context, targets))
                 owner.append(k)
         totals = [0.0] * len(requests)
@@ -181,8 +193,9 @@ class PlatformLM(TemplateLM):
         if overrides not in self._generators:
             cfg = self.loaded.cfg
             sampler = dataclasses.replace(cfg.sampler, **{k: type(getattr(cfg.sampler, k))(v) for k, v in overrides})
-            self._generators[overrides] = make_generate_fn(self.loaded.spec, self.loaded.model,
-                                                           dataclasses.replace(cfg, sampler=sampler), self.tokenizer)
+            self._generators[overrides] = make_generate_fn(
+                self.loaded.spec, self.loaded.model, dataclasses.replace(cfg, sampler=sampler), self.tokenizer
+            )
         return self._generators[overrides]
 
     def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:

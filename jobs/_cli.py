@@ -17,8 +17,12 @@ EXIT_USER_ERROR = 2
 
 def setup_logging(verbose: bool = False) -> None:
     """One compact log format for every job (stderr), quiet third-party loggers."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
     for noisy in ("urllib3", "botocore", "s3fs", "fsspec", "aiobotocore", "filelock", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -46,8 +50,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         text = action.help or ""
         default = action.default
         empty = default is None or default is False or default is argparse.SUPPRESS or default in ("", [])
-        if (empty or "default" in text
-                or action.option_strings == [] or isinstance(action, argparse._HelpAction)):
+        if empty or "default" in text or action.option_strings == [] or isinstance(action, argparse._HelpAction):
             return action.help
         return f"{text} (default: %(default)s)"
 

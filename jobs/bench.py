@@ -20,7 +20,6 @@ on what else runs.
 
 from __future__ import annotations
 
-import json
 import logging
 import shlex
 import sys
@@ -45,9 +44,15 @@ def part_train(args: Any, report: dict) -> dict:
     from cola_platform.bench.train_step import bench_train_steps
 
     presets = ["tiny"] if args.tiny else _csv(args.train_presets)
-    return bench_train_steps(presets, _csv(args.families), args.vocab_size, report["gemm_peak"]["flops_per_second"],
-                             repeats=2 if args.tiny else args.repeats, compile_families=_csv(args.train_compile),
-                             profile=_csv(args.profile))
+    return bench_train_steps(
+        presets,
+        _csv(args.families),
+        args.vocab_size,
+        report["gemm_peak"]["flops_per_second"],
+        repeats=2 if args.tiny else args.repeats,
+        compile_families=_csv(args.train_compile),
+        profile=_csv(args.profile),
+    )
 
 
 def part_sample(args: Any, report: dict) -> dict:
@@ -56,8 +61,13 @@ def part_sample(args: Any, report: dict) -> dict:
 
     if args.tiny:
         return bench_sampling(preset="tiny", vocab_size=300, new_tokens=16, batches=(1, 2), repeats=1)
-    return bench_sampling(preset=args.sample_preset, vocab_size=args.vocab_size, new_tokens=args.sample_new_tokens,
-                          batches=tuple(int(b) for b in _csv(args.sample_batches)), repeats=args.repeats)
+    return bench_sampling(
+        preset=args.sample_preset,
+        vocab_size=args.vocab_size,
+        new_tokens=args.sample_new_tokens,
+        batches=tuple(int(b) for b in _csv(args.sample_batches)),
+        repeats=args.repeats,
+    )
 
 
 def part_data(args: Any, report: dict) -> dict:
@@ -66,8 +76,9 @@ def part_data(args: Any, report: dict) -> dict:
     from cola_platform.bench.train_step import step_figures
 
     docs, seq, vocab = (300, 64, 300) if args.tiny else (args.data_docs, args.seq_len, args.vocab_size)
-    figures = bench_data(docs=docs, seq_len=seq, vocab_size=vocab, ray_address=args.ray_address,
-                         workdir=args.workdir or None)
+    figures = bench_data(
+        docs=docs, seq_len=seq, vocab_size=vocab, ray_address=args.ray_address, workdir=args.workdir or None
+    )
     train = report["results"].get("train")
     if train:  # the fastest consumer measured in this run: the hardest one to feed
         rows = [v for v in train.values() if isinstance(v, dict) and "tokens_per_second" in v]
@@ -76,8 +87,11 @@ def part_data(args: Any, report: dict) -> dict:
         preset = "tiny" if args.tiny else _csv(args.train_presets)[0]
         consumer = step_figures("ar", preset, vocab, report["gemm_peak"]["flops_per_second"], repeats=2)
     rate = consumer["tokens_per_second"]
-    figures["training_consumption"] = {"tokens_per_second": rate, "family": consumer["family"],
-                                       "preset": consumer["preset"]}
+    figures["training_consumption"] = {
+        "tokens_per_second": rate,
+        "family": consumer["family"],
+        "preset": consumer["preset"],
+    }
     for key in ("tokenize_only", "ingest_ray_data", "ingest_ray_data_warm", "ingest_read_split"):
         figures[key]["over_training"] = figures[key]["tokens_per_second"] / rate
     return figures
@@ -88,11 +102,24 @@ def part_platform(args: Any, report: dict) -> dict:
     from cola_platform.bench.platform import bench_platform
 
     if args.tiny:
-        return bench_platform(preset="tiny", steps=8, warmup=2, global_batch=4, docs=300, seq_len=64, vocab_size=300,
-                              workdir=args.workdir or None)
-    return bench_platform(preset=args.platform_preset, steps=args.platform_steps,
-                          global_batch=args.platform_global_batch, seq_len=args.seq_len, vocab_size=args.vocab_size,
-                          workdir=args.workdir or None)
+        return bench_platform(
+            preset="tiny",
+            steps=8,
+            warmup=2,
+            global_batch=4,
+            docs=300,
+            seq_len=64,
+            vocab_size=300,
+            workdir=args.workdir or None,
+        )
+    return bench_platform(
+        preset=args.platform_preset,
+        steps=args.platform_steps,
+        global_batch=args.platform_global_batch,
+        seq_len=args.seq_len,
+        vocab_size=args.vocab_size,
+        workdir=args.workdir or None,
+    )
 
 
 def part_study(args: Any, report: dict) -> dict:
@@ -141,15 +168,20 @@ def build_parser() -> Parser:
     p.add_argument("--seq-len", type=int, default=128, help="data / platform: sequence length")
     p.add_argument("--families", default="ar,llada,cola", help="train: families")
     p.add_argument("--train-presets", default="s,m", help="train: presets")
-    p.add_argument("--train-compile", default="ar,llada,cola",
-                   help="train: families also measured under torch.compile at the last preset ('' for none)")
+    p.add_argument(
+        "--train-compile",
+        default="ar,llada,cola",
+        help="train: families also measured under torch.compile at the last preset ('' for none)",
+    )
     p.add_argument("--profile", default="", help="train: FAMILY/PRESET list to run under torch.profiler (top ops)")
     p.add_argument("--sample-preset", default="s")
     p.add_argument("--sample-new-tokens", type=int, default=256)
     p.add_argument("--sample-batches", default="1,8")
     p.add_argument("--data-docs", type=int, default=10000, help="data: storyworld documents")
     p.add_argument("--ray-address", default="auto", help="data: auto | local | HOST:PORT")
-    p.add_argument("--workdir", default="", help="data / platform / faults: keep generated corpora, shards and runs here")
+    p.add_argument(
+        "--workdir", default="", help="data / platform / faults: keep generated corpora, shards and runs here"
+    )
     p.add_argument("--platform-preset", default="xs")
     p.add_argument("--platform-steps", type=int, default=30)
     p.add_argument("--platform-global-batch", type=int, default=64)
@@ -171,12 +203,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv_list = list(argv) if argv is not None else sys.argv[1:]
     if args.part == "faults":
         return run_faults_part(args, "python -m jobs.bench " + shlex.join(argv_list))
-    report: dict[str, Any] = {"command": "python -m jobs.bench " + shlex.join(argv_list), "machine": machine(),
-                              "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                              "gemm_peak": gemm_peak(n=512 if args.tiny else 2048), "results": {}}
+    report: dict[str, Any] = {
+        "command": "python -m jobs.bench " + shlex.join(argv_list),
+        "machine": machine(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "gemm_peak": gemm_peak(n=512 if args.tiny else 2048),
+        "results": {},
+    }
     log.info("fp32 GEMM peak: %.1f GFLOP/s", report["gemm_peak"]["flops_per_second"] / 1e9)
     md_path = Path(args.json).with_suffix(".md")
-    for name in (list(PARTS) if args.part == "all" else [args.part]):
+    for name in list(PARTS) if args.part == "all" else [args.part]:
         start = time.perf_counter()
         figures = {**PARTS, **EXTRA_PARTS}[name](args, report)
         report["results"][name] = {**figures, "bench_seconds": time.perf_counter() - start}

@@ -28,7 +28,9 @@ def build_parser() -> Parser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     defaults = ClusterSpec()
     u = sub.add_parser("up", help="start the cluster and wait until every server answers")
-    u.add_argument("--s3", action="store_true", help="also start a local S3 server (moto) and keep MLflow artifacts there")
+    u.add_argument(
+        "--s3", action="store_true", help="also start a local S3 server (moto) and keep MLflow artifacts there"
+    )
     u.add_argument("--ray-port", type=int, default=defaults.ray_port, help="Ray GCS port")
     u.add_argument("--dashboard-port", type=int, default=defaults.dashboard_port, help="Ray dashboard / job API port")
     u.add_argument("--mlflow-port", type=int, default=defaults.mlflow_port)
@@ -40,7 +42,9 @@ def build_parser() -> Parser:
     s.add_argument("--json", action="store_true", help="print the report as JSON")
     sub.add_parser("down", help="stop what `up` started and remove the env file")
     for parser in sub.choices.values():
-        parser.add_argument("--state-dir", type=Path, default=Path(DEFAULT_STATE_DIR), help="state directory (default .cluster)")
+        parser.add_argument(
+            "--state-dir", type=Path, default=Path(DEFAULT_STATE_DIR), help="state directory (default .cluster)"
+        )
         parser.add_argument("--verbose", action="store_true")
     return p
 
@@ -48,21 +52,34 @@ def build_parser() -> Parser:
 def _describe(state: ClusterState) -> list[str]:
     lines = []
     for rec in state.ordered():
-        detail = {"ray": f"gcs {rec.extra.get('gcs_address', '?')}", "s3": f"bucket {rec.extra.get('bucket', '?')}",
-                  "mlflow": f"artifacts {rec.extra.get('artifacts', '?')}"}[rec.name]
+        detail = {
+            "ray": f"gcs {rec.extra.get('gcs_address', '?')}",
+            "s3": f"bucket {rec.extra.get('bucket', '?')}",
+            "mlflow": f"artifacts {rec.extra.get('artifacts', '?')}",
+        }[rec.name]
         lines.append(f"  {rec.name:<7}{rec.address:<24}pid {rec.pid:<8}{detail}")
     return lines
 
 
 def cmd_up(args) -> int:
-    spec = ClusterSpec(state_dir=args.state_dir, s3=args.s3, ray_port=args.ray_port, dashboard_port=args.dashboard_port,
-                       mlflow_port=args.mlflow_port, s3_port=args.s3_port, num_cpus=args.num_cpus, bucket=args.bucket,
-                       timeout=args.timeout)
+    spec = ClusterSpec(
+        state_dir=args.state_dir,
+        s3=args.s3,
+        ray_port=args.ray_port,
+        dashboard_port=args.dashboard_port,
+        mlflow_port=args.mlflow_port,
+        s3_port=args.s3_port,
+        num_cpus=args.num_cpus,
+        bucket=args.bucket,
+        timeout=args.timeout,
+    )
     result = up(spec)
     state = result.state
     print(f"cluster {'already up' if result.already_up else 'up'} (state dir {state.state_dir})")
     print("\n".join(_describe(state)))
-    print(f"env file: {env_path(state.state_dir)}  (source it, then `ray job submit --working-dir . -- python -m jobs.X ...`)")
+    print(
+        f"env file: {env_path(state.state_dir)}  (source it, then `ray job submit --working-dir . -- python -m jobs.X ...`)"
+    )
     return 0
 
 
@@ -70,15 +87,28 @@ def cmd_status(args) -> int:
     state, checks = status(args.state_dir)
     healthy = state is not None and state.phase == "up" and all(c.healthy for c in checks)
     if args.json:
-        print(json.dumps({"state_dir": str(args.state_dir.absolute()), "up": healthy,
-                          "phase": state.phase if state else "down", "env_file": str(env_path(args.state_dir.absolute())),
-                          "services": [asdict(c) for c in checks]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "state_dir": str(args.state_dir.absolute()),
+                    "up": healthy,
+                    "phase": state.phase if state else "down",
+                    "env_file": str(env_path(args.state_dir.absolute())),
+                    "services": [asdict(c) for c in checks],
+                },
+                indent=2,
+            )
+        )
     elif state is None:
         print(f"no cluster recorded in {args.state_dir.absolute()} (start one with `python -m jobs.cluster up`)")
     else:
         print(f"cluster in {state.state_dir}: {'up' if healthy else 'NOT healthy'} (phase {state.phase})")
         for c in checks:
-            why = "" if c.healthy else (" (process not running)" if not c.alive else " (process runs but does not answer)")
+            why = (
+                ""
+                if c.healthy
+                else (" (process not running)" if not c.alive else " (process runs but does not answer)")
+            )
             print(f"  {c.name:<7}{c.address:<24}pid {c.pid:<8}healthy: {'yes' if c.healthy else 'no' + why}")
     return 0 if healthy else EXIT_DOWN
 

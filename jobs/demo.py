@@ -35,15 +35,30 @@ def start_cluster(state_dir: Path) -> dict[str, str]:
         if not port_is_free(getattr(spec, name)):
             setattr(spec, name, free_port())
     result = up(spec)
-    log.info("cluster %s: Ray %s, MLflow %s", "already up" if result.already_up else "up",
-             result.state.env["RAY_ADDRESS"], result.state.env["MLFLOW_TRACKING_URI"])
+    log.info(
+        "cluster %s: Ray %s, MLflow %s",
+        "already up" if result.already_up else "up",
+        result.state.env["RAY_ADDRESS"],
+        result.state.env["MLFLOW_TRACKING_URI"],
+    )
     return read_env_file(state_dir / "env")
 
 
 def submit(env: dict[str, str], *entrypoint: str) -> None:
     """`ray job submit --working-dir . -- <entrypoint>`; stop the demo when the job fails."""
-    cmd = [str(Path(sys.executable).with_name("ray")), "job", "submit", "--address", env["RAY_ADDRESS"],
-           "--runtime-env", "cluster/runtime_env.yaml", "--working-dir", ".", "--", *entrypoint]
+    cmd = [
+        str(Path(sys.executable).with_name("ray")),
+        "job",
+        "submit",
+        "--address",
+        env["RAY_ADDRESS"],
+        "--runtime-env",
+        "cluster/runtime_env.yaml",
+        "--working-dir",
+        ".",
+        "--",
+        *entrypoint,
+    ]
     log.info("$ ray job submit ... -- %s", " ".join(entrypoint))
     if subprocess.run(cmd, env={**os.environ, **env}).returncode != 0:  # the job's logs stream to the terminal
         raise UserError(f"the ray job `{' '.join(entrypoint)}` failed (its log is above)")
@@ -55,9 +70,16 @@ def show_samples(points: list[dict]) -> None:
         mine = [p for p in points if p["family"] == family]
         best = max(mine, key=lambda p: p["budget"])
         run = best.get("run_dir", "")
-        out = subprocess.run([sys.executable, "-m", "jobs.sample", "--run", run, "--prompt", PROMPT,
-                              "--max-new-tokens", "40", "--json"], capture_output=True, text=True)
-        text = json.loads(out.stdout)["completion"] if out.returncode == 0 else f"(sampling failed: {out.stderr.strip()[-200:]})"
+        out = subprocess.run(
+            [sys.executable, "-m", "jobs.sample", "--run", run, "--prompt", PROMPT, "--max-new-tokens", "40", "--json"],
+            capture_output=True,
+            text=True,
+        )
+        text = (
+            json.loads(out.stdout)["completion"]
+            if out.returncode == 0
+            else f"(sampling failed: {out.stderr.strip()[-200:]})"
+        )
         print(f"[{family}, {best['budget']:.2g} FLOPs] {PROMPT}{text}")
 
 
@@ -82,8 +104,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = start_cluster(Path(args.state_dir))
     prep = study.prepare
     if not (Path(study.data) / "manifest.json").exists():
-        submit(env, "python", "-m", "jobs.prepare_data", "--source", prep["source"], "--num-docs", str(prep["num_docs"]),
-               "--seq-len", str(prep["seq_len"]), "--vocab-size", str(prep["vocab_size"]), "--out", study.data)
+        submit(
+            env,
+            "python",
+            "-m",
+            "jobs.prepare_data",
+            "--source",
+            prep["source"],
+            "--num-docs",
+            str(prep["num_docs"]),
+            "--seq-len",
+            str(prep["seq_len"]),
+            "--vocab-size",
+            str(prep["vocab_size"]),
+            "--out",
+            study.data,
+        )
     submit(env, "python", "-m", "jobs.scaling", "--study", args.study)
     out = Path("runs") / "scaling" / study.name
     result = json.loads((out / "result.json").read_text())

@@ -21,7 +21,6 @@ numbers are logged to the run's MLflow run.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Sequence
@@ -38,24 +37,37 @@ log = logging.getLogger("jobs.eval")
 def build_parser() -> Parser:
     p = Parser(prog="jobs.eval", description=__doc__)
     p.add_argument("--run", required=True, help="finished run directory")
-    p.add_argument("--tasks", help=f"comma list from {', '.join(BUILTIN_TASKS)} ('' for none; default: all of "
-                                   "them, or none with --paper-tasks)")
-    p.add_argument("--tasks-file", action="append", default=[],
-                   help="JSONL task file (ours or the paper harness's), repeatable")
-    p.add_argument("--paper-tasks", metavar="DIR",
-                   help="directory holding the paper's eight task files (lambada.jsonl ... story_cloze.jsonl): "
-                        "run all eight")
+    p.add_argument(
+        "--tasks",
+        help=f"comma list from {', '.join(BUILTIN_TASKS)} ('' for none; default: all of "
+        "them, or none with --paper-tasks)",
+    )
+    p.add_argument(
+        "--tasks-file", action="append", default=[], help="JSONL task file (ours or the paper harness's), repeatable"
+    )
+    p.add_argument(
+        "--paper-tasks",
+        metavar="DIR",
+        help="directory holding the paper's eight task files (lambada.jsonl ... story_cloze.jsonl): run all eight",
+    )
     p.add_argument("--out", required=True, help="where to write the eval JSON")
     p.add_argument("--items", type=int, default=1000, help="items per built-in task (the paper: 1000)")
-    p.add_argument("--k-shot", type=int,
-                   help="demonstrations per prompt (default per task type: lambada 0, MC 2, QA 1)")
+    p.add_argument(
+        "--k-shot", type=int, help="demonstrations per prompt (default per task type: lambada 0, MC 2, QA 1)"
+    )
     p.add_argument("--max-new-tokens", type=positive_int, default=32)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quality-temperature", type=float, default=1.0,
-                   help="sampling temperature of the sw-quality samples (the tasks decode greedily)")
-    p.add_argument("--generations", metavar="DIR",
-                   help="where to write the generations as <task>.jsonl (default: generations/ next to --out; "
-                        "'' for none)")
+    p.add_argument(
+        "--quality-temperature",
+        type=float,
+        default=1.0,
+        help="sampling temperature of the sw-quality samples (the tasks decode greedily)",
+    )
+    p.add_argument(
+        "--generations",
+        metavar="DIR",
+        help="where to write the generations as <task>.jsonl (default: generations/ next to --out; '' for none)",
+    )
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="sampler.* override, repeatable")
     return p
 
@@ -74,9 +86,11 @@ def print_table(record: dict) -> None:
         print(f"  {name:14} skipped: {reason}")
     if record.get("quality"):
         q = record["quality"]
-        print(f"  {'sw-quality':14} valid {q['valid']:.3f} ± {q['valid_stderr']:.3f}  "
-              f"consistent {q['consistent']:.3f}  "
-              f"distinct-2 {q['distinct_2']:.3f}  self-BLEU {q['self_bleu']:.3f}")
+        print(
+            f"  {'sw-quality':14} valid {q['valid']:.3f} ± {q['valid_stderr']:.3f}  "
+            f"consistent {q['consistent']:.3f}  "
+            f"distinct-2 {q['distinct_2']:.3f}  self-BLEU {q['self_bleu']:.3f}"
+        )
     for k, v in record.get("likelihood", {}).items():
         print(f"  {k:28} {v:.4f}")
     if record.get("diagnostics"):
@@ -102,10 +116,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out = project_path(args.out)
     generations = default_generations_dir(args.out) if args.generations is None else args.generations
     loaded.cfg = validate(apply_overrides(loaded.cfg, {"sampler.temperature": 0.0, **parse_set_args(args.set)}))
-    req = EvalRequest(tasks=[t for t in tasks.split(",") if t], task_files=files, items=args.items,
-                      max_new_tokens=args.max_new_tokens, k_shot=args.k_shot, seed=args.seed,
-                      quality_temperature=args.quality_temperature,
-                      generations_dir=project_path(str(generations)) if generations else None)
+    req = EvalRequest(
+        tasks=[t for t in tasks.split(",") if t],
+        task_files=files,
+        items=args.items,
+        max_new_tokens=args.max_new_tokens,
+        k_shot=args.k_shot,
+        seed=args.seed,
+        quality_temperature=args.quality_temperature,
+        generations_dir=project_path(str(generations)) if generations else None,
+    )
     record = evaluate_run(loaded, req)
     record["metrics"] = flat_metrics(record)
     atomic_write_json(Path(args.out), record)

@@ -29,10 +29,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--limit", type=float, help="items per task (or a fraction)")
     p.add_argument("--num-fewshot", type=int)
     p.add_argument("--mc-num", type=positive_int, default=32, help="LLaDA log-likelihood MC samples")
-    p.add_argument("--batch-size", type=positive_int, default=16,
-                   help="most equal-length log-likelihood rows scored together")
-    p.add_argument("--gen-kwargs", default="", help="generation settings for every generate_until task, "
-                   "e.g. temperature=0.7,do_sample=True,max_gen_toks=16 (override the tasks' own)")
+    p.add_argument(
+        "--batch-size", type=positive_int, default=16, help="most equal-length log-likelihood rows scored together"
+    )
+    p.add_argument(
+        "--gen-kwargs",
+        default="",
+        help="generation settings for every generate_until task, "
+        "e.g. temperature=0.7,do_sample=True,max_gen_toks=16 (override the tasks' own)",
+    )
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     setup_logging()
@@ -49,9 +54,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [t for t in tasks if t not in manager.all_tasks]
     if unknown:
         raise UserError(f"unknown lm-eval task(s) {', '.join(unknown)} (add --include-path for local task YAMLs)")
-    results = simple_evaluate(model=model, tasks=tasks, task_manager=manager, limit=args.limit,
-                              num_fewshot=args.num_fewshot, log_samples=False, bootstrap_iters=0,
-                              gen_kwargs=args.gen_kwargs or None)
+    results = simple_evaluate(
+        model=model,
+        tasks=tasks,
+        task_manager=manager,
+        limit=args.limit,
+        num_fewshot=args.num_fewshot,
+        log_samples=False,
+        bootstrap_iters=0,
+        gen_kwargs=args.gen_kwargs or None,
+    )
     payload = {"run": args.run, "family": model.family, "results": results["results"]}
     atomic_write_json(project_path(args.out), payload)
     print(json.dumps(payload["results"], default=str))

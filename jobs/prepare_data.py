@@ -31,8 +31,11 @@ from jobs._cli import Parser, run_main, setup_logging
 
 def build_parser() -> Parser:
     p = Parser(prog="jobs.prepare_data", description=__doc__)
-    p.add_argument("--source", required=True,
-                   help="storyworld | file:PATH (.txt/.jsonl/.parquet file, directory or glob) | s3://bucket/prefix | hf:NAME[:SPLIT]")
+    p.add_argument(
+        "--source",
+        required=True,
+        help="storyworld | file:PATH (.txt/.jsonl/.parquet file, directory or glob) | s3://bucket/prefix | hf:NAME[:SPLIT]",
+    )
     p.add_argument("--out", required=True, help="output data directory or s3:// prefix")
     p.add_argument("--seq-len", type=int, required=True)
     p.add_argument("--vocab-size", type=int, default=4096, help="BPE vocabulary when training a tokenizer")
@@ -42,16 +45,34 @@ def build_parser() -> Parser:
     p.add_argument("--val-fraction", type=float, default=0.02, help="share of documents held out for validation")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--shard-rows", type=int, default=8192, help="sequences per Parquet shard (target)")
-    size.add_argument("--shard-mb", type=float, default=0.0, help="target shard size in MiB of tokens (instead of --shard-rows)")
+    size.add_argument(
+        "--shard-mb", type=float, default=0.0, help="target shard size in MiB of tokens (instead of --shard-rows)"
+    )
     p.add_argument("--seed", type=int, default=0, help="storyworld seed")
-    p.add_argument("--qa-share", type=float, default=None,
-                   help="storyworld: share of question-and-answer documents (default: the corpus's)")
-    p.add_argument("--mc-share", type=float, default=None,
-                   help="storyworld: share of multiple-choice documents (default: the corpus's)")
-    p.add_argument("--decode-errors", choices=DECODE_MODES, default="strict",
-                   help="non-UTF-8 input: strict = fail naming file and byte; replace = substitute U+FFFD and count")
-    p.add_argument("--max-doc-mb", type=float, default=64.0,
-                   help="memory budget for one document: larger .txt documents are read and tokenized in chunks")
+    p.add_argument(
+        "--qa-share",
+        type=float,
+        default=None,
+        help="storyworld: share of question-and-answer documents (default: the corpus's)",
+    )
+    p.add_argument(
+        "--mc-share",
+        type=float,
+        default=None,
+        help="storyworld: share of multiple-choice documents (default: the corpus's)",
+    )
+    p.add_argument(
+        "--decode-errors",
+        choices=DECODE_MODES,
+        default="strict",
+        help="non-UTF-8 input: strict = fail naming file and byte; replace = substitute U+FFFD and count",
+    )
+    p.add_argument(
+        "--max-doc-mb",
+        type=float,
+        default=64.0,
+        help="memory budget for one document: larger .txt documents are read and tokenized in chunks",
+    )
     p.add_argument("--tokenizer-sample-docs", type=int, default=20000, help="documents to train the BPE on")
     p.add_argument("--tokenizer-sample-mb", type=float, default=64.0, help="at most this much sample text")
     p.add_argument("--engine", choices=ENGINES, default="ray", help="ray (Ray Data) or local (in this process)")
@@ -74,15 +95,33 @@ def config_from_args(args) -> PrepareConfig:
         raise UserError("--qa-share / --mc-share apply to --source storyworld only")
     if args.s3_endpoint:
         os.environ["AWS_ENDPOINT_URL"] = args.s3_endpoint  # for this process, Ray workers and --out
-    source = Source(args.source, num_docs=args.num_docs, seed=args.seed, text_field=args.text_field,
-                    decode_errors=args.decode_errors, max_doc_bytes=max(1, int(args.max_doc_mb * 2**20)),
-                    s3_endpoint=args.s3_endpoint, qa_share=args.qa_share, mc_share=args.mc_share)
+    source = Source(
+        args.source,
+        num_docs=args.num_docs,
+        seed=args.seed,
+        text_field=args.text_field,
+        decode_errors=args.decode_errors,
+        max_doc_bytes=max(1, int(args.max_doc_mb * 2**20)),
+        s3_endpoint=args.s3_endpoint,
+        qa_share=args.qa_share,
+        mc_share=args.mc_share,
+    )
     source.corpus_mix()  # bad shares fail here, before anything is written
-    return PrepareConfig(source=source, out=args.out, seq_len=args.seq_len, vocab_size=args.vocab_size,
-                         val_fraction=args.val_fraction, shard_rows=args.shard_rows, shard_mb=args.shard_mb,
-                         tokenizer_path=args.tokenizer, tokenizer_sample_docs=args.tokenizer_sample_docs,
-                         tokenizer_sample_mb=args.tokenizer_sample_mb, engine=args.engine,
-                         ray_address=args.ray_address, progress_seconds=args.progress_seconds)
+    return PrepareConfig(
+        source=source,
+        out=args.out,
+        seq_len=args.seq_len,
+        vocab_size=args.vocab_size,
+        val_fraction=args.val_fraction,
+        shard_rows=args.shard_rows,
+        shard_mb=args.shard_mb,
+        tokenizer_path=args.tokenizer,
+        tokenizer_sample_docs=args.tokenizer_sample_docs,
+        tokenizer_sample_mb=args.tokenizer_sample_mb,
+        engine=args.engine,
+        ray_address=args.ray_address,
+        progress_seconds=args.progress_seconds,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -90,12 +129,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose)
     args.out, args.tokenizer = project_path(args.out), project_path(args.tokenizer)
     if args.source.startswith("file:") and not args.source.startswith("file://"):
-        args.source = "file:" + project_path(args.source[len("file:"):])
+        args.source = "file:" + project_path(args.source[len("file:") :])
     manifest = prepare(config_from_args(args))
-    print(json.dumps({"out": args.out, "num_sequences": manifest.num_sequences, "num_tokens": manifest.num_tokens,
-                      "num_documents": manifest.num_documents, "vocab_size": manifest.vocab_size,
-                      "num_shards": len(manifest.shards), "seconds": manifest.stats.get("seconds"),
-                      "engine": args.engine}))
+    print(
+        json.dumps(
+            {
+                "out": args.out,
+                "num_sequences": manifest.num_sequences,
+                "num_tokens": manifest.num_tokens,
+                "num_documents": manifest.num_documents,
+                "vocab_size": manifest.vocab_size,
+                "num_shards": len(manifest.shards),
+                "seconds": manifest.stats.get("seconds"),
+                "engine": args.engine,
+            }
+        )
+    )
     return 0
 
 

@@ -27,13 +27,21 @@ def ladder(vocab_size: int, seq_len: int | None = None) -> list[dict[str, Any]]:
                 over["data.seq_len"] = seq_len
             cfg = resolve_config(family, preset, over)
             counts = spec.count_params(cfg.model)
-            rows.append({
-                "preset": preset, "family": family, "seq_len": cfg.data.seq_len, "dim": cfg.model.dim,
-                "n_layers": cfg.model.n_layers, "ffn_hidden": cfg.model.backbone_ffn(),
-                "params_total": counts.total, "params_non_embedding": counts.non_embedding,
-                "params_backbone": counts.backbone, "params_vae": counts.vae,
-                "train_flops_per_token": spec.flops_per_token(cfg).train,
-            })
+            rows.append(
+                {
+                    "preset": preset,
+                    "family": family,
+                    "seq_len": cfg.data.seq_len,
+                    "dim": cfg.model.dim,
+                    "n_layers": cfg.model.n_layers,
+                    "ffn_hidden": cfg.model.backbone_ffn(),
+                    "params_total": counts.total,
+                    "params_non_embedding": counts.non_embedding,
+                    "params_backbone": counts.backbone,
+                    "params_vae": counts.vae,
+                    "train_flops_per_token": spec.flops_per_token(cfg).train,
+                }
+            )
     return rows
 
 
@@ -54,12 +62,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'preset':6} {'family':6} {'seq':>5} {'layers':>6} {'dim':>5} {'ffn':>6} {'total':>9} {'non-emb':>9} "
-          f"{'backbone':>9} {'vae':>9} {'train FLOPs/tok':>16}")
+    print(
+        f"{'preset':6} {'family':6} {'seq':>5} {'layers':>6} {'dim':>5} {'ffn':>6} {'total':>9} {'non-emb':>9} "
+        f"{'backbone':>9} {'vae':>9} {'train FLOPs/tok':>16}"
+    )
     for r in rows:
-        print(f"{r['preset']:6} {r['family']:6} {r['seq_len']:>5} {r['n_layers']:>6} {r['dim']:>5} {r['ffn_hidden']:>6} "
-              f"{_fmt(r['params_total']):>9} {_fmt(r['params_non_embedding']):>9} {_fmt(r['params_backbone']):>9} "
-              f"{_fmt(r['params_vae']):>9} {_fmt(r['train_flops_per_token']):>16}")
+        print(
+            f"{r['preset']:6} {r['family']:6} {r['seq_len']:>5} {r['n_layers']:>6} {r['dim']:>5} {r['ffn_hidden']:>6} "
+            f"{_fmt(r['params_total']):>9} {_fmt(r['params_non_embedding']):>9} {_fmt(r['params_backbone']):>9} "
+            f"{_fmt(r['params_vae']):>9} {_fmt(r['train_flops_per_token']):>16}"
+        )
     return 0
 
 

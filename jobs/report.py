@@ -1,6 +1,6 @@
 """Rebuild a scaling study's report from the MLflow server alone.
 
-    python -m jobs.report --study demo [--out runs/reports/demo]
+python -m jobs.report --study demo [--out runs/reports/demo]
 """
 
 from __future__ import annotations
@@ -26,9 +26,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     params, points = fetch_scaling_points(args.tracking_uri, args.study)
     out = Path(project_path(args.out or str(Path("runs") / "reports" / args.study)))
     families = params.get("families") or sorted({p["family"] for p in points})
-    summary = build_report(args.study, points, families, params.get("loss_metric", "eval_loss"),
-                           params.get("quality_metric", "accuracy_mean"), out,
-                           thresholds=params.get("quality_thresholds") or None)
+    summary = build_report(
+        args.study,
+        points,
+        families,
+        params.get("loss_metric", "eval_loss"),
+        params.get("quality_metric", "accuracy_mean"),
+        out,
+        thresholds=params.get("quality_thresholds") or None,
+    )
     print(f"{len(summary['points'])} points from MLflow")
     print(f"report: {out / 'report.md'}")
     print(f"result: {out / 'result.json'}")

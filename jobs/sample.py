@@ -1,7 +1,7 @@
 """Generate a continuation from a trained run (any family; no DeepSpeed needed).
 
-    python -m jobs.sample --run runs/ar-tiny --prompt "Once upon a time" --max-new-tokens 48
-    python -m jobs.sample --run runs/cola-s2 --prompt "Mira" --steps 16 --cfg 4 --json
+python -m jobs.sample --run runs/ar-tiny --prompt "Once upon a time" --max-new-tokens 48
+python -m jobs.sample --run runs/cola-s2 --prompt "Mira" --steps 16 --cfg 4 --json
 """
 
 from __future__ import annotations
@@ -35,8 +35,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     setup_logging()
     loaded = load_run(project_path(args.run))
-    overrides = {k: v for k, v in {"sampler.steps": args.steps, "sampler.cfg": args.cfg, "sampler.temperature": args.temperature,
-                                   "sampler.seed": args.seed}.items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in {
+            "sampler.steps": args.steps,
+            "sampler.cfg": args.cfg,
+            "sampler.temperature": args.temperature,
+            "sampler.seed": args.seed,
+        }.items()
+        if v is not None
+    }
     overrides.update(parse_set_args(args.set))
     cfg = validate(apply_overrides(loaded.cfg, overrides))
     sampler = loaded.spec.build_sampler(loaded.model, cfg)
@@ -46,8 +54,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     seconds = time.perf_counter() - start
     text = tok.decode(ids)
     if args.json:
-        print(json.dumps({"family": cfg.run.family, "prompt": args.prompt, "completion": text, "tokens": len(ids),
-                          "seconds": round(seconds, 3), "sampler": {k: getattr(cfg.sampler, k) for k in ("steps", "cfg", "temperature")}}))
+        print(
+            json.dumps(
+                {
+                    "family": cfg.run.family,
+                    "prompt": args.prompt,
+                    "completion": text,
+                    "tokens": len(ids),
+                    "seconds": round(seconds, 3),
+                    "sampler": {k: getattr(cfg.sampler, k) for k in ("steps", "cfg", "temperature")},
+                }
+            )
+        )
     else:
         print(f"{args.prompt}{text}")
     return 0

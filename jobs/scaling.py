@@ -37,7 +37,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     summary = run_scaling(study, out)
     for row in summary["table"]:
-        print(json.dumps({k: row[k] for k in row if k in ("budget", "family", "preset", "accuracy_mean", "nll_nats_per_token", "eval_loss")}))
+        print(
+            json.dumps(
+                {
+                    k: row[k]
+                    for k in row
+                    if k in ("budget", "family", "preset", "accuracy_mean", "nll_nats_per_token", "eval_loss")
+                }
+            )
+        )
     print(f"report: {out / 'report.md'}")
     print(f"plot: {out / 'plots' / 'scaling_curves.png'}")
     print(f"result: {out / 'result.json'}")

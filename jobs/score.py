@@ -33,8 +33,11 @@ def build_parser() -> Parser:
     p = Parser(prog="jobs.score", description=__doc__)
     p.add_argument("--generations", required=True, metavar="DIR", help="directory of <task>.jsonl generation files")
     p.add_argument("--out", required=True, metavar="OUT", help="output directory")
-    p.add_argument("--name", help="column name in accuracy_summary.csv (default: the generations directory's name, "
-                                  "or its parent's when it is called 'generations')")
+    p.add_argument(
+        "--name",
+        help="column name in accuracy_summary.csv (default: the generations directory's name, "
+        "or its parent's when it is called 'generations')",
+    )
     return p
 
 
@@ -46,8 +49,9 @@ def default_name(generations: Path) -> str:
 
 def verdict_lines(scores: TaskScores, correct: bool) -> str:
     """JSONL of the records with the given verdict, each with its `score` (rule, letters read)."""
-    rows = [{**r.to_json(), "score": v.to_json()}
-            for r, v in zip(scores.records, scores.verdicts) if v.correct == correct]
+    rows = [
+        {**r.to_json(), "score": v.to_json()} for r, v in zip(scores.records, scores.verdicts) if v.correct == correct
+    ]
     return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
 
@@ -64,8 +68,13 @@ def write_outputs(out: Path, all_scores: list[TaskScores], name: str, generation
         atomic_write_text(out / f"{s.task}_correct.jsonl", verdict_lines(s, True))
         atomic_write_text(out / f"{s.task}_wrong.jsonl", verdict_lines(s, False))
     atomic_write_text(out / SUMMARY_FILE, summary_csv(rows, name))
-    result = {"name": name, "generations": str(generations), "summary": dict(rows),
-              "tasks_average": dict(rows)[AVERAGE_ROW], "tasks": {s.task: task_summary(s) for s in all_scores}}
+    result = {
+        "name": name,
+        "generations": str(generations),
+        "summary": dict(rows),
+        "tasks_average": dict(rows)[AVERAGE_ROW],
+        "tasks": {s.task: task_summary(s) for s in all_scores},
+    }
     atomic_write_json(out / "result.json", result)
     return result
 
@@ -74,8 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     generations, out = Path(project_path(args.generations)), Path(project_path(args.out))
     if generations.resolve() == out.resolve():
-        raise UserError(f"--out {out} is the --generations directory: its <task>_correct.jsonl files would be read "
-                        "as tasks next time; choose another --out")
+        raise UserError(
+            f"--out {out} is the --generations directory: its <task>_correct.jsonl files would be read "
+            "as tasks next time; choose another --out"
+        )
     all_scores = score_directory(generations)
     result = write_outputs(out, all_scores, args.name or default_name(generations), generations)
     for row, value in result["summary"].items():

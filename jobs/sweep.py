@@ -31,16 +31,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cola_platform.tune.runner import study_base
 
         study_base(study)
-        print(json.dumps({"study": study.name, "ok": True, "params": list(study.space.params), "derived": list(study.space.derived)}))
+        print(
+            json.dumps(
+                {
+                    "study": study.name,
+                    "ok": True,
+                    "params": list(study.space.params),
+                    "derived": list(study.space.derived),
+                }
+            )
+        )
         return 0
     from cola_platform.tune.runner import run_sweep  # Ray Tune and torch: not needed for --help or bad input
 
     out = Path(project_path(args.out or str(Path("runs") / "sweeps" / study.name)))
     summary = run_sweep(study, out)
     best = summary["best"] or {}
-    print(json.dumps({"study": study.name, "n_trials": summary["n_trials"], "n_failed": summary["n_failed"],
-                      "best_value": summary["best_value"], "best_run": best.get("run"),
-                      "monotonic_drift": summary.get("rq1", {}).get("monotonic_drift")}))
+    print(
+        json.dumps(
+            {
+                "study": study.name,
+                "n_trials": summary["n_trials"],
+                "n_failed": summary["n_failed"],
+                "best_value": summary["best_value"],
+                "best_run": best.get("run"),
+                "monotonic_drift": summary.get("rq1", {}).get("monotonic_drift"),
+            }
+        )
+    )
     print(f"summary: {out / 'summary.md'}")
     print(f"result: {out / 'result.json'}")
     return 0

@@ -75,7 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if run.finished():
         log.info("%s already finished; not training again (delete it to retrain)", out)
     result = train_config(cfg, out)
-    summary = {k: result[k] for k in ("family", "preset", "steps", "initial_loss", "final_loss", "eval_loss", "tokens_per_second")}
+    summary = {
+        k: result[k]
+        for k in ("family", "preset", "steps", "initial_loss", "final_loss", "eval_loss", "tokens_per_second")
+    }
     print(json.dumps(summary))
     print(f"result: {run.result}")
     return 0

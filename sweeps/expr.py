@@ -13,8 +13,13 @@ import math
 from typing import Any, Mapping
 
 FUNCTIONS = {"log": math.log, "exp": math.exp, "sqrt": math.sqrt, "min": min, "max": max, "abs": abs, "round": round}
-_BINOPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
-           ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a**b}
+_BINOPS = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+    ast.Pow: lambda a, b: a**b,
+}
 
 
 class ExprError(ValueError):
@@ -68,9 +73,16 @@ def evaluate(expr: str, env: Mapping[str, Any]) -> float:
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             value = ev(node.operand)
             return -value if isinstance(node.op, ast.USub) else value
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS and not node.keywords:
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in FUNCTIONS
+            and not node.keywords
+        ):
             return FUNCTIONS[node.func.id](*[ev(a) for a in node.args])
-        raise ExprError(f"{expr!r}: {ast.unparse(node)!r} is not allowed (numbers, names, + - * / **, {', '.join(FUNCTIONS)})")
+        raise ExprError(
+            f"{expr!r}: {ast.unparse(node)!r} is not allowed (numbers, names, + - * / **, {', '.join(FUNCTIONS)})"
+        )
 
     try:
         return ev(_parse(expr))

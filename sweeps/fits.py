@@ -84,8 +84,13 @@ def fit_isoflop(budget: float, params: list[float], loss: list[float]) -> IsoFlo
     if a <= 0:
         return None
     xv = float(np.clip(-b / (2 * a), x.min(), x.max()))
-    return IsoFlop(budget=budget, optimal_params=10**xv, loss_at_optimum=float(np.polyval([a, b, c], xv)),
-                   curvature=float(a), n=len(x))
+    return IsoFlop(
+        budget=budget,
+        optimal_params=10**xv,
+        loss_at_optimum=float(np.polyval([a, b, c], xv)),
+        curvature=float(a),
+        n=len(x),
+    )
 
 
 def fit_optimal_size(isoflops: list[IsoFlop]) -> PowerLaw | None:
@@ -111,9 +116,16 @@ def _cross(a: tuple[float, float], b: tuple[float, float]) -> float | None:
     return (ib - ia) / (sa - sb)
 
 
-def crossover(compute_a: list[float], metric_a: list[float], compute_b: list[float], metric_b: list[float],
-              higher_is_better: bool, log10_range: tuple[float, float] = (0.0, 30.0), n_boot: int = 500,
-              seed: int = 0) -> Crossover:
+def crossover(
+    compute_a: list[float],
+    metric_a: list[float],
+    compute_b: list[float],
+    metric_b: list[float],
+    higher_is_better: bool,
+    log10_range: tuple[float, float] = (0.0, 30.0),
+    n_boot: int = 500,
+    seed: int = 0,
+) -> Crossover:
     """Budget where family A overtakes family B (A better above it), from log-log line fits."""
     xa, ya = np.log10(compute_a), np.log10(metric_a)
     xb, yb = np.log10(compute_b), np.log10(metric_b)
@@ -139,7 +151,9 @@ def crossover(compute_a: list[float], metric_a: list[float], compute_b: list[flo
         if x is not None:
             found.append(x)
     ci = (10 ** float(np.percentile(found, 2.5)), 10 ** float(np.percentile(found, 97.5))) if found else None
-    return Crossover(budget=None if point is None else 10**point, budget_ci=ci, fraction_crossing=len(found) / max(n_boot, 1))
+    return Crossover(
+        budget=None if point is None else 10**point, budget_ci=ci, fraction_crossing=len(found) / max(n_boot, 1)
+    )
 
 
 def relative_error(a: float, b: float) -> float:

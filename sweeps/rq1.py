@@ -53,8 +53,9 @@ def _fitted(loc: np.ndarray, value: np.ndarray) -> np.ndarray:
     return np.polyval(np.polyfit(loc, value, degree), loc)
 
 
-def best_loc_per_dim(records: list[dict], dim_key: str, loc_key: str, metric: str, mode: str = "min",
-                     n_boot: int = 1000, seed: int = 0) -> tuple[list[DimResult], np.ndarray]:
+def best_loc_per_dim(
+    records: list[dict], dim_key: str, loc_key: str, metric: str, mode: str = "min", n_boot: int = 1000, seed: int = 0
+) -> tuple[list[DimResult], np.ndarray]:
     """Per-dim best loc with bootstrap replicates: returns (results, replicates[n_boot, n_dims])."""
     rng = np.random.default_rng(seed)
     sign = 1.0 if mode == "min" else -1.0
@@ -71,13 +72,28 @@ def best_loc_per_dim(records: list[dict], dim_key: str, loc_key: str, metric: st
         for i in range(n_boot):
             reps[i, j] = _vertex(loc, fit + rng.choice(resid, size=len(resid), replace=True), sign)
         k = int(np.argmin(sign * val))
-        results.append(DimResult(d, _vertex(loc, val, sign), (float(np.percentile(reps[:, j], 2.5)),
-                                 float(np.percentile(reps[:, j], 97.5))), float(loc[k]), float(val[k]), len(rows)))
+        results.append(
+            DimResult(
+                d,
+                _vertex(loc, val, sign),
+                (float(np.percentile(reps[:, j], 2.5)), float(np.percentile(reps[:, j], 97.5))),
+                float(loc[k]),
+                float(val[k]),
+                len(rows),
+            )
+        )
     return results, reps
 
 
-def drift_test(records: list[dict], dim_key: str = "model.latent_dim", loc_key: str = "objective.noise_loc",
-               metric: str = "fm_loss_uniform", mode: str = "min", n_boot: int = 1000, seed: int = 0) -> DriftResult:
+def drift_test(
+    records: list[dict],
+    dim_key: str = "model.latent_dim",
+    loc_key: str = "objective.noise_loc",
+    metric: str = "fm_loss_uniform",
+    mode: str = "min",
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> DriftResult:
     """Fit the drift of the best loc with ln(d/16) and decide whether it is monotonic."""
     dims, reps = best_loc_per_dim(records, dim_key, loc_key, metric, mode, n_boot, seed)
     if len(dims) < 2:
@@ -91,6 +107,12 @@ def drift_test(records: list[dict], dim_key: str = "model.latent_dim", loc_key: 
     decreasing = np.all(np.diff(reps, axis=1) < 0, axis=1).mean()
     up = ci[0] > 0 and increasing >= 0.9
     down = ci[1] < 0 and decreasing >= 0.9
-    return DriftResult(dims=dims, slope=float(slope), slope_ci=ci, intercept=float(intercept),
-                       monotone_fraction=float(max(increasing, decreasing)), monotonic_drift=bool(up or down),
-                       direction="increasing" if up else "decreasing" if down else "none")
+    return DriftResult(
+        dims=dims,
+        slope=float(slope),
+        slope_ci=ci,
+        intercept=float(intercept),
+        monotone_fraction=float(max(increasing, decreasing)),
+        monotonic_drift=bool(up or down),
+        direction="increasing" if up else "decreasing" if down else "none",
+    )

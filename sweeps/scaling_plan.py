@@ -42,8 +42,9 @@ class ScalingStudy:
     """Ray Train workers per run (0: each run trains in one Ray task)."""
     zero_stage: int = 0
     cola_stage1_fraction: float = 0.3
-    eval_tasks: list[str] = field(default_factory=lambda: ["sw-lambada", "sw-cloze", "sw-qa", "sw-order",
-                                                           "sw-agreement", "sw-quality"])
+    eval_tasks: list[str] = field(
+        default_factory=lambda: ["sw-lambada", "sw-cloze", "sw-qa", "sw-order", "sw-agreement", "sw-quality"]
+    )
     eval_items: int = 100
     loss_metric: str = "eval_loss"
     """Per-family loss for isoFLOP fits (not comparable across families: fits are per family)."""
@@ -73,13 +74,17 @@ def load_scaling_study(path: str | Path) -> ScalingStudy:
     known = {f.name for f in fields(ScalingStudy)} - {"overrides", "family_overrides", "prepare", "path"}
     bad = set(table) - known
     if bad:
-        raise ConfigError(f"{where}: unknown [study] key(s) {', '.join(sorted(bad))}; known: {', '.join(sorted(known))}")
+        raise ConfigError(
+            f"{where}: unknown [study] key(s) {', '.join(sorted(bad))}; known: {', '.join(sorted(known))}"
+        )
     for key in ("name", "families", "budgets", "presets", "data"):
         if key not in table:
             raise ConfigError(f"{where}: [study] needs {key!r}")
     over = dict(raw.get("overrides", {}))
     fam_over = {k: over.pop(k) for k in list(over) if isinstance(over[k], dict)}
-    study = ScalingStudy(**table, overrides=over, family_overrides=fam_over, prepare=dict(raw.get("prepare", {})), path=where)
+    study = ScalingStudy(
+        **table, overrides=over, family_overrides=fam_over, prepare=dict(raw.get("prepare", {})), path=where
+    )
     for fam in [*study.families, *fam_over]:
         get_family(fam)
     for p in study.presets:
@@ -133,19 +138,32 @@ class PlannedRun:
         return d
 
 
-def run_config(study: ScalingStudy, family: str, preset: str, data_overrides: dict[str, Any], extra: dict[str, Any]) -> Config:
+def run_config(
+    study: ScalingStudy, family: str, preset: str, data_overrides: dict[str, Any], extra: dict[str, Any]
+) -> Config:
     """The resolved config of one stage (study overrides, then family overrides, then stage extras)."""
-    over = {**data_overrides, **study.overrides, **study.family_overrides.get(family, {}), **extra,
-            "run.study": study.name, "run.experiment": study.name, "train.workers": study.workers,
-            "train.zero_stage": study.zero_stage}
+    over = {
+        **data_overrides,
+        **study.overrides,
+        **study.family_overrides.get(family, {}),
+        **extra,
+        "run.study": study.name,
+        "run.experiment": study.name,
+        "train.workers": study.workers,
+        "train.zero_stage": study.zero_stage,
+    }
     return resolve_config(family, preset, over)
 
 
-def plan_run(study: ScalingStudy, family: str, preset: str, budget: float, data_overrides: dict[str, Any]) -> PlannedRun:
+def plan_run(
+    study: ScalingStudy, family: str, preset: str, budget: float, data_overrides: dict[str, Any]
+) -> PlannedRun:
     """Steps per stage that spend `budget` within the study's tolerance (or a skipped run)."""
     world = max(study.workers, 1)
     spec = get_family(family)
-    first, *rest = spec.stages  # a staged family's first stage takes cola_stage1_fraction, the later ones split the rest
+    first, *rest = (
+        spec.stages
+    )  # a staged family's first stage takes cola_stage1_fraction, the later ones split the rest
     head = study.cola_stage1_fraction if rest else 1.0
     shares = [(first, head), *((stage, (1 - head) / len(rest)) for stage in rest)]
     stages = []
@@ -159,11 +177,17 @@ def plan_run(study: ScalingStudy, family: str, preset: str, budget: float, data_
     run = PlannedRun(family, preset, budget, stages, counts.backbone, counts.total)
     miss = abs(run.flops - budget) / budget
     if miss > study.tolerance:
-        run.skipped = f"{preset} cannot hit {budget:.3g} FLOPs within {study.tolerance:.0%} (off by {miss:.1%}: too few steps)"
+        run.skipped = (
+            f"{preset} cannot hit {budget:.3g} FLOPs within {study.tolerance:.0%} (off by {miss:.1%}: too few steps)"
+        )
     return run
 
 
 def plan_study(study: ScalingStudy, data_overrides: dict[str, Any]) -> list[PlannedRun]:
     """Every (family, preset, budget) of the study, in budget order."""
-    return [plan_run(study, fam, preset, budget, data_overrides)
-            for budget in sorted(study.budgets) for fam in study.families for preset in study.presets]
+    return [
+        plan_run(study, fam, preset, budget, data_overrides)
+        for budget in sorted(study.budgets)
+        for fam in study.families
+        for preset in study.presets
+    ]

@@ -60,18 +60,32 @@ def isoflops(points: list[dict], family: str, loss: str) -> dict[str, Any]:
 
 def analyze(points: list[dict], families: list[str], loss_metric: str, quality_metric: str) -> dict[str, Any]:
     """Curves, fits and crossovers for every family of the study."""
-    out: dict[str, Any] = {"families": {}, "crossovers": {}, "quality_metric": quality_metric, "loss_metric": loss_metric}
+    out: dict[str, Any] = {
+        "families": {},
+        "crossovers": {},
+        "quality_metric": quality_metric,
+        "loss_metric": loss_metric,
+    }
     for fam in families:
         q_front = frontier(points, fam, quality_metric, higher_is_better=True)
         l_front = frontier(points, fam, LIKELIHOOD, higher_is_better=False)
         r_front = frontier(points, fam, READABLE, higher_is_better=False)
         out["families"][fam] = {
-            "quality_curve": [{"budget": p["budget"], "flops": p["flops"], "value": p[quality_metric], "preset": p["preset"]} for p in q_front],
-            "likelihood_curve": [{"budget": p["budget"], "flops": p["flops"], "value": p[LIKELIHOOD], "preset": p["preset"]} for p in l_front],
+            "quality_curve": [
+                {"budget": p["budget"], "flops": p["flops"], "value": p[quality_metric], "preset": p["preset"]}
+                for p in q_front
+            ],
+            "likelihood_curve": [
+                {"budget": p["budget"], "flops": p["flops"], "value": p[LIKELIHOOD], "preset": p["preset"]}
+                for p in l_front
+            ],
             "quality_fit": _fit(q_front, quality_metric),
             "likelihood_fit": _fit(l_front, LIKELIHOOD),
             "readable_name": next((p.get("readable_name", "") for p in r_front), ""),
-            "readable_curve": [{"budget": p["budget"], "flops": p["flops"], "value": p[READABLE], "preset": p["preset"]} for p in r_front],
+            "readable_curve": [
+                {"budget": p["budget"], "flops": p["flops"], "value": p[READABLE], "preset": p["preset"]}
+                for p in r_front
+            ],
             "isoflop": isoflops(points, fam, loss_metric),
         }
     if "cola" in families:
@@ -86,8 +100,12 @@ def _crossover(a: list[dict], b: list[dict], metric: str) -> dict[str, Any]:
     pa = [(p["flops"], p[metric]) for p in a if p[metric] > 0]
     pb = [(p["flops"], p[metric]) for p in b if p[metric] > 0]
     if len({c for c, _ in pa}) < 2 or len({c for c, _ in pb}) < 2:
-        return {"budget": None, "budget_ci": None, "fraction_crossing": 0.0,
-                "note": f"needs >= 2 budgets with {metric} > 0 for both families"}
+        return {
+            "budget": None,
+            "budget_ci": None,
+            "fraction_crossing": 0.0,
+            "note": f"needs >= 2 budgets with {metric} > 0 for both families",
+        }
     x = crossover([c for c, _ in pa], [m for _, m in pa], [c for c, _ in pb], [m for _, m in pb], higher_is_better=True)
     return {"budget": x.budget, "budget_ci": x.budget_ci, "fraction_crossing": x.fraction_crossing, "note": ""}
 
@@ -101,13 +119,21 @@ def comparison_table(points: list[dict], metrics: list[str], quality_metric: str
             if not cands:
                 continue
             best = max(cands, key=lambda p: p[quality_metric] if _ok(p.get(quality_metric)) else -math.inf)
-            rows.append({"budget": budget, "family": fam, "preset": best["preset"], "flops": best["flops"],
-                         **{m: best.get(m) for m in metrics}})
+            rows.append(
+                {
+                    "budget": budget,
+                    "family": fam,
+                    "preset": best["preset"],
+                    "flops": best["flops"],
+                    **{m: best.get(m) for m in metrics},
+                }
+            )
     return rows
 
 
-def first_reached(points: list[dict], families: list[str], metric: str, thresholds: list[float],
-                  skipped: list[dict] | None = None) -> list[dict]:
+def first_reached(
+    points: list[dict], families: list[str], metric: str, thresholds: list[float], skipped: list[dict] | None = None
+) -> list[dict]:
     """Per family and threshold: the smallest trained budget (and its training FLOPs) whose `metric`
     reaches the threshold, or None with the largest budget trained, the best value and why the
     climb stopped (the budget gate's reason for the first skipped budget, if any)."""
@@ -117,9 +143,15 @@ def first_reached(points: list[dict], families: list[str], metric: str, threshol
         stops = sorted((s for s in skipped or [] if s["family"] == fam), key=lambda s: s["budget"])
         for q in thresholds:
             hit = next((p for p in mine if p[metric] >= q), None)
-            rows.append({"family": fam, "threshold": q, "budget": hit["budget"] if hit else None,
-                         "flops": hit["flops"] if hit else None,
-                         "largest_budget": mine[-1]["budget"] if mine else None,
-                         "best": max((p[metric] for p in mine), default=None),
-                         "stopped": "" if hit else (stops[0]["reason"] if stops else "largest budget of the study")})
+            rows.append(
+                {
+                    "family": fam,
+                    "threshold": q,
+                    "budget": hit["budget"] if hit else None,
+                    "flops": hit["flops"] if hit else None,
+                    "largest_budget": mine[-1]["budget"] if mine else None,
+                    "best": max((p[metric] for p in mine), default=None),
+                    "stopped": "" if hit else (stops[0]["reason"] if stops else "largest budget of the study"),
+                }
+            )
     return rows

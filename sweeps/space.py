@@ -106,7 +106,7 @@ def parse_param(name: str, spec: Any, where: str) -> Param:
         raise ConfigError(f"{where}.{name}: unknown kind {kind!r}; use one of {', '.join(KINDS)}")
     if kind == "bundle":
         if not isinstance(values, dict) or not values or not all(isinstance(v, dict) for v in values.values()):
-            raise ConfigError(f"{where}.{name}: bundle needs {{ name = {{ \"section.key\" = value, ... }}, ... }}")
+            raise ConfigError(f'{where}.{name}: bundle needs {{ name = {{ "section.key" = value, ... }}, ... }}')
         return Param(name, kind, tuple(values), bundles={k: dict(v) for k, v in values.items()})
     if not isinstance(values, list) or not values:
         raise ConfigError(f"{where}.{name}: the {kind} list is empty")
@@ -123,8 +123,11 @@ def parse_space(raw: dict[str, Any], base: Config) -> SearchSpace:
     params = {name: parse_param(name, spec, "space") for name, spec in raw.get("space", {}).items()}
     if not params:
         raise ConfigError("the study's [space] is empty: declare at least one searched parameter")
-    space = SearchSpace(params=params, derived=dict(raw.get("derived", {})),
-                        constants={k: float(v) for k, v in raw.get("constants", {}).items()})
+    space = SearchSpace(
+        params=params,
+        derived=dict(raw.get("derived", {})),
+        constants={k: float(v) for k, v in raw.get("constants", {}).items()},
+    )
     bundle_keys = [k for p in params.values() for b in p.bundles.values() for k in b]
     for key in [k for k in params if "." in k] + list(space.derived) + bundle_keys:
         set_key(_copy(base), key, _placeholder(base, key))  # unknown config key -> ConfigError

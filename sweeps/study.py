@@ -87,15 +87,20 @@ class SweepStudy:
     def base_config(self, data_overrides: dict[str, Any] | None = None) -> Config:
         """Preset + data-derived fields + fixed overrides."""
         steps = {"train.steps": self.steps} if self.steps else {}
-        return resolve_config(self.family, self.preset, {**(data_overrides or {}), **steps, **self.overrides,
-                                                         "run.study": self.name, "run.experiment": self.name})
+        return resolve_config(
+            self.family,
+            self.preset,
+            {**(data_overrides or {}), **steps, **self.overrides, "run.study": self.name, "run.experiment": self.name},
+        )
 
 
 def _check_study_table(table: dict[str, Any], where: str) -> None:
     known = {f.name for f in fields(SweepStudy)} - {"space", "overrides", "prepare", "path"}
     unknown = set(table) - known
     if unknown:
-        raise ConfigError(f"{where}: unknown [study] key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+        raise ConfigError(
+            f"{where}: unknown [study] key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
+        )
     for key in ("name", "family", "data"):
         if key not in table:
             raise ConfigError(f"{where}: [study] needs {key!r}")
@@ -104,10 +109,16 @@ def _check_study_table(table: dict[str, Any], where: str) -> None:
 
 
 def _check_values(s: SweepStudy, where: str) -> None:
-    for value, allowed, key in ((s.search, SEARCHES, "search"), (s.scheduler, SCHEDULERS, "scheduler"),
-                                (s.time_attr, TIME_ATTRS, "time_attr"), (s.analysis, ANALYSES, "analysis")):
+    for value, allowed, key in (
+        (s.search, SEARCHES, "search"),
+        (s.scheduler, SCHEDULERS, "scheduler"),
+        (s.time_attr, TIME_ATTRS, "time_attr"),
+        (s.analysis, ANALYSES, "analysis"),
+    ):
         if value not in allowed:
-            raise ConfigError(f"{where}: study.{key}={value!r} must be one of {', '.join(a or repr(a) for a in allowed)}")
+            raise ConfigError(
+                f"{where}: study.{key}={value!r} must be one of {', '.join(a or repr(a) for a in allowed)}"
+            )
     if len(s.objective) != len(s.mode) or not s.objective:
         raise ConfigError(f"{where}: study.objective and study.mode need the same (non-zero) length")
     if any(m not in ("min", "max") for m in s.mode):
@@ -129,8 +140,10 @@ def _check_reports(base: Config, s: SweepStudy, where: str) -> None:
     if s.checkpoint or not t.ckpt_every or s.workers_per_trial < 1:
         return
     if not t.eval_every or t.ckpt_every % t.eval_every:
-        raise ConfigError(f"{where}: train.ckpt_every={t.ckpt_every} must be a multiple of train.eval_every={t.eval_every} "
-                          f"(a checkpoint reports to Tune, and the report needs the objective {', '.join(s.objective)})")
+        raise ConfigError(
+            f"{where}: train.ckpt_every={t.ckpt_every} must be a multiple of train.eval_every={t.eval_every} "
+            f"(a checkpoint reports to Tune, and the report needs the objective {', '.join(s.objective)})"
+        )
 
 
 def load_sweep_study(path: str | Path) -> SweepStudy:
@@ -142,7 +155,9 @@ def load_sweep_study(path: str | Path) -> SweepStudy:
     for key in ("objective", "mode", "eval_tasks"):
         if isinstance(table.get(key), str):
             table[key] = [table[key]]
-    study = SweepStudy(**table, overrides=dict(raw.get("overrides", {})), prepare=dict(raw.get("prepare", {})), path=where)
+    study = SweepStudy(
+        **table, overrides=dict(raw.get("overrides", {})), prepare=dict(raw.get("prepare", {})), path=where
+    )
     if "num_samples" not in table:
         study.num_samples = 1 if study.search == "grid" else 8
     _check_values(study, where)

@@ -28,7 +28,11 @@ def objective_vs_params(study: SweepStudy, records: list[dict], path: Path) -> P
     keys = [k for k in [*study.space.params, *study.space.derived] if any(k in r for r in records)]
     fig, axes = plt.subplots(1, max(1, len(keys)), figsize=(4 * max(1, len(keys)), 3.2), squeeze=False)
     for ax, key in zip(axes[0], keys):
-        pts = [(r[key], r[metric]) for r in records if r["status"] == "ok" and key in r and _numeric(r.get(metric)) is not None]
+        pts = [
+            (r[key], r[metric])
+            for r in records
+            if r["status"] == "ok" and key in r and _numeric(r.get(metric)) is not None
+        ]
         xs = [p[0] for p in pts]
         if xs and all(_numeric(x) is not None for x in xs):
             ax.scatter(xs, [p[1] for p in pts], s=18)
@@ -54,8 +58,12 @@ def rq1_plot(rq1: dict[str, Any], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.errorbar(dims, best, yerr=[lo, hi], fmt="o", capsize=4, label="best loc (this sweep, 95% CI)")
     grid = [min(dims) * (max(dims) / min(dims)) ** (i / 50) for i in range(51)]
-    ax.plot(grid, [rq1["intercept"] + rq1["slope"] * math.log(d / 16) for d in grid], "-",
-            label=f"fit: {rq1['intercept']:.2f} + {rq1['slope']:.2f} ln(d/16)")
+    ax.plot(
+        grid,
+        [rq1["intercept"] + rq1["slope"] * math.log(d / 16) for d in grid],
+        "-",
+        label=f"fit: {rq1['intercept']:.2f} + {rq1['slope']:.2f} ln(d/16)",
+    )
     paper = rq1.get("paper", {})
     ax.plot(list(map(int, paper)), list(paper.values()), "x", color="gray", label="paper")
     ax.set_xscale("log", base=2)
@@ -72,9 +80,14 @@ def rq1_plot(rq1: dict[str, Any], path: Path) -> Path:
 def parallel_coordinates(study: SweepStudy, records: list[dict], path: Path) -> Path | None:
     """Every numeric searched/derived key plus the objective, min-max scaled, one line per trial."""
     metric = study.objective[0]
-    keys = [k for k in [*study.space.params, *study.space.derived]
-            if any(k in r for r in records) and all(_numeric(r.get(k)) is not None for r in records if k in r)]
-    rows = [r for r in records if r["status"] == "ok" and _numeric(r.get(metric)) is not None and all(k in r for k in keys)]
+    keys = [
+        k
+        for k in [*study.space.params, *study.space.derived]
+        if any(k in r for r in records) and all(_numeric(r.get(k)) is not None for r in records if k in r)
+    ]
+    rows = [
+        r for r in records if r["status"] == "ok" and _numeric(r.get(metric)) is not None and all(k in r for k in keys)
+    ]
     if not keys or len(rows) < 2:
         return None
     cols = [*keys, metric]

@@ -34,8 +34,12 @@ def s3_server():
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_ENDPOINT_URL": endpoint}
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": endpoint,
+    }
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     yield endpoint
@@ -63,9 +67,22 @@ def mlflow_server(tmp_path_factory):
     """An MLflow tracking server (sqlite backend, local artifacts) on loopback; yields its URI."""
     root = tmp_path_factory.mktemp("mlflow")
     port = free_port()
-    cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-           "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts"),
-           "--workers", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(root / "artifacts"),
+        "--workers",
+        "1",
+    ]
     log = open(root / "server.log", "w")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=root)
     uri = f"http://127.0.0.1:{port}"
@@ -93,7 +110,8 @@ def ray_cluster(s3_server):
 
     from cola_platform.cluster.local_instance import start_local_ray
 
-    start_local_ray({"DS_ACCELERATOR": "cpu", "PYTHONPATH": str(REPO)}, num_cpus=2, include_dashboard=True,
-                    log_to_driver=False)
+    start_local_ray(
+        {"DS_ACCELERATOR": "cpu", "PYTHONPATH": str(REPO)}, num_cpus=2, include_dashboard=True, log_to_driver=False
+    )
     yield ray
     ray.shutdown()

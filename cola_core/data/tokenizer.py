@@ -15,7 +15,11 @@ from typing import Iterable, Iterator
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 SPECIAL_TOKENS = ("<eos>", "<pad>", "<mask>")
-_ALIASES = {"<eos>": ("<|endoftext|>", "</s>", "[SEP]"), "<pad>": ("<|pad|>", "[PAD]"), "<mask>": ("[MASK]", "<|mask|>")}
+_ALIASES = {
+    "<eos>": ("<|endoftext|>", "</s>", "[SEP]"),
+    "<pad>": ("<|pad|>", "[PAD]"),
+    "<mask>": ("[MASK]", "<|mask|>"),
+}
 
 
 @dataclass(frozen=True)

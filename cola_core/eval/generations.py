@@ -43,8 +43,13 @@ class GenerationRecord:
 
     def to_json(self) -> dict[str, Any]:
         """The record as written: the read object (extra fields kept) updated with the known fields."""
-        out: dict[str, Any] = {**self.raw, "id": self.id, "prompt": self.prompt, "generate": self.generate,
-                               "ground_truth": self.ground_truth}
+        out: dict[str, Any] = {
+            **self.raw,
+            "id": self.id,
+            "prompt": self.prompt,
+            "generate": self.generate,
+            "ground_truth": self.ground_truth,
+        }
         if self.choices:
             out["choices"] = list(self.choices)
         if self.type is not None:
@@ -77,9 +82,17 @@ def parse_record(obj: Any, where: str, line: int = 0) -> GenerationRecord:
     if mod is not None and (isinstance(mod, bool) or not isinstance(mod, int) or mod < 0):
         raise _bad(where, f"prompt_len_mod_patch_size is {mod!r}, not an integer >= 0")
     kind = obj.get("type")
-    return GenerationRecord(id=obj["id"], prompt=obj["prompt"], generate=obj["generate"],
-                            ground_truth=obj["ground_truth"], choices=tuple(choices or ()),
-                            type=kind if kind in GENERATIVE_TYPES else None, prompt_len_mod_patch_size=mod, line=line, raw=obj)
+    return GenerationRecord(
+        id=obj["id"],
+        prompt=obj["prompt"],
+        generate=obj["generate"],
+        ground_truth=obj["ground_truth"],
+        choices=tuple(choices or ()),
+        type=kind if kind in GENERATIVE_TYPES else None,
+        prompt_len_mod_patch_size=mod,
+        line=line,
+        raw=obj,
+    )
 
 
 def read_generation_file(path: str | Path) -> list[GenerationRecord]:
@@ -117,8 +130,10 @@ def check_writable(directory: str | Path) -> None:
     """Refuse to replace an existing non-empty directory that an evaluation did not write."""
     d = Path(directory)
     if d.exists() and (not d.is_dir() or (any(d.iterdir()) and not (d / MARKER).exists())):
-        raise ConfigError(f"generations directory {d} exists and was not written by an evaluation; "
-                          "pass another --generations directory")
+        raise ConfigError(
+            f"generations directory {d} exists and was not written by an evaluation; "
+            "pass another --generations directory"
+        )
 
 
 def write_generations(directory: str | Path, tasks: dict[str, list[GenerationRecord]]) -> Path:

@@ -55,9 +55,18 @@ class TaskResult:
 
 def item_records(items: list[TaskItem], prompts: list[str]) -> list[GenerationRecord]:
     """Records for `items` with their prompts and empty generations; `type` only for the project's formats."""
-    return [GenerationRecord(id=item.id, prompt=prompt, generate="", ground_truth=item.answer, choices=item.choices,
-                             type=None if item.prompt else item.type, line=i + 1)
-            for i, (item, prompt) in enumerate(zip(items, prompts))]
+    return [
+        GenerationRecord(
+            id=item.id,
+            prompt=prompt,
+            generate="",
+            ground_truth=item.answer,
+            choices=item.choices,
+            type=None if item.prompt else item.type,
+            line=i + 1,
+        )
+        for i, (item, prompt) in enumerate(zip(items, prompts))
+    ]
 
 
 def check_items(name: str, items: list[TaskItem], where: str) -> None:
@@ -65,10 +74,18 @@ def check_items(name: str, items: list[TaskItem], where: str) -> None:
     check_records(name, item_records(items, [item.render() for item in items]), where)
 
 
-def run_task(name: str, items: list[TaskItem], generate: GenerateFn, max_new_tokens: int = 32,
-             k_shot: int | None = None, seed: int = 0, count_tokens: Callable[[str], int] | None = None,
-             keep_examples: int = 3, remainders: RemaindersFn | None = None,
-             truncated: Callable[[list[str]], int] | None = None) -> TaskResult:
+def run_task(
+    name: str,
+    items: list[TaskItem],
+    generate: GenerateFn,
+    max_new_tokens: int = 32,
+    k_shot: int | None = None,
+    seed: int = 0,
+    count_tokens: Callable[[str], int] | None = None,
+    keep_examples: int = 3,
+    remainders: RemaindersFn | None = None,
+    truncated: Callable[[list[str]], int] | None = None,
+) -> TaskResult:
     """Greedy few-shot generation over `items`; k defaults per task type (paper: LAMBADA 0, MC 2, QA 1).
 
     Scored by the task's scorer (chosen by `name`, see `scorers.scorer_for`); with `remainders`,
@@ -82,17 +99,36 @@ def run_task(name: str, items: list[TaskItem], generate: GenerateFn, max_new_tok
     check_records(name, blank, name)
     cut = truncated(prompts) if truncated else 0
     if cut:
-        log.warning("%s: %d of %d prompts are longer than the model's context allows and are left-truncated "
-                    "(their first tokens are dropped)", name, cut, len(prompts))
+        log.warning(
+            "%s: %d of %d prompts are longer than the model's context allows and are left-truncated "
+            "(their first tokens are dropped)",
+            name,
+            cut,
+            len(prompts),
+        )
     start = time.perf_counter()
     generations = generate(prompts, max_new_tokens)
     seconds = time.perf_counter() - start
     mods: list[int | None] = list(remainders(prompts)) if remainders else [None] * len(prompts)
     records = [replace(r, generate=g, prompt_len_mod_patch_size=m) for r, g, m in zip(blank, generations, mods)]
     scores = score_records(name, records, name)
-    examples = [{"prompt_tail": r.prompt[-160:], "generation": r.generate, "answer": r.ground_truth,
-                 "correct": v.correct} for r, v in list(zip(records, scores.verdicts))[:keep_examples]]
+    examples = [
+        {"prompt_tail": r.prompt[-160:], "generation": r.generate, "answer": r.ground_truth, "correct": v.correct}
+        for r, v in list(zip(records, scores.verdicts))[:keep_examples]
+    ]
     tokens = sum(count_tokens(g) for g in generations) if count_tokens else 0
-    return TaskResult(task=name, n=len(items), accuracy=scores.accuracy, stderr=scores.stderr, f1=scores.f1, k_shot=k,
-                      seconds=seconds, generated_tokens=tokens, examples=examples, scorer=scores.scorer,
-                      by_remainder=remainder_summary(scores), truncated_prompts=cut, records=records)
+    return TaskResult(
+        task=name,
+        n=len(items),
+        accuracy=scores.accuracy,
+        stderr=scores.stderr,
+        f1=scores.f1,
+        k_shot=k,
+        seconds=seconds,
+        generated_tokens=tokens,
+        examples=examples,
+        scorer=scores.scorer,
+        by_remainder=remainder_summary(scores),
+        truncated_prompts=cut,
+        records=records,
+    )

@@ -25,8 +25,9 @@ SIMILARITY_THRESHOLD = 0.9
 _IS = r"\s*(?:(?i:is)\b|=|:|\uff1a)?\s*"
 _ANSWER_KEY = re.compile(r"\b(?i:final\s+answer|answer)\b" + _IS)
 _SINGLE = re.compile(r"(?:\(([A-Z])\)|\[([A-Z])\]|([A-Z]))\.?")
-_AFTER_KEY = re.compile(r"\b(?i:final\s+answer|answer|option|choice)\b" + _IS
-                        + r"(?:\(([A-Z])\)|\[([A-Z])\]|([A-Z]))(?=\s|$|[^\w\s])")
+_AFTER_KEY = re.compile(
+    r"\b(?i:final\s+answer|answer|option|choice)\b" + _IS + r"(?:\(([A-Z])\)|\[([A-Z])\]|([A-Z]))(?=\s|$|[^\w\s])"
+)
 _BRACKETED = re.compile(r"\(([A-Z])\)|\[([A-Z])\]")
 _LEAD = re.compile(r"^(?:the\s+)?(?:correct\s+)?(?:final\s+)?(?:answer|option|choice)\b\s*(?:is\b|=|:|\uff1a)?\s*")
 
@@ -37,7 +38,7 @@ def answer_segment(text: str) -> str:
     for line in reversed([ln for ln in text.splitlines() if ln.strip()]):
         m = _ANSWER_KEY.search(line)
         if m:
-            return line[m.end():].strip()
+            return line[m.end() :].strip()
     return text.strip()
 
 

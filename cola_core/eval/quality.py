@@ -101,15 +101,22 @@ def score_quality(prompts: list[str], generations: list[str]) -> QualityResult:
     generated = [ok for sample in parsed for ok in sample]
     texts = [g.strip() for g in generations]
     return QualityResult(
-        n=n, valid=valid, valid_stderr=math.sqrt(valid * (1 - valid) / n),
+        n=n,
+        valid=valid,
+        valid_stderr=math.sqrt(valid * (1 - valid) / n),
         grammatical=sum(generated) / len(generated) if generated else 0.0,
         consistent=sum(c.consistent and any(ok) for c, ok in zip(checks, parsed)) / n,
-        distinct_1=distinct_n(texts, 1), distinct_2=distinct_n(texts, 2), distinct_3=distinct_n(texts, 3),
-        self_bleu=self_bleu(texts), examples=[(p + g).strip()[:300] for p, g in list(zip(prompts, generations))[:3]],
+        distinct_1=distinct_n(texts, 1),
+        distinct_2=distinct_n(texts, 2),
+        distinct_3=distinct_n(texts, 3),
+        self_bleu=self_bleu(texts),
+        examples=[(p + g).strip()[:300] for p, g in list(zip(prompts, generations))[:3]],
     )
 
 
-def run_quality(generate: Callable[[list[str], int], list[str]], n: int, max_new_tokens: int, seed: int = 0) -> QualityResult:
+def run_quality(
+    generate: Callable[[list[str], int], list[str]], n: int, max_new_tokens: int, seed: int = 0
+) -> QualityResult:
     """Sample `n` continuations (half from story openings, half unconditional) and score them."""
     prompts = quality_prompts(n, seed)
     return score_quality(prompts, generate(prompts, max_new_tokens))

@@ -28,8 +28,9 @@ LoglikFn = Callable[[str, list[str], int], list[float]]
 """(context, continuations, seed) -> log p(continuation | context) in nats, one per continuation."""
 
 
-def make_loglik_fn(spec: FamilySpec, model: nn.Module, cfg: Config, tokenizer: TextTokenizer,
-                   mc_num: int = 32) -> LoglikFn:
+def make_loglik_fn(
+    spec: FamilySpec, model: nn.Module, cfg: Config, tokenizer: TextTokenizer, mc_num: int = 32
+) -> LoglikFn:
     """Score continuations with the family's `score_tokens`: each row is EOS (a document start), the
     context and the continuation, left-truncated to the trained length; `mc_num` Monte Carlo samples
     where the family estimates (LLaDA)."""
@@ -53,8 +54,9 @@ def make_loglik_fn(spec: FamilySpec, model: nn.Module, cfg: Config, tokenizer: T
     return loglik
 
 
-def run_ranked_task(name: str, items: list[TaskItem], loglik: LoglikFn, seed: int = 0,
-                    keep_examples: int = 3) -> TaskResult:
+def run_ranked_task(
+    name: str, items: list[TaskItem], loglik: LoglikFn, seed: int = 0, keep_examples: int = 3
+) -> TaskResult:
     """Accuracy of picking each item's answer as its most likely choice (ties go to the first listed
     choice; builders shuffle the choices, so a model that cannot tell them apart scores chance)."""
     start = time.perf_counter()
@@ -64,13 +66,27 @@ def run_ranked_task(name: str, items: list[TaskItem], loglik: LoglikFn, seed: in
         best = max(range(len(scores)), key=lambda j: scores[j])
         correct.append(item.choices[best] == item.answer)
         if len(examples) < keep_examples:
-            examples.append({"context_tail": item.context[-160:], "choices": list(item.choices),
-                             "loglik": [round(s, 3) for s in scores], "answer": item.answer,
-                             "correct": correct[-1]})
+            examples.append(
+                {
+                    "context_tail": item.context[-160:],
+                    "choices": list(item.choices),
+                    "loglik": [round(s, 3) for s in scores],
+                    "answer": item.answer,
+                    "correct": correct[-1],
+                }
+            )
     accuracy, stderr = accuracy_with_stderr(correct)
-    return TaskResult(task=name, n=len(items), accuracy=accuracy, stderr=stderr, k_shot=0,
-                      seconds=time.perf_counter() - start, examples=examples, scorer="likelihood-ranked",
-                      chance=chance_accuracy(items))
+    return TaskResult(
+        task=name,
+        n=len(items),
+        accuracy=accuracy,
+        stderr=stderr,
+        k_shot=0,
+        seconds=time.perf_counter() - start,
+        examples=examples,
+        scorer="likelihood-ranked",
+        chance=chance_accuracy(items),
+    )
 
 
 def chance_accuracy(items: list[TaskItem]) -> float:

@@ -102,13 +102,17 @@ def check_records(task: str, records: list[GenerationRecord], where: str) -> Non
     if task.lower() in OPTION_TASKS:
         for r in records:
             if not r.choices:
-                raise ConfigError(f"{where}:{r.line}: {task} is scored by its option letters but this record has "
-                                  "no choices (add the option texts as \"choices\")")
+                raise ConfigError(
+                    f"{where}:{r.line}: {task} is scored by its option letters but this record has "
+                    'no choices (add the option texts as "choices")'
+                )
     marked = [r.prompt_len_mod_patch_size is not None for r in records]
     if any(marked) and not all(marked):
         r = records[marked.index(not marked[0])]
-        raise ConfigError(f"{where}:{r.line}: prompt_len_mod_patch_size is set on some records and not on others "
-                          "(set it on all or none)")
+        raise ConfigError(
+            f"{where}:{r.line}: prompt_len_mod_patch_size is set on some records and not on others "
+            "(set it on all or none)"
+        )
 
 
 @dataclass

@@ -18,8 +18,16 @@ from typing import Sequence
 from cola_core.eval.official import cut_generation
 from cola_core.eval.tasks import LETTERS, TaskItem
 
-__all__ = ["ItemScore", "accuracy_with_stderr", "cut_generation", "first_word", "normalize", "score",
-           "score_text", "token_f1"]
+__all__ = [
+    "ItemScore",
+    "accuracy_with_stderr",
+    "cut_generation",
+    "first_word",
+    "normalize",
+    "score",
+    "score_text",
+    "token_f1",
+]
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 

@@ -55,9 +55,15 @@ def summary_csv(rows: list[tuple[str, float]], name: str) -> str:
 
 def task_summary(scores: TaskScores) -> dict[str, Any]:
     """A task's numbers for result.json: counts, accuracy (fraction and percent), scorer, remainders."""
-    out: dict[str, Any] = {"n": scores.n, "correct": scores.correct, "accuracy": scores.accuracy,
-                           "accuracy_percent": 100.0 * scores.accuracy, "stderr": scores.stderr,
-                           "scorer": scores.scorer, "by_remainder": remainder_summary(scores)}
+    out: dict[str, Any] = {
+        "n": scores.n,
+        "correct": scores.correct,
+        "accuracy": scores.accuracy,
+        "accuracy_percent": 100.0 * scores.accuracy,
+        "stderr": scores.stderr,
+        "scorer": scores.scorer,
+        "by_remainder": remainder_summary(scores),
+    }
     if scores.f1 is not None:
         out["f1"] = scores.f1
     return out

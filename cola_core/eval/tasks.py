@@ -61,8 +61,13 @@ def item_from_record(record: dict, default_type: str, index: int, where: str) ->
         choices = record.get("choices") or []
         if not isinstance(choices, list):
             raise ConfigError(f"{where}: record {index} has choices that are not a list of option texts")
-        return TaskItem(id=str(record.get("id", index)), type=default_type, answer=str(record["ground_truth"]),
-                        prompt=str(record["prompt"]), choices=tuple(str(c) for c in choices))
+        return TaskItem(
+            id=str(record.get("id", index)),
+            type=default_type,
+            answer=str(record["ground_truth"]),
+            prompt=str(record["prompt"]),
+            choices=tuple(str(c) for c in choices),
+        )
     missing = [k for k in ("context", "answer", "type") if k not in record]
     if missing:
         raise ConfigError(f"{where}: record {index} lacks {', '.join(missing)} (need context, answer, type)")
@@ -71,8 +76,13 @@ def item_from_record(record: dict, default_type: str, index: int, where: str) ->
     choices = tuple(str(c) for c in record.get("choices", ()))
     if record["type"] in ("multiple_choice", "ranked") and (len(choices) < 2 or record["answer"] not in choices):
         raise ConfigError(f"{where}: record {index} is {record['type']} but its answer is not one of >= 2 choices")
-    return TaskItem(id=str(record.get("id", index)), type=record["type"], answer=str(record["answer"]),
-                    context=str(record["context"]), choices=choices)
+    return TaskItem(
+        id=str(record.get("id", index)),
+        type=record["type"],
+        answer=str(record["answer"]),
+        context=str(record["context"]),
+        choices=choices,
+    )
 
 
 def load_jsonl_tasks(path: str | Path) -> list[TaskItem]:

@@ -6,4 +6,13 @@ from cola_core.nn.rope import Rotary
 from cola_core.nn.timestep import TimestepEmbedder
 from cola_core.nn.transformer import PreNormBlock, TransformerStack
 
-__all__ = ["Attention", "KVCache", "GeluMLP", "SwiGLU", "Rotary", "TimestepEmbedder", "PreNormBlock", "TransformerStack"]
+__all__ = [
+    "Attention",
+    "KVCache",
+    "GeluMLP",
+    "SwiGLU",
+    "Rotary",
+    "TimestepEmbedder",
+    "PreNormBlock",
+    "TransformerStack",
+]

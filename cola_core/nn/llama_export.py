@@ -13,8 +13,13 @@ from torch import nn
 
 from cola_core.config import Config, apply_overrides
 from cola_core.export import ExportFiles, ExportFormat, tensor_copy
-from cola_core.nn.llama_layout import (from_llama_tensors, llama_config, model_overrides_from_llama, rms_norm_eps,
-                                       to_llama_tensors)
+from cola_core.nn.llama_layout import (
+    from_llama_tensors,
+    llama_config,
+    model_overrides_from_llama,
+    rms_norm_eps,
+    to_llama_tensors,
+)
 from cola_core.nn.token_model import TokenTransformer
 
 BIDIRECTIONAL_NOTE = (

@@ -28,8 +28,11 @@ _LAYER = {
     "mlp.w2.weight": "mlp.down_proj.weight",
 }
 _QKV = ("self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight")
-_TOP = {"embed.weight": "model.embed_tokens.weight", "stack.norm.weight": "model.norm.weight",
-        "head.weight": "lm_head.weight"}
+_TOP = {
+    "embed.weight": "model.embed_tokens.weight",
+    "stack.norm.weight": "model.norm.weight",
+    "head.weight": "lm_head.weight",
+}
 
 
 def _names(n_layers: int, tied: bool) -> dict[str, str]:
@@ -106,27 +109,40 @@ def model_overrides_from_llama(hf: dict[str, Any]) -> dict[str, Any]:
     """`model.*` overrides that rebuild our model from a Llama `config.json` (ConfigError if it is not
     one we can hold: grouped-query attention, biases, another activation or head size)."""
     heads = hf["num_attention_heads"]
-    problems = [f"{key}={hf.get(key)!r}" for key, ok in (
-        ("num_key_value_heads", hf.get("num_key_value_heads", heads) == heads),
-        ("head_dim", hf.get("head_dim", hf["hidden_size"] // heads) == hf["hidden_size"] // heads),
-        ("hidden_act", hf.get("hidden_act", "silu") == "silu"),
-        ("attention_bias", not hf.get("attention_bias", False)),
-        ("mlp_bias", not hf.get("mlp_bias", False)),
-    ) if not ok]
+    problems = [
+        f"{key}={hf.get(key)!r}"
+        for key, ok in (
+            ("num_key_value_heads", hf.get("num_key_value_heads", heads) == heads),
+            ("head_dim", hf.get("head_dim", hf["hidden_size"] // heads) == hf["hidden_size"] // heads),
+            ("hidden_act", hf.get("hidden_act", "silu") == "silu"),
+            ("attention_bias", not hf.get("attention_bias", False)),
+            ("mlp_bias", not hf.get("mlp_bias", False)),
+        )
+        if not ok
+    ]
     if problems:
         raise ConfigError(f"this Llama config does not fit our TokenTransformer ({', '.join(problems)})")
     rope = (hf.get("rope_parameters") or {}).get("rope_theta", hf.get("rope_theta", 10000.0))
-    return {"model.vocab_size": hf["vocab_size"], "model.dim": hf["hidden_size"],
-            "model.n_layers": hf["num_hidden_layers"], "model.n_heads": heads,
-            "model.ffn_hidden": hf["intermediate_size"], "model.rope_theta": float(rope),
-            "model.tie_embeddings": bool(hf.get("tie_word_embeddings", False)), "model.eos_id": hf["eos_token_id"],
-            "model.pad_id": hf.get("pad_token_id", hf["eos_token_id"])}
+    return {
+        "model.vocab_size": hf["vocab_size"],
+        "model.dim": hf["hidden_size"],
+        "model.n_layers": hf["num_hidden_layers"],
+        "model.n_heads": heads,
+        "model.ffn_hidden": hf["intermediate_size"],
+        "model.rope_theta": float(rope),
+        "model.tie_embeddings": bool(hf.get("tie_word_embeddings", False)),
+        "model.eos_id": hf["eos_token_id"],
+        "model.pad_id": hf.get("pad_token_id", hf["eos_token_id"]),
+    }
 
 
 def rms_norm_eps(model: torch.nn.Module) -> float:
     """The epsilon every `nn.RMSNorm` of `model` uses in fp32 (ValueError if they differ)."""
-    found = {torch.finfo(torch.float32).eps if mod.eps is None else mod.eps
-             for mod in model.modules() if isinstance(mod, torch.nn.RMSNorm)}
+    found = {
+        torch.finfo(torch.float32).eps if mod.eps is None else mod.eps
+        for mod in model.modules()
+        if isinstance(mod, torch.nn.RMSNorm)
+    }
     if len(found) != 1:
         raise ValueError(f"expected one RMSNorm epsilon, found {sorted(found)}")
     return found.pop()

@@ -36,7 +36,9 @@ class TransformerStack(nn.Module):
         """One empty KV cache per layer."""
         return [KVCache() for _ in self.blocks]
 
-    def forward(self, x, positions, mask, caches: list[KVCache] | None = None, update_cache: bool = False) -> torch.Tensor:
+    def forward(
+        self, x, positions, mask, caches: list[KVCache] | None = None, update_cache: bool = False
+    ) -> torch.Tensor:
         """x (B, T, C) -> (B, T, C); `update_cache` stores all T new positions in the caches."""
         commit = x.shape[1] if update_cache else 0
         for i, block in enumerate(self.blocks):

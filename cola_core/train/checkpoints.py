@@ -39,13 +39,17 @@ def file_sha256(path: Path) -> str:
 def write_manifest(directory: Path, step: int, name: str = MANIFEST, **fields: Any) -> None:
     """Record the size and sha256 of every file under `directory` (but `name` itself) in its manifest
     `name` (default `checkpoint.json`), with `step` and any extra `fields`."""
-    files = {str(p.relative_to(directory)): {"size": p.stat().st_size, "sha256": file_sha256(p)}
-             for p in sorted(directory.rglob("*")) if p.is_file() and p.relative_to(directory) != Path(name)}
+    files = {
+        str(p.relative_to(directory)): {"size": p.stat().st_size, "sha256": file_sha256(p)}
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and p.relative_to(directory) != Path(name)
+    }
     (directory / name).write_text(json.dumps({**fields, "step": step, "files": files}, indent=1, sort_keys=True))
 
 
-def check_files(files: Mapping[str, Mapping[str, Any]], size: Callable[[str], int | None],
-                open_binary: Callable[[str], BinaryIO]) -> str:
+def check_files(
+    files: Mapping[str, Mapping[str, Any]], size: Callable[[str], int | None], open_binary: Callable[[str], BinaryIO]
+) -> str:
     """Why the files of a manifest's `files` table do not match it ("" when they all do).
 
     `size(name)` is a file's size (None when it is missing) and `open_binary(name)` opens it, so the

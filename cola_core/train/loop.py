@@ -129,9 +129,11 @@ def run_loop(
             {"loss": sum(m.loss.item() for m in micro) / len(micro), **mean_dicts([m.metrics for m in micro])}
         )
         if not math.isfinite(metrics["loss"]):
-            raise DivergedError(f"the training loss is {metrics['loss']} at step {step + 1}: the run diverged and nothing "
-                                "of this step was saved; lower optim.lr (or raise optim.warmup_steps) and re-run, which "
-                                "resumes from the last checkpoint")
+            raise DivergedError(
+                f"the training loss is {metrics['loss']} at step {step + 1}: the run diverged and nothing "
+                "of this step was saved; lower optim.lr (or raise optim.warmup_steps) and re-run, which "
+                "resumes from the last checkpoint"
+            )
         state["step"] = step + 1
         state["tokens_seen"] += tokens_per_step
         if state["initial_loss"] is None:
@@ -139,9 +141,15 @@ def run_loop(
         state["recent_losses"] = (state["recent_losses"] + [metrics["loss"]])[-max(1, min(10, t.steps // 10)) :]
         done = state["step"] == t.steps
         if state["step"] == 1 or state["step"] % max(1, t.log_every) == 0 or done:
-            record = {"step": state["step"], **metrics, "grad_norm": grad_norm, "lr": max(lrs.values()),
-                      "tokens": state["tokens_seen"], "flops": state["tokens_seen"] * flops_per_token,
-                      "tokens_per_second": state["tokens_seen"] / max(state["train_seconds"], 1e-9)}
+            record = {
+                "step": state["step"],
+                **metrics,
+                "grad_norm": grad_norm,
+                "lr": max(lrs.values()),
+                "tokens": state["tokens_seen"],
+                "flops": state["tokens_seen"] * flops_per_token,
+                "tokens_per_second": state["tokens_seen"] / max(state["train_seconds"], 1e-9),
+            }
             for sink in hooks.on_record:
                 sink(record)
         if done or (t.eval_every and state["step"] % t.eval_every == 0):

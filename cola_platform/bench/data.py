@@ -30,19 +30,35 @@ log = logging.getLogger(__name__)
 
 
 def _rate(tokens: int, seconds: float) -> dict[str, float]:
-    return {"tokens": int(tokens), "seconds": round(seconds, 3), "tokens_per_second": round(tokens / max(seconds, 1e-9))}
+    return {
+        "tokens": int(tokens),
+        "seconds": round(seconds, 3),
+        "tokens_per_second": round(tokens / max(seconds, 1e-9)),
+    }
 
 
 def _prepare(source: Any, out: Path, tokenizer: Path, engine: str, seq_len: int, ray_address: str) -> dict[str, Any]:
     from cola_platform.data.prepare import PrepareConfig, prepare
 
-    cfg = PrepareConfig(source=source, out=str(out), seq_len=seq_len, tokenizer_path=str(tokenizer), engine=engine,
-                        ray_address=ray_address, shard_rows=2048, progress_seconds=30)
+    cfg = PrepareConfig(
+        source=source,
+        out=str(out),
+        seq_len=seq_len,
+        tokenizer_path=str(tokenizer),
+        engine=engine,
+        ray_address=ray_address,
+        shard_rows=2048,
+        progress_seconds=30,
+    )
     start = time.perf_counter()
     m = prepare(cfg)
     seconds = time.perf_counter() - start
-    return {**_rate(int(m.stats["tokens"]), seconds), "documents": m.num_documents, "units": m.stats["units"],
-            "sequences": m.num_sequences}
+    return {
+        **_rate(int(m.stats["tokens"]), seconds),
+        "documents": m.num_documents,
+        "units": m.stats["units"],
+        "sequences": m.num_sequences,
+    }
 
 
 def _consume(data: Path, batch_size: int) -> tuple[dict[str, Any], int]:
@@ -74,8 +90,9 @@ def _ingest(data: Path, batch_size: int) -> dict[str, Any]:
     return {"ingest_ray_data": cold, "ingest_ray_data_warm": warm, "ingest_read_split": local}
 
 
-def bench_data(docs: int = 20000, seq_len: int = 128, vocab_size: int = 4096, ray_address: str = "auto",
-               workdir: str | None = None) -> dict[str, Any]:
+def bench_data(
+    docs: int = 20000, seq_len: int = 128, vocab_size: int = 4096, ray_address: str = "auto", workdir: str | None = None
+) -> dict[str, Any]:
     """Run the data benchmark on `docs` storyworld documents; returns the figures."""
     from cola_core.data.storyworld import iter_texts
     from cola_platform.data.ray_env import cluster_cpus, ensure_ray
@@ -90,9 +107,13 @@ def bench_data(docs: int = 20000, seq_len: int = 128, vocab_size: int = 4096, ra
     tok = train_bpe(texts[:5000], vocab_size)
     (root / "tokenizer.json").write_text(tok.to_json())
     start = time.perf_counter()
-    n = sum(len(x) for i in range(0, len(texts), 512) for x in tok.encode_batch(texts[i:i + 512]))
-    results: dict[str, Any] = {"documents": docs, "seq_len": seq_len, "vocab_size": tok.vocab_size,
-                               "tokenize_only": _rate(n, time.perf_counter() - start)}
+    n = sum(len(x) for i in range(0, len(texts), 512) for x in tok.encode_batch(texts[i : i + 512]))
+    results: dict[str, Any] = {
+        "documents": docs,
+        "seq_len": seq_len,
+        "vocab_size": tok.vocab_size,
+        "tokenize_only": _rate(n, time.perf_counter() - start),
+    }
     ensure_ray(ray_address, dashboard=False, log_to_driver=False)
     results["ray_cpus"] = cluster_cpus()
     jsonl, sw = Source(f"file:{root / 'corpus.jsonl'}"), Source("storyworld", num_docs=docs)

@@ -33,14 +33,22 @@ class Timing:
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()} | {
-            "samples": [round(s, 6) for s in self.samples]}
+            "samples": [round(s, 6) for s in self.samples]
+        }
 
 
 def timing_of(samples: list[float], warmup: int = 0) -> Timing:
     """Median, min, max and relative spread of measured seconds."""
     med = statistics.median(samples)
-    return Timing(median=med, min=min(samples), max=max(samples), spread=(max(samples) - min(samples)) / med if med else 0.0,
-                  repeats=len(samples), warmup=warmup, samples=list(samples))
+    return Timing(
+        median=med,
+        min=min(samples),
+        max=max(samples),
+        spread=(max(samples) - min(samples)) / med if med else 0.0,
+        repeats=len(samples),
+        warmup=warmup,
+        samples=list(samples),
+    )
 
 
 def repeat(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> Timing:
@@ -67,8 +75,10 @@ def gemm_peak(n: int = 2048, repeats: int = 7) -> dict[str, Any]:
 def machine() -> dict[str, Any]:
     """Cores, torch threads, BLAS / parallel backend and the platform this run measured."""
     config = torch.__config__.show()
-    blas = next((line.split("BLAS_INFO=", 1)[1].split(",")[0] for line in config.splitlines() if "BLAS_INFO=" in line),
-                "unknown")
+    blas = next(
+        (line.split("BLAS_INFO=", 1)[1].split(",")[0] for line in config.splitlines() if "BLAS_INFO=" in line),
+        "unknown",
+    )
     parallel = torch.__config__.parallel_info().splitlines()
     backend = next((line.split(":", 1)[1].strip() for line in parallel if "parallel backend" in line), "unknown")
     return {

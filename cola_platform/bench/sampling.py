@@ -59,12 +59,14 @@ class PassClock:
     def _pre(self, name: str) -> Callable:
         def hook(module, args):
             self._start[name] = time.perf_counter()
+
         return hook
 
     def _post(self, name: str) -> Callable:
         def hook(module, args, output):
             self.seconds[name] += time.perf_counter() - self._start[name]
             self.passes[name] += 1
+
         return hook
 
     def reset(self) -> None:
@@ -77,14 +79,18 @@ class PassClock:
 
 
 def _config(family: str, preset: str, vocab_size: int, overrides: dict[str, Any]) -> Config:
-    cfg = resolve_config(family, preset, {"model.vocab_size": vocab_size, "train.stage": 2, "model.pad_id": 1,
-                                          "model.mask_id": 2, **overrides})
+    cfg = resolve_config(
+        family,
+        preset,
+        {"model.vocab_size": vocab_size, "train.stage": 2, "model.pad_id": 1, "model.mask_id": 2, **overrides},
+    )
     cfg.model.eos_id = vocab_size  # never emitted: every call produces exactly new_tokens per prompt
     return cfg
 
 
-def _measure_variant(family: str, cfg: Config, batch: int, prompt_len: int, new_tokens: int,
-                     repeats: int) -> dict[str, Any]:
+def _measure_variant(
+    family: str, cfg: Config, batch: int, prompt_len: int, new_tokens: int, repeats: int
+) -> dict[str, Any]:
     spec = get_family(family)
     torch.manual_seed(0)
     model = spec.build_model(cfg).eval()
@@ -102,10 +108,16 @@ def _measure_variant(family: str, cfg: Config, batch: int, prompt_len: int, new_
     clock.remove()
     network = sum(clock.seconds.values())  # of the last call
     last = t.samples[-1]
-    return {"batch": batch, "new_tokens": new_tokens, "tokens": produced[-1],
-            "tokens_per_second": batch * new_tokens / t.median, "latency_seconds": t.as_dict(),
-            "passes": dict(clock.passes), "network_seconds": dict(clock.seconds),
-            "wall_over_network": last / network if network else float("nan")}
+    return {
+        "batch": batch,
+        "new_tokens": new_tokens,
+        "tokens": produced[-1],
+        "tokens_per_second": batch * new_tokens / t.median,
+        "latency_seconds": t.as_dict(),
+        "passes": dict(clock.passes),
+        "network_seconds": dict(clock.seconds),
+        "wall_over_network": last / network if network else float("nan"),
+    }
 
 
 def _bare(fn: Callable[[], Any], repeats: int, inner: int = 20) -> float:
@@ -139,16 +151,23 @@ def pass_costs(preset: str, vocab_size: int, batch: int, context: int, repeats: 
             cola.dit(ctx, torch.zeros(rows * batch, n), torch.arange(n), prefix_mask(n, bs), dit_caches, commit=n)
             z = torch.randn(rows * batch, bs, d, generator=gen)
             t = torch.full((rows * batch, bs), 0.5)
-            costs[key] = _bare(lambda: cola.dit(z, t, torch.arange(n, n + bs), None, dit_caches), repeats)
+            costs[key] = _bare(
+                lambda z=z, t=t, caches=dit_caches: cola.dit(z, t, torch.arange(n, n + bs), None, caches), repeats
+            )
             z2, t2 = torch.cat([z, z], dim=1), torch.cat([t, t], dim=1)  # (rows*B, 2bs, ...)
-            costs[key + "_fused"] = _bare(lambda: cola.dit(z2, t2, torch.arange(n, n + 2 * bs), None, dit_caches),
-                                          repeats)
+            costs[key + "_fused"] = _bare(
+                lambda z=z2, t=t2, caches=dit_caches: cola.dit(z, t, torch.arange(n, n + 2 * bs), None, caches),
+                repeats,
+            )
         dec_caches = cola.vae.decoder.new_cache()
         cola.vae.decode(torch.randn(batch, n, d, generator=gen), dec_caches, update_cache=True)
         zb = torch.randn(batch, bs, d, generator=gen)
         costs["decoder_block"] = _bare(lambda: cola.vae.decode(zb, dec_caches), repeats)
-        params = {"ar": sum(p.numel() for p in ar.parameters()), "dit": sum(p.numel() for p in cola.dit.parameters()),
-                  "decoder": sum(p.numel() for p in cola.vae.decoder.parameters())}
+        params = {
+            "ar": sum(p.numel() for p in ar.parameters()),
+            "dit": sum(p.numel() for p in cola.dit.parameters()),
+            "decoder": sum(p.numel() for p in cola.vae.decoder.parameters()),
+        }
     return {**costs, "block_size": bs, "patch_size": cola.patch_size, **{f"params_{k}": v for k, v in params.items()}}
 
 
@@ -163,12 +182,23 @@ def predict_cola_over_ar(costs: dict[str, Any], steps: int, guided: bool, new_to
     ar_time = new_tokens * costs["ar_1_token"]
     cola_weights = blocks * (steps * costs["params_dit"] + costs["params_decoder"])
     ar_weights = new_tokens * costs["params_ar"]
-    return {"this_machine": ar_time / cola_time, "memory_bound_accelerator": ar_weights / cola_weights,
-            "sequential_passes_ar": new_tokens, "sequential_passes_cola": blocks * (steps + 1)}
+    return {
+        "this_machine": ar_time / cola_time,
+        "memory_bound_accelerator": ar_weights / cola_weights,
+        "sequential_passes_ar": new_tokens,
+        "sequential_passes_cola": blocks * (steps + 1),
+    }
 
 
-def bench_sampling(preset: str = "s", vocab_size: int = 4096, new_tokens: int = 256, batches: tuple[int, ...] = (1, 8),
-                   prompt_len: int = 16, repeats: int = 3, variants: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+def bench_sampling(
+    preset: str = "s",
+    vocab_size: int = 4096,
+    new_tokens: int = 256,
+    batches: tuple[int, ...] = (1, 8),
+    prompt_len: int = 16,
+    repeats: int = 3,
+    variants: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Every sampler variant at every batch size, the pass-cost model and its Cola/AR predictions."""
     out: dict[str, Any] = {"preset": preset, "new_tokens": new_tokens, "prompt_len": prompt_len, "runs": {}}
     for name, overrides in (variants or VARIANTS).items():
@@ -179,10 +209,19 @@ def bench_sampling(preset: str = "s", vocab_size: int = 4096, new_tokens: int = 
         for key, batch, over in runs:
             cfg = _config(family, preset, vocab_size, over)
             figures = _measure_variant(family, cfg, batch, prompt_len, new_tokens, repeats)
-            out["runs"][key] = {"family": family, "steps": cfg.sampler.steps, "cfg": cfg.sampler.cfg,
-                                "batch_size": cfg.sampler.batch_size, **figures}
-            log.info("sample %s: %.0f tok/s, wall/network %.2f", key, figures["tokens_per_second"],
-                     figures["wall_over_network"])
+            out["runs"][key] = {
+                "family": family,
+                "steps": cfg.sampler.steps,
+                "cfg": cfg.sampler.cfg,
+                "batch_size": cfg.sampler.batch_size,
+                **figures,
+            }
+            log.info(
+                "sample %s: %.0f tok/s, wall/network %.2f",
+                key,
+                figures["tokens_per_second"],
+                figures["wall_over_network"],
+            )
     out["pass_costs"], out["cola_vs_ar"] = {}, {}
     for batch in batches:
         costs = pass_costs(preset, vocab_size, batch, context=prompt_len + new_tokens // 2)
@@ -192,6 +231,9 @@ def bench_sampling(preset: str = "s", vocab_size: int = 4096, new_tokens: int = 
                 continue
             predicted = predict_cola_over_ar(costs, run["steps"], run["cfg"] != 1.0, new_tokens)
             measured = run["tokens_per_second"] / out["runs"][f"ar/b{batch}"]["tokens_per_second"]
-            out["cola_vs_ar"][name] = {**predicted, "measured": measured,
-                                       "measured_over_predicted": measured / predicted["this_machine"]}
+            out["cola_vs_ar"][name] = {
+                **predicted,
+                "measured": measured,
+                "measured_over_predicted": measured / predicted["this_machine"],
+            }
     return out

@@ -34,8 +34,9 @@ def point_breakdown(point: dict[str, Any]) -> dict[str, float]:
     for run in runs:
         phases = run.get("phases", {})
         out["training_steps"] += phases.get("steps", run.get("train_seconds", 0.0))  # in-process runs: no phases
-        out["loop_besides_steps"] += max(0.0, phases.get("loop", 0.0) + phases.get("first_step", 0.0)
-                                         - phases.get("steps", 0.0))
+        out["loop_besides_steps"] += max(
+            0.0, phases.get("loop", 0.0) + phases.get("first_step", 0.0) - phases.get("steps", 0.0)
+        )
         for key in ("setup", "hand_over"):
             out[key] += phases.get(key, 0.0)
     if "eval_seconds" in timing:
@@ -63,8 +64,11 @@ def study_breakdown(out: Path) -> dict[str, Any]:
         wall = max(end for _, end in spans) - min(start for start, _ in spans)
         gaps = max(0.0, wall - _covered(spans))
         point_time = totals["wall"] + gaps  # the study's wall time when points run one at a time
-        result.update(study_wall_seconds=wall, scheduling_gaps=gaps,
-                      training_step_share=totals["training_steps"] / point_time if point_time > 0 else 0.0)
+        result.update(
+            study_wall_seconds=wall,
+            scheduling_gaps=gaps,
+            training_step_share=totals["training_steps"] / point_time if point_time > 0 else 0.0,
+        )
     return result
 
 
@@ -83,15 +87,24 @@ def breakdown_markdown(name: str, result: dict[str, Any]) -> str:
     if not result.get("points"):
         return f"# Study `{name}`: no finished points\n"
     keys = ["wall", "training_steps", *RUN_KEYS, "setup", "loop_besides_steps", "hand_over", "evaluation", "other"]
-    lines = [f"# Where the wall time of study `{name}` went (seconds)", "",
-             "| point | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    lines = [
+        f"# Where the wall time of study `{name}` went (seconds)",
+        "",
+        "| point | " + " | ".join(keys) + " |",
+        "|---" * (len(keys) + 1) + "|",
+    ]
     for row in [*result["per_point"], {"point": "**total**", **result["totals"]}]:
         lines.append(f"| {row['point']} | " + " | ".join(f"{row[k]:.1f}" if k in row else "" for k in keys) + " |")
     if "study_wall_seconds" in result:
-        lines += ["", f"- study wall time (first point start to last point end): {result['study_wall_seconds']:.1f} s; "
-                      f"between points: {result['scheduling_gaps']:.1f} s",
-                  f"- **training_step_share**: {result['training_step_share']:.1%} of the wall time is training steps"]
+        lines += [
+            "",
+            f"- study wall time (first point start to last point end): {result['study_wall_seconds']:.1f} s; "
+            f"between points: {result['scheduling_gaps']:.1f} s",
+            f"- **training_step_share**: {result['training_step_share']:.1%} of the wall time is training steps",
+        ]
     else:
-        lines += ["", "- the points carry no start/end times (finished before timings were recorded): "
-                      "no study wall time"]
+        lines += [
+            "",
+            "- the points carry no start/end times (finished before timings were recorded): no study wall time",
+        ]
     return "\n".join(lines) + "\n"

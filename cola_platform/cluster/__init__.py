@@ -14,6 +14,22 @@ from cola_platform.cluster.manager import ClusterSpec, ServiceStatus, UpResult, 
 from cola_platform.cluster.net import free_port, port_is_free, wait_http
 from cola_platform.cluster.state import DEFAULT_STATE_DIR, ClusterState, ServiceRecord, env_path, read_env_file
 
-__all__ = ["ClusterSpec", "ClusterState", "DEFAULT_STATE_DIR", "ServiceRecord", "ServiceStatus", "UpResult", "check",
-           "client_env", "down", "env_path", "free_port", "port_is_free", "ray_driver_address", "read_env_file", "status",
-           "up", "wait_http"]
+__all__ = [
+    "ClusterSpec",
+    "ClusterState",
+    "DEFAULT_STATE_DIR",
+    "ServiceRecord",
+    "ServiceStatus",
+    "UpResult",
+    "check",
+    "client_env",
+    "down",
+    "env_path",
+    "free_port",
+    "port_is_free",
+    "ray_driver_address",
+    "read_env_file",
+    "status",
+    "up",
+    "wait_http",
+]

@@ -24,7 +24,9 @@ from cola_platform.errors import UserError
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
-def ray_driver_address(environ: Mapping[str, str] | None = None, state_dir: str | Path = DEFAULT_STATE_DIR) -> str | None:
+def ray_driver_address(
+    environ: Mapping[str, str] | None = None, state_dir: str | Path = DEFAULT_STATE_DIR
+) -> str | None:
     """The GCS address for `ray.init(address=...)`, or None to let Ray decide (start a local instance).
 
     In order: a non-HTTP `RAY_ADDRESS` (set by `ray job submit`, or by the user); then
@@ -38,9 +40,11 @@ def ray_driver_address(environ: Mapping[str, str] | None = None, state_dir: str 
     gcs = env.get("COLA_RAY_GCS_ADDRESS") or _recorded_gcs(Path(state_dir))
     if gcs and gcs.startswith("127.0.0.1:") and env.get(LOOPBACK_ENV) != "0":
         # ray.init would hang in its GCS client: Ray swaps 127.0.0.1 for the LAN address
-        raise UserError(f"the running cluster's Ray head ({gcs}) listens on loopback only and this shell lacks its "
-                        f"environment: `source {Path(state_dir).absolute() / 'env'}` first (or stop the cluster: "
-                        "python -m jobs.cluster down)")
+        raise UserError(
+            f"the running cluster's Ray head ({gcs}) listens on loopback only and this shell lacks its "
+            f"environment: `source {Path(state_dir).absolute() / 'env'}` first (or stop the cluster: "
+            "python -m jobs.cluster down)"
+        )
     return gcs
 
 

@@ -60,7 +60,9 @@ def check_ports_free(ports: Mapping[str, tuple[int, str]]) -> None:
             raise UserError(f"port {port} is given for both the {seen[port]} and the {what}; pick distinct ports")
         seen[port] = what
         if not port_is_free(port):
-            raise UserError(f"port {port} (the {what}) is already in use on {HOST}; stop what holds it or pick another with {flag}")
+            raise UserError(
+                f"port {port} (the {what}) is already in use on {HOST}; stop what holds it or pick another with {flag}"
+            )
 
 
 def http_ok(url: str, headers: Mapping[str, str] | None = None, timeout: float = 3.0) -> bool:
@@ -83,8 +85,13 @@ def wait_http(url: str, timeout: float, headers: Mapping[str, str] | None = None
     wait_until(lambda: http_ok(url, headers), timeout, what=url)
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.5,
-               abort: Callable[[], str | None] | None = None) -> None:
+def wait_until(
+    check: Callable[[], bool],
+    timeout: float,
+    what: str,
+    interval: float = 0.5,
+    abort: Callable[[], str | None] | None = None,
+) -> None:
     """Call `check` until it returns True.
 
     `abort` (optional) returns a reason to give up early, e.g. "the process exited"; it raises

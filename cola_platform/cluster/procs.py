@@ -51,8 +51,15 @@ def launch(cmd: Sequence[str], log_path: Path, env: Mapping[str, str], cwd: Path
     """Start `cmd` detached in its own session (it outlives the caller), output appended to `log_path`."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as out:
-        proc = subprocess.Popen(list(cmd), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=dict(env), cwd=cwd, start_new_session=True)
+        proc = subprocess.Popen(
+            list(cmd),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=dict(env),
+            cwd=cwd,
+            start_new_session=True,
+        )
     log.debug("started pid %d: %s", proc.pid, " ".join(cmd))
     return proc
 
@@ -97,7 +104,11 @@ def session_members(root: ProcRef) -> list[ProcRef]:
     found = []
     for proc in psutil.process_iter(["pid", "create_time"]):
         try:
-            if proc.pid != root.pid and os.getsid(proc.pid) == root.pid and proc.info["create_time"] >= root.create_time - 0.05:
+            if (
+                proc.pid != root.pid
+                and os.getsid(proc.pid) == root.pid
+                and proc.info["create_time"] >= root.create_time - 0.05
+            ):
                 found.append(ProcRef(proc.pid, proc.info["create_time"]))
         except (ProcessLookupError, PermissionError, psutil.Error):
             continue

@@ -49,6 +49,7 @@ def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- Ray
 
+
 def ray_cli() -> list[str]:
     """The `ray` command of this interpreter's environment."""
     exe = Path(sys.executable).parent / "ray"
@@ -73,11 +74,18 @@ def ensure_auth_token() -> str:
     if token:
         return token
     log.info("no Ray auth token yet: generating ~/.ray/auth_token")
-    result = subprocess.run([*ray_cli(), "get-auth-token", "--generate"], env=base_env({"RAY_AUTH_MODE": "token"}),
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [*ray_cli(), "get-auth-token", "--generate"],
+        env=base_env({"RAY_AUTH_MODE": "token"}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     token = auth_token()
     if result.returncode != 0 or not token:
-        raise UserError(f"could not generate a Ray auth token (`ray get-auth-token --generate` exit {result.returncode})")
+        raise UserError(
+            f"could not generate a Ray auth token (`ray get-auth-token --generate` exit {result.returncode})"
+        )
     return token
 
 
@@ -91,21 +99,49 @@ def ray_auth_headers() -> dict[str, str]:
 class RayHeadSpec:
     """Ports and resources of the Ray head."""
 
-    port: int                   # GCS
-    dashboard_port: int         # dashboard + job submission API
-    client_port: int            # Ray Client server (default 10001 would collide between clusters)
-    agent_port: int             # dashboard agent HTTP (default 52365 would collide with `ray.init()`)
+    port: int  # GCS
+    dashboard_port: int  # dashboard + job submission API
+    client_port: int  # Ray Client server (default 10001 would collide between clusters)
+    agent_port: int  # dashboard agent HTTP (default 52365 would collide with `ray.init()`)
     num_cpus: int
     temp_dir: Path
 
 
 def ray_head_command(spec: RayHeadSpec) -> list[str]:
     """`ray start --head --block ...`, everything on loopback, workers on random free ports."""
-    return [*ray_cli(), "start", "--head", "--block", "--node-ip-address", HOST, "--port", str(spec.port),
-            "--dashboard-host", HOST, "--dashboard-port", str(spec.dashboard_port), "--include-dashboard", "true",
-            "--ray-client-server-port", str(spec.client_port), "--dashboard-agent-listen-port", str(spec.agent_port),
-            "--min-worker-port", "0", "--max-worker-port", "0", "--num-cpus", str(spec.num_cpus),
-            "--temp-dir", str(spec.temp_dir), "--disable-usage-stats", "--log-style", "record", "--log-color", "false"]
+    return [
+        *ray_cli(),
+        "start",
+        "--head",
+        "--block",
+        "--node-ip-address",
+        HOST,
+        "--port",
+        str(spec.port),
+        "--dashboard-host",
+        HOST,
+        "--dashboard-port",
+        str(spec.dashboard_port),
+        "--include-dashboard",
+        "true",
+        "--ray-client-server-port",
+        str(spec.client_port),
+        "--dashboard-agent-listen-port",
+        str(spec.agent_port),
+        "--min-worker-port",
+        "0",
+        "--max-worker-port",
+        "0",
+        "--num-cpus",
+        str(spec.num_cpus),
+        "--temp-dir",
+        str(spec.temp_dir),
+        "--disable-usage-stats",
+        "--log-style",
+        "record",
+        "--log-color",
+        "false",
+    ]
 
 
 def ray_head_env(extra: Mapping[str, str]) -> dict[str, str]:
@@ -117,8 +153,14 @@ def ray_head_env(extra: Mapping[str, str]) -> dict[str, str]:
     on SIGTERM the head would otherwise wait up to 30 s for a drain (meant for Ray Serve) whenever
     jobs have left idle workers behind.
     """
-    return base_env({"RAY_AUTH_MODE": "token", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-                     "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0", **extra})
+    return base_env(
+        {
+            "RAY_AUTH_MODE": "token",
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+            "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0",
+            **extra,
+        }
+    )
 
 
 def launch_ray_head(spec: RayHeadSpec, log_path: Path, extra_env: Mapping[str, str]) -> subprocess.Popen:
@@ -168,18 +210,37 @@ MLFLOW_JOBS_ENV = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
 
 def mlflow_command(port: int, backend_db: Path, artifacts: str) -> list[str]:
     """`mlflow server` on loopback with a SQLite store and proxied artifacts at `artifacts` (dir or s3://)."""
-    return [sys.executable, "-m", "mlflow", "server", "--host", HOST, "--port", str(port),
-            "--backend-store-uri", f"sqlite:///{backend_db}", "--artifacts-destination", artifacts, "--workers", "1"]
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        f"sqlite:///{backend_db}",
+        "--artifacts-destination",
+        artifacts,
+        "--workers",
+        "1",
+    ]
 
 
-def launch_mlflow(port: int, root: Path, log_path: Path, artifacts: str | None = None,
-                  s3_endpoint: str | None = None) -> subprocess.Popen:
+def launch_mlflow(
+    port: int, root: Path, log_path: Path, artifacts: str | None = None, s3_endpoint: str | None = None
+) -> subprocess.Popen:
     """Start an MLflow server storing runs in `root/mlflow.db` (artifacts: `root/artifacts` or the given URI)."""
     root.mkdir(parents=True, exist_ok=True)
     artifacts = artifacts or str((root / "artifacts").absolute())
     if not artifacts.startswith("s3://"):
         Path(artifacts).mkdir(parents=True, exist_ok=True)
-    extra = {**S3_CREDENTIALS, "MLFLOW_S3_ENDPOINT_URL": s3_endpoint, "AWS_ENDPOINT_URL": s3_endpoint} if s3_endpoint else {}
+    extra = (
+        {**S3_CREDENTIALS, "MLFLOW_S3_ENDPOINT_URL": s3_endpoint, "AWS_ENDPOINT_URL": s3_endpoint}
+        if s3_endpoint
+        else {}
+    )
     # MLflow 3's server otherwise starts a job runner (huey consumers, several processes and ~1 GB
     # RSS) for GenAI jobs this platform never submits
     extra[MLFLOW_JOBS_ENV] = "false"
@@ -192,6 +253,7 @@ def mlflow_healthy(url: str) -> bool:
 
 
 # --------------------------------------------------------------------------- S3
+
 
 def s3_command(port: int) -> list[str]:
     """moto's S3-compatible server on loopback."""
@@ -210,9 +272,14 @@ def s3_client(endpoint: str):
 
     session = botocore.session.get_session()
     config = botocore.config.Config(connect_timeout=2, read_timeout=10, retries={"max_attempts": 1})
-    return session.create_client("s3", endpoint_url=endpoint, region_name=S3_CREDENTIALS["AWS_DEFAULT_REGION"],
-                                 aws_access_key_id=S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                                 aws_secret_access_key=S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"], config=config)
+    return session.create_client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=S3_CREDENTIALS["AWS_DEFAULT_REGION"],
+        aws_access_key_id=S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        config=config,
+    )
 
 
 def s3_healthy(endpoint: str, bucket: str | None = None) -> bool:

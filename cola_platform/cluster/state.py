@@ -36,13 +36,13 @@ SERVICE_ORDER = ("s3", "mlflow", "ray")
 class ServiceRecord:
     """One server that `up` started."""
 
-    name: str                     # "ray", "mlflow" or "s3"
-    address: str                  # URL clients use (Ray: the dashboard / job API)
-    pid: int                      # the process `up` launched (Ray: `ray start --head --block`)
-    create_time: float            # its start time, so a reused PID is never mistaken for it
-    log: str                      # absolute path of its log file
+    name: str  # "ray", "mlflow" or "s3"
+    address: str  # URL clients use (Ray: the dashboard / job API)
+    pid: int  # the process `up` launched (Ray: `ray start --head --block`)
+    create_time: float  # its start time, so a reused PID is never mistaken for it
+    log: str  # absolute path of its log file
     ports: dict[str, int] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)   # gcs_address, session_name, bucket, ...
+    extra: dict[str, Any] = field(default_factory=dict)  # gcs_address, session_name, bucket, ...
     children: list[dict[str, float]] = field(default_factory=list)  # [{"pid", "create_time"}] seen at start-up
 
     @property
@@ -60,12 +60,12 @@ class ClusterState:
     """Everything `down` and `status` need to find the servers again."""
 
     state_dir: str
-    phase: str                                   # "starting" while `up` waits, then "up"
+    phase: str  # "starting" while `up` waits, then "up"
     started_at: str
     services: dict[str, ServiceRecord] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     ray_temp_dir: str = ""
-    ray_temp_dir_owned: bool = False             # True when up created it outside the state dir
+    ray_temp_dir_owned: bool = False  # True when up created it outside the state dir
     version: int = STATE_VERSION
 
     def ordered(self) -> list[ServiceRecord]:

@@ -14,9 +14,19 @@ import torch
 class ArrayBatchStream:
     """Endless micro-batches; each epoch is a seeded permutation, rank r takes every world-th batch."""
 
-    def __init__(self, sequences: np.ndarray, batch_size: int, seed: int, shuffle: bool = True, rank: int = 0, world_size: int = 1):
+    def __init__(
+        self,
+        sequences: np.ndarray,
+        batch_size: int,
+        seed: int,
+        shuffle: bool = True,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
         if len(sequences) < batch_size * world_size:
-            raise ValueError(f"only {len(sequences)} sequences for a global micro-batch of {batch_size * world_size}; prepare more data")
+            raise ValueError(
+                f"only {len(sequences)} sequences for a global micro-batch of {batch_size * world_size}; prepare more data"
+            )
         self.sequences, self.batch_size, self.seed, self.shuffle = sequences, batch_size, seed, shuffle
         self.rank, self.world_size = rank, world_size
         self.epoch, self.cursor = 0, 0

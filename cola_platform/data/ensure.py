@@ -31,7 +31,9 @@ def ensure_prepared(data_uri: str, prepare: dict[str, Any]) -> None:
     except Exception as err:
         raise UserError(f"cannot reach {data_uri}: {type(err).__name__}: {err}") from None
     if not prepare:
-        raise UserError(f"{data_uri} holds no prepared data and the study has no [prepare] table; run jobs.prepare_data first")
+        raise UserError(
+            f"{data_uri} holds no prepared data and the study has no [prepare] table; run jobs.prepare_data first"
+        )
     cmd = prepare_command(data_uri, prepare)
     log.info("preparing %s: %s", data_uri, " ".join(cmd[1:]))
     proc = subprocess.run(cmd, capture_output=True, text=True)

@@ -35,10 +35,12 @@ class HFName:
     @classmethod
     def parse(cls, uri: str) -> HFName:
         """`hf:owner/name` or `hf:owner/name:validation`."""
-        body = uri[len("hf:"):].strip("/")
+        body = uri[len("hf:") :].strip("/")
         name, _, split = body.partition(":")
         if not name:
-            raise UserError(f"--source {uri!r}: expected hf:NAME or hf:NAME:SPLIT, e.g. hf:roneneldan/TinyStories:train")
+            raise UserError(
+                f"--source {uri!r}: expected hf:NAME or hf:NAME:SPLIT, e.g. hf:roneneldan/TinyStories:train"
+            )
         return cls(name, split or "train")
 
 
@@ -74,8 +76,10 @@ def split_files(hf: HFName) -> list[tuple[Path, str]]:
     chosen = [(p, r) for p, r in rels if pattern.search(r)]
     if not chosen and rels:
         listed = ", ".join(r for _, r in rels[:8])
-        raise UserError(f"hf:{hf.name}: the cached snapshot {snap} has no files for split {hf.split!r} "
-                        f"(it has: {listed}); name the split as hf:{hf.name}:SPLIT")
+        raise UserError(
+            f"hf:{hf.name}: the cached snapshot {snap} has no files for split {hf.split!r} "
+            f"(it has: {listed}); name the split as hf:{hf.name}:SPLIT"
+        )
     return chosen
 
 
@@ -97,8 +101,10 @@ def load_cached(hf: HFName) -> Any:
     try:
         return datasets.load_dataset(hf.name, split=hf.split)
     except Exception as err:  # datasets raises many types for "not cached"
-        raise UserError(f"hf:{hf.name}:{hf.split} is not in the local Hugging Face cache ({type(err).__name__}: "
-                        f"{str(err).splitlines()[0] if str(err) else ''}); downloads are disabled here") from None
+        raise UserError(
+            f"hf:{hf.name}:{hf.split} is not in the local Hugging Face cache ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else ''}); downloads are disabled here"
+        ) from None
 
 
 def num_rows(hf: HFName) -> int:
@@ -110,10 +116,12 @@ def iter_rows(hf: HFName, start: int, stop: int, text_field: str) -> Iterator[tu
     """(row index, text value) for rows [start, stop) of a cached `datasets` split."""
     ds = load_cached(hf)
     if text_field not in ds.column_names:
-        raise UserError(f"hf:{hf.name}: no column {text_field!r} (columns: {', '.join(ds.column_names)}); "
-                        "pick one with --text-field")
+        raise UserError(
+            f"hf:{hf.name}: no column {text_field!r} (columns: {', '.join(ds.column_names)}); "
+            "pick one with --text-field"
+        )
     for a in range(start, stop, 256):
-        values = ds[a:min(stop, a + 256)][text_field]
+        values = ds[a : min(stop, a + 256)][text_field]
         for i, value in enumerate(values):
             yield a + i, value
 
@@ -121,6 +129,8 @@ def iter_rows(hf: HFName, start: int, stop: int, text_field: str) -> Iterator[tu
 def not_cached_error(hf: HFName) -> UserError:
     """The error for a dataset found nowhere locally."""
     hint = "" if datasets_available() else " and the `datasets` package is not installed"
-    return UserError(f"hf:{hf.name} is not in the local Hugging Face cache (looked in {hub_cache_dir()}){hint}; "
-                     "downloads are disabled here: copy the dataset's files into the cache (HF_HOME) "
-                     "or pass them as --source file:PATH")
+    return UserError(
+        f"hf:{hf.name} is not in the local Hugging Face cache (looked in {hub_cache_dir()}){hint}; "
+        "downloads are disabled here: copy the dataset's files into the cache (HF_HOME) "
+        "or pass them as --source file:PATH"
+    )

@@ -78,7 +78,9 @@ class Manifest:
         """Manifest JSON, including derived totals and per-split counts for readers."""
         d = asdict(self)
         d["num_sequences"], d["num_tokens"] = self.num_sequences, self.num_tokens
-        d["splits"] = {s: {"num_sequences": self.split_rows(s), "shards": [x.path for x in self.split_shards(s)]} for s in SPLITS}
+        d["splits"] = {
+            s: {"num_sequences": self.split_rows(s), "shards": [x.path for x in self.split_shards(s)]} for s in SPLITS
+        }
         return json.dumps(d, indent=2, sort_keys=True) + "\n"
 
     @classmethod
@@ -89,11 +91,24 @@ class Manifest:
             if d.get("format") != FORMAT:
                 raise UserError(f"{where}: unsupported format {d.get('format')!r} (expected {FORMAT!r})")
             shards = [ShardInfo(**s) for s in d["shards"]]
-            keys = ("seq_len", "vocab_size", "tokenizer_hash", "special_tokens", "source", "num_documents",
-                    "tokenizer", "format", "created", "stats", "split")
+            keys = (
+                "seq_len",
+                "vocab_size",
+                "tokenizer_hash",
+                "special_tokens",
+                "source",
+                "num_documents",
+                "tokenizer",
+                "format",
+                "created",
+                "stats",
+                "split",
+            )
             return cls(shards=shards, **{k: d[k] for k in keys if k in d})
         except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise UserError(f"{where} is not a valid manifest ({type(err).__name__}: {err}); re-run jobs.prepare_data") from None
+            raise UserError(
+                f"{where} is not a valid manifest ({type(err).__name__}: {err}); re-run jobs.prepare_data"
+            ) from None
 
 
 def read_manifest(data_uri: str) -> Manifest:
@@ -107,7 +122,9 @@ def read_manifest(data_uri: str) -> Manifest:
         raise UserError(f"data directory {data_uri} does not exist; create it with python -m jobs.prepare_data")
     uri = storage.join(data_uri, MANIFEST)
     if not fs.exists(storage.filesystem(uri)[1]):
-        raise UserError(f"{uri} is missing: {data_uri} is not a prepared data directory (or its preparation did not finish)")
+        raise UserError(
+            f"{uri} is missing: {data_uri} is not a prepared data directory (or its preparation did not finish)"
+        )
     return Manifest.from_json(storage.read_text(uri), where=uri)
 
 
@@ -122,8 +139,10 @@ def read_tokenizer_text(data_uri: str, manifest: Manifest) -> str:
     except ValueError as err:
         raise UserError(f"{uri} is not a tokenizer file ({err}); re-run jobs.prepare_data") from None
     if manifest.tokenizer_hash and found != manifest.tokenizer_hash:
-        raise UserError(f"{uri} is not the tokenizer its manifest was prepared with (hash {found[:12]}, manifest "
-                        f"{manifest.tokenizer_hash[:12]}); restore it or re-run jobs.prepare_data")
+        raise UserError(
+            f"{uri} is not the tokenizer its manifest was prepared with (hash {found[:12]}, manifest "
+            f"{manifest.tokenizer_hash[:12]}); restore it or re-run jobs.prepare_data"
+        )
     return text
 
 

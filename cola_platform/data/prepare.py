@@ -105,9 +105,16 @@ class Progress:
             elapsed = now - self.start
             frac = self.done_weight / max(1, self.total_weight)
             eta = elapsed * (1 - frac) / frac if frac > 0 else float("nan")
-            log.info("prepare: %d/%d units (%.0f%%), %d documents, %d tokens, %.0f tokens/s, ETA %.0f s",
-                     self.done_units, self.total_units, 100 * frac, self.documents, self.tokens,
-                     self.tokens / max(elapsed, 1e-9), eta)
+            log.info(
+                "prepare: %d/%d units (%.0f%%), %d documents, %d tokens, %.0f tokens/s, ETA %.0f s",
+                self.done_units,
+                self.total_units,
+                100 * frac,
+                self.documents,
+                self.tokens,
+                self.tokens / max(elapsed, 1e-9),
+                eta,
+            )
 
 
 def sample_texts(source: Source, files: list[FileEntry], max_docs: int, max_bytes: int) -> list[str]:
@@ -136,8 +143,14 @@ def get_tokenizer(cfg: PrepareConfig, sample: list[str]) -> TextTokenizer:
     log.info("training a %d-token BPE on %d sample documents", cfg.vocab_size, len(sample))
     tok = train_bpe(sample, cfg.vocab_size)
     if tok.vocab_size < cfg.vocab_size:
-        log.warning("the BPE has %d tokens, not the %d asked for: the %d sample documents hold no more merges "
-                    "(the manifest records %d)", tok.vocab_size, cfg.vocab_size, len(sample), tok.vocab_size)
+        log.warning(
+            "the BPE has %d tokens, not the %d asked for: the %d sample documents hold no more merges "
+            "(the manifest records %d)",
+            tok.vocab_size,
+            cfg.vocab_size,
+            len(sample),
+            tok.vocab_size,
+        )
     return tok
 
 
@@ -148,8 +161,13 @@ def plan(cfg: PrepareConfig, files: list[FileEntry], tok: TextTokenizer, sample:
     tokens_per_doc = tokens / len(ids) if ids else 256.0
     bytes_per_token = sum(len(t.encode()) for t in sample[: len(ids)]) / tokens if tokens else 4.0
     unit_tokens = cfg.rows_per_shard() * cfg.seq_len
-    return plan_units(cfg.source, files, target_bytes=int(unit_tokens * bytes_per_token),
-                      docs_per_unit=max(1, int(unit_tokens / tokens_per_doc)), min_units=MIN_UNITS)
+    return plan_units(
+        cfg.source,
+        files,
+        target_bytes=int(unit_tokens * bytes_per_token),
+        docs_per_unit=max(1, int(unit_tokens / tokens_per_doc)),
+        min_units=MIN_UNITS,
+    )
 
 
 def _start(cfg: PrepareConfig, staging: Staging, files: list[FileEntry], fingerprint: str):
@@ -171,16 +189,28 @@ def _start(cfg: PrepareConfig, staging: Staging, files: list[FileEntry], fingerp
     return tok, units, {}
 
 
-def run_units_local(units: list[Unit], cfg: PrepareConfig, tok: TextTokenizer, spec: WorkSpec,
-                    on_result: Callable[[UnitResult], None], on_start: Callable[[], None] = lambda: None) -> None:
+def run_units_local(
+    units: list[Unit],
+    cfg: PrepareConfig,
+    tok: TextTokenizer,
+    spec: WorkSpec,
+    on_result: Callable[[UnitResult], None],
+    on_start: Callable[[], None] = lambda: None,
+) -> None:
     """The in-process engine: units one after the other."""
     on_start()
     for unit in units:
         on_result(process_unit(unit, cfg.source, tok, spec))
 
 
-def run_units_ray(units: list[Unit], cfg: PrepareConfig, tok: TextTokenizer, spec: WorkSpec,
-                  on_result: Callable[[UnitResult], None], on_start: Callable[[], None] = lambda: None) -> None:
+def run_units_ray(
+    units: list[Unit],
+    cfg: PrepareConfig,
+    tok: TextTokenizer,
+    spec: WorkSpec,
+    on_result: Callable[[UnitResult], None],
+    on_start: Callable[[], None] = lambda: None,
+) -> None:
     """The Ray Data engine: one `map_batches` task per unit, results streamed back as units finish."""
     import ray
 
@@ -193,9 +223,12 @@ def run_units_ray(units: list[Unit], cfg: PrepareConfig, tok: TextTokenizer, spe
     bars, ctx.enable_progress_bars = ctx.enable_progress_bars, False  # our own progress lines instead
     try:
         ds = ray.data.from_items([{"unit": u.to_json()} for u in units], override_num_blocks=len(units))
-        ds = ds.map_batches(unit_batch_fn, batch_size=1, num_cpus=1,
-                            fn_kwargs={"source": cfg.source.to_dict(), "tokenizer_json": tok.to_json(),
-                                       "spec": asdict(spec)})
+        ds = ds.map_batches(
+            unit_batch_fn,
+            batch_size=1,
+            num_cpus=1,
+            fn_kwargs={"source": cfg.source.to_dict(), "tokenizer_json": tok.to_json(), "spec": asdict(spec)},
+        )
         rows = iter(ds.iter_rows())
         for row in rows:
             d = json.loads(row["result"])
@@ -233,8 +266,9 @@ def _user_error_in(err: BaseException) -> UserError | None:
     return UserError(found[-1].strip()) if found else None
 
 
-def build_manifest(cfg: PrepareConfig, tok: TextTokenizer, staging: Staging, results: list[UnitResult],
-                   seconds: float) -> Manifest:
+def build_manifest(
+    cfg: PrepareConfig, tok: TextTokenizer, staging: Staging, results: list[UnitResult], seconds: float
+) -> Manifest:
     """Compact validation leftovers and assemble the manifest from the unit results."""
     stats: dict[str, float] = {}
     for r in results:
@@ -244,17 +278,37 @@ def build_manifest(cfg: PrepareConfig, tok: TextTokenizer, staging: Staging, res
         raise UserError(f"{cfg.source.uri} has no text: all {int(stats.get('dropped_empty', 0))} documents are empty")
     train = [s for r in results for s in r.shards if s.split == "train"]
     if not train:
-        raise UserError(f"{cfg.source.describe()} gave too little text ({int(stats['documents'])} documents) "
-                        f"for one {cfg.seq_len}-token training sequence")
+        raise UserError(
+            f"{cfg.source.describe()} gave too little text ({int(stats['documents'])} documents) "
+            f"for one {cfg.seq_len}-token training sequence"
+        )
     shards = train + compact_validation(staging, results, cfg.seq_len, cfg.rows_per_shard())
-    stats.update(seconds=round(seconds, 2), engine=cfg.engine, units=len(results),
-                 unit_seconds=round(sum(r.seconds for r in results), 2))
-    split = {"val_fraction": cfg.val_fraction, "rule": SPLIT_RULE,
-             "documents": {"train": int(stats.pop("train_documents", 0)), "validation": int(stats.pop("validation_documents", 0))}}
-    return Manifest(seq_len=cfg.seq_len, vocab_size=tok.vocab_size, tokenizer_hash=tok.fingerprint(),
-                    special_tokens={"eos": tok.eos_id, "pad": tok.pad_id, "mask": tok.mask_id},
-                    source=cfg.source.describe(), shards=shards, num_documents=int(stats["documents"]),
-                    tokenizer=TOKENIZER, stats=stats, split=split)
+    stats.update(
+        seconds=round(seconds, 2),
+        engine=cfg.engine,
+        units=len(results),
+        unit_seconds=round(sum(r.seconds for r in results), 2),
+    )
+    split = {
+        "val_fraction": cfg.val_fraction,
+        "rule": SPLIT_RULE,
+        "documents": {
+            "train": int(stats.pop("train_documents", 0)),
+            "validation": int(stats.pop("validation_documents", 0)),
+        },
+    }
+    return Manifest(
+        seq_len=cfg.seq_len,
+        vocab_size=tok.vocab_size,
+        tokenizer_hash=tok.fingerprint(),
+        special_tokens={"eos": tok.eos_id, "pad": tok.pad_id, "mask": tok.mask_id},
+        source=cfg.source.describe(),
+        shards=shards,
+        num_documents=int(stats["documents"]),
+        tokenizer=TOKENIZER,
+        stats=stats,
+        split=split,
+    )
 
 
 def prepare(cfg: PrepareConfig) -> Manifest:
@@ -271,8 +325,13 @@ def prepare(cfg: PrepareConfig) -> Manifest:
         todo = [u for u in units if u.index not in done]
         results = dict(done)
         weights = {u.index: u.weight for u in units}
-        progress = Progress(len(units), sum(weights.values()), cfg.progress_seconds, done_units=len(done),
-                            done_weight=sum(weights[i] for i in done))
+        progress = Progress(
+            len(units),
+            sum(weights.values()),
+            cfg.progress_seconds,
+            done_units=len(done),
+            done_weight=sum(weights[i] for i in done),
+        )
 
         def on_result(r: UnitResult) -> None:
             results[r.unit] = r
@@ -295,8 +354,14 @@ def prepare(cfg: PrepareConfig) -> Manifest:
     except BaseException:
         log.error("preparation stopped; finished units are kept in %s: re-run the same command to resume", staging.uri)
         raise
-    log.info("prepared %d sequences (%d tokens) from %d documents into %s in %.1f s", manifest.num_sequences,
-             manifest.num_tokens, manifest.num_documents, staging.out, time.perf_counter() - start)
+    log.info(
+        "prepared %d sequences (%d tokens) from %d documents into %s in %.1f s",
+        manifest.num_sequences,
+        manifest.num_tokens,
+        manifest.num_documents,
+        staging.out,
+        time.perf_counter() - start,
+    )
     return manifest
 
 

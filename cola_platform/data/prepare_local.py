@@ -63,15 +63,29 @@ def prepare_texts(spec: PrepareSpec, texts: Iterable[str], sample_texts: Iterabl
     shards, n_docs = _write_shards(spec, tok, texts, str(tmp))
     if not any(s.split == "train" for s in shards):
         shutil.rmtree(tmp, ignore_errors=True)
-        raise UserError(f"{spec.source} gave too little text ({n_docs} documents) for one {spec.seq_len}-token training sequence")
-    manifest = Manifest(seq_len=spec.seq_len, vocab_size=tok.vocab_size, tokenizer_hash=tok.fingerprint(),
-                        special_tokens={"eos": tok.eos_id, "pad": tok.pad_id, "mask": tok.mask_id},
-                        source=spec.source, shards=shards, num_documents=n_docs,
-                        stats={"seconds": round(time.perf_counter() - start, 2), "engine": "texts"},
-                        split={"val_fraction": spec.val_fraction, "rule": SPLIT_RULE})
+        raise UserError(
+            f"{spec.source} gave too little text ({n_docs} documents) for one {spec.seq_len}-token training sequence"
+        )
+    manifest = Manifest(
+        seq_len=spec.seq_len,
+        vocab_size=tok.vocab_size,
+        tokenizer_hash=tok.fingerprint(),
+        special_tokens={"eos": tok.eos_id, "pad": tok.pad_id, "mask": tok.mask_id},
+        source=spec.source,
+        shards=shards,
+        num_documents=n_docs,
+        stats={"seconds": round(time.perf_counter() - start, 2), "engine": "texts"},
+        split={"val_fraction": spec.val_fraction, "rule": SPLIT_RULE},
+    )
     (tmp / MANIFEST).write_text(manifest.to_json())
     replace_dir(tmp, out)
-    log.info("prepared %d sequences (%d tokens) from %d documents into %s", manifest.num_sequences, manifest.num_tokens, n_docs, out)
+    log.info(
+        "prepared %d sequences (%d tokens) from %d documents into %s",
+        manifest.num_sequences,
+        manifest.num_tokens,
+        n_docs,
+        out,
+    )
     return manifest
 
 

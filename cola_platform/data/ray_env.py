@@ -53,8 +53,10 @@ def ensure_ray(address: str = "auto", *, dashboard: bool = True, log_to_driver: 
         try:
             ray.init(address=target, runtime_env={"env_vars": env} if env else None, log_to_driver=log_to_driver)
         except ConnectionError as err:
-            raise UserError(f"cannot connect to the Ray cluster at {target} ({err}); start it, or run on a local "
-                            "instance (--ray-address local, or RAY_ADDRESS and COLA_RAY_GCS_ADDRESS unset)") from None
+            raise UserError(
+                f"cannot connect to the Ray cluster at {target} ({err}); start it, or run on a local "
+                "instance (--ray-address local, or RAY_ADDRESS and COLA_RAY_GCS_ADDRESS unset)"
+            ) from None
         log.info("connected to Ray cluster at %s (%s CPUs)", target, ray.cluster_resources().get("CPU", 0))
         return True
     # A local instance is one node that nothing drains or preempts: Ray Train's preemption watcher
@@ -62,8 +64,9 @@ def ensure_ray(address: str = "auto", *, dashboard: bool = True, log_to_driver: 
     os.environ.setdefault(PREEMPTION_WATCHER_ENV, "0")
     from cola_platform.cluster.local_instance import start_local_ray
 
-    start_local_ray(_env_subset((*FORWARDED_ENV, PREEMPTION_WATCHER_ENV)), include_dashboard=dashboard,
-                    log_to_driver=log_to_driver)
+    start_local_ray(
+        _env_subset((*FORWARDED_ENV, PREEMPTION_WATCHER_ENV)), include_dashboard=dashboard, log_to_driver=log_to_driver
+    )
     log.info("started a local Ray instance (%s CPUs)", ray.cluster_resources().get("CPU", 0))
     return True
 

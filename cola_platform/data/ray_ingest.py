@@ -79,8 +79,10 @@ class IngestPlan:
         if self.mode not in INGEST_MODES:
             raise UserError(f"ingest mode {self.mode!r} must be one of {', '.join(INGEST_MODES)}")
         if self.batches_per_epoch < 1:
-            raise UserError(f"the train split has {self.rows} sequences, fewer than one micro-batch of "
-                            f"{self.micro_batch_size} per worker x {self.world_size} workers; prepare more data")
+            raise UserError(
+                f"the train split has {self.rows} sequences, fewer than one micro-batch of "
+                f"{self.micro_batch_size} per worker x {self.world_size} workers; prepare more data"
+            )
 
 
 def tokens_to_tensor(tokens: np.ndarray) -> torch.Tensor:
@@ -125,8 +127,11 @@ def data_error(err: BaseException) -> DataError | None:
         if isinstance(current, UserError) and not isinstance(cause, BaseException):
             text = str(current).strip().splitlines()
             return DataError(text[-1] if text else type(current).__name__)
-        remote = [line.split(_USER_ERROR_LINE, 1)[1].strip() for line in str(current).splitlines()
-                  if line.strip().startswith(_USER_ERROR_LINE)]  # a RayTaskError's text holds the remote traceback
+        remote = [
+            line.split(_USER_ERROR_LINE, 1)[1].strip()
+            for line in str(current).splitlines()
+            if line.strip().startswith(_USER_ERROR_LINE)
+        ]  # a RayTaskError's text holds the remote traceback
         if remote:
             return DataError(remote[-1])
         current = cause if isinstance(cause, BaseException) else (current.__cause__ or current.__context__)
@@ -152,11 +157,19 @@ class RayBatchStream:
         self._ready.clear()
         kwargs: dict[str, Any] = {}
         if p.shuffle:  # per-epoch local shuffle on top of the dataset's seeded block order
-            kwargs = {"local_shuffle_buffer_size": 4 * p.micro_batch_size,
-                      "local_shuffle_seed": p.seed * 100_003 + self.epoch}
-        self._it = iter(self.shard.iter_torch_batches(batch_size=p.micro_batch_size, drop_last=True,
-                                                      collate_fn=tokens_collate_fn(),
-                                                      prefetch_batches=self.prefetch, **kwargs))
+            kwargs = {
+                "local_shuffle_buffer_size": 4 * p.micro_batch_size,
+                "local_shuffle_seed": p.seed * 100_003 + self.epoch,
+            }
+        self._it = iter(
+            self.shard.iter_torch_batches(
+                batch_size=p.micro_batch_size,
+                drop_last=True,
+                collate_fn=tokens_collate_fn(),
+                prefetch_batches=self.prefetch,
+                **kwargs,
+            )
+        )
 
     def prime(self) -> None:
         """Start the first epoch's pipeline in a background thread, so Ray Data starts up while the
@@ -192,9 +205,14 @@ class RayBatchStream:
             if self._last is None:
                 raise UserError("the train data shard of this worker is empty; prepare more data")
             if not self._warned:
-                log.warning("rank %d: data shard ended early in epoch %d (after %d of %d batches); repeating its last "
-                            "batch so every worker runs the same steps", self.plan.rank, self.epoch, self.consumed,
-                            self.plan.batches_per_epoch)
+                log.warning(
+                    "rank %d: data shard ended early in epoch %d (after %d of %d batches); repeating its last "
+                    "batch so every worker runs the same steps",
+                    self.plan.rank,
+                    self.epoch,
+                    self.consumed,
+                    self.plan.batches_per_epoch,
+                )
                 self._warned = True
             return self._last
         return batch
@@ -233,7 +251,9 @@ class RayBatchStream:
             log.warning("checkpoint has no Ray ingest position (%s); starting the data from epoch 0", sorted(state))
             return
         if state.get("mode", self.plan.mode) != self.plan.mode:
-            log.warning("checkpoint used ingest mode %r, this run %r: data order will differ", state["mode"], self.plan.mode)
+            log.warning(
+                "checkpoint used ingest mode %r, this run %r: data order will differ", state["mode"], self.plan.mode
+            )
         self.epoch, self.consumed = int(state["epoch"]), 0
         target = min(int(state["consumed"]), self.plan.batches_per_epoch)
         self._open_epoch()
@@ -244,8 +264,10 @@ class RayBatchStream:
 
 def _read_shards(batch: dict[str, np.ndarray], data_uri: str, seq_len: int) -> dict[str, np.ndarray]:
     """Ray Data UDF: shard descriptions -> their sequences (checksums verified), in order."""
-    arrays = [read_shard(data_uri, ShardInfo(path=str(p), split=str(s), rows=int(r), tokens=int(t), sha256=str(h)), seq_len)
-              for p, s, r, t, h in zip(batch["path"], batch["split"], batch["rows"], batch["tokens"], batch["sha256"])]
+    arrays = [
+        read_shard(data_uri, ShardInfo(path=str(p), split=str(s), rows=int(r), tokens=int(t), sha256=str(h)), seq_len)
+        for p, s, r, t, h in zip(batch["path"], batch["split"], batch["rows"], batch["tokens"], batch["sha256"])
+    ]
     return {"tokens": np.concatenate(arrays)}  # (rows, L) int32
 
 
@@ -263,13 +285,18 @@ def read_split_shards(data_uri: str, manifest: Manifest, split: str) -> "ray.dat
         raise UserError(f"{data_uri} has no {split!r} shards; re-run jobs.prepare_data")
     items = [asdict(s) for s in shards]
     ds = ray.data.from_items(items, override_num_blocks=len(items))
-    return ds.map_batches(_read_shards, batch_size=1, num_cpus=DATA_TASK_CPUS,
-                          compute=ray.data.TaskPoolStrategy(size=DATA_READ_TASKS),
-                          fn_kwargs={"data_uri": data_uri, "seq_len": manifest.seq_len})
+    return ds.map_batches(
+        _read_shards,
+        batch_size=1,
+        num_cpus=DATA_TASK_CPUS,
+        compute=ray.data.TaskPoolStrategy(size=DATA_READ_TASKS),
+        fn_kwargs={"data_uri": data_uri, "seq_len": manifest.seq_len},
+    )
 
 
-def train_datasets(data_uri: str, manifest: Manifest, mode: str, seed: int, shuffle: bool
-                   ) -> tuple[dict[str, "ray.data.Dataset"], "ray.train.DataConfig"]:
+def train_datasets(
+    data_uri: str, manifest: Manifest, mode: str, seed: int, shuffle: bool
+) -> tuple[dict[str, "ray.data.Dataset"], "ray.train.DataConfig"]:
     """`datasets=` and `dataset_config=` for the TorchTrainer: the train split, split or strided.
 
     Order is preserved (so a resumed run sees the same batches); with `shuffle`, block order is

@@ -110,13 +110,17 @@ class _Decoder:
         try:
             text = self._inc.decode(data, final)
         except UnicodeDecodeError as err:
-            raise UserError(f"{self.name}: not valid UTF-8 at byte {offset - pending + err.start} (binary file?); "
-                            "fix the file or pass --decode-errors replace") from None
+            raise UserError(
+                f"{self.name}: not valid UTF-8 at byte {offset - pending + err.start} (binary file?); "
+                "fix the file or pass --decode-errors replace"
+            ) from None
         self.stats.decode_replaced += _REPLACED[0] - before
         if self.errors == "strict" and "\x00" in text:
             at = offset - pending + len(text[: text.index("\x00")].encode())
-            raise UserError(f"{self.name}: NUL byte at byte {at}: looks like a binary file, not text; "
-                            "remove it from the source or pass --decode-errors replace")
+            raise UserError(
+                f"{self.name}: NUL byte at byte {at}: looks like a binary file, not text; "
+                "remove it from the source or pass --decode-errors replace"
+            )
         return text
 
 
@@ -155,7 +159,7 @@ def _stream_txt(f: IO[bytes], name: str, key: int, opts: ReadOptions, stats: Rea
         if not final:
             text, carry = split_at_space(text)
             head = text.rstrip()  # trailing whitespace waits: it may end the document
-            text, carry = head, (text[len(head):] + carry)[-2 * chunk:]  # bounded even for endless whitespace
+            text, carry = head, (text[len(head) :] + carry)[-2 * chunk :]  # bounded even for endless whitespace
         text = normalise_newlines(text)
         if not started:
             text = text.lstrip()
@@ -232,8 +236,9 @@ def pieces(doc: Doc, limit: int = CHUNK_BYTES) -> Iterator[Doc]:
     yield Doc(doc.key, rest, final=doc.final)
 
 
-def read_jsonl(f: IO[bytes], name: str, file_id: str, start: int, end: int, opts: ReadOptions, stats: ReadStats,
-               limit: int = 0) -> Iterator[Doc]:
+def read_jsonl(
+    f: IO[bytes], name: str, file_id: str, start: int, end: int, opts: ReadOptions, stats: ReadStats, limit: int = 0
+) -> Iterator[Doc]:
     """Records of a JSONL file that start in byte range [start, end) (end < 0: to the end of the file)."""
     lines = _LineReader(f, block=min(1 << 20, opts.max_doc_bytes + 1))
     pos, taken = 0, 0
@@ -245,8 +250,10 @@ def read_jsonl(f: IO[bytes], name: str, file_id: str, start: int, end: int, opts
         if not line:
             break
         if len(line) > opts.max_doc_bytes and not line.endswith(b"\n"):
-            raise UserError(f"{name}: the JSONL record at byte {pos} is larger than the memory budget "
-                            f"({opts.max_doc_bytes} bytes); raise --max-doc-mb or store such documents as .txt files")
+            raise UserError(
+                f"{name}: the JSONL record at byte {pos} is larger than the memory budget "
+                f"({opts.max_doc_bytes} bytes); raise --max-doc-mb or store such documents as .txt files"
+            )
         stats.bytes_read += len(line)
         text = _Decoder(name, opts.decode_errors, stats).decode(line, pos)
         if text.strip():
@@ -264,14 +271,23 @@ def _json_text(line: str, name: str, pos: int, text_field: str) -> str:
         raise UserError(f"{name}: bad JSON at byte {pos + err.pos}: {err.msg}") from None
     if not isinstance(record, dict) or text_field not in record:
         keys = ", ".join(sorted(record)) if isinstance(record, dict) else type(record).__name__
-        raise UserError(f"{name}: the record at byte {pos} has no {text_field!r} field (it has: {keys}); "
-                        "pick the text field with --text-field")
+        raise UserError(
+            f"{name}: the record at byte {pos} has no {text_field!r} field (it has: {keys}); "
+            "pick the text field with --text-field"
+        )
     value = record[text_field]
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def read_parquet(f: IO[bytes], name: str, file_id: str, row_groups: tuple[int, int] | None, opts: ReadOptions,
-                 stats: ReadStats, limit: int = 0) -> Iterator[Doc]:
+def read_parquet(
+    f: IO[bytes],
+    name: str,
+    file_id: str,
+    row_groups: tuple[int, int] | None,
+    opts: ReadOptions,
+    stats: ReadStats,
+    limit: int = 0,
+) -> Iterator[Doc]:
     """Rows of a Parquet file's text column, in row groups [a, b) (None: all), a batch at a time."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -282,15 +298,22 @@ def read_parquet(f: IO[bytes], name: str, file_id: str, row_groups: tuple[int, i
         raise UserError(f"{name}: not a readable Parquet file ({err})") from None
     names = pf.schema_arrow.names
     if opts.text_field not in names:
-        raise UserError(f"{name}: no column {opts.text_field!r} (columns: {', '.join(names)}); pick one with --text-field")
+        raise UserError(
+            f"{name}: no column {opts.text_field!r} (columns: {', '.join(names)}); pick one with --text-field"
+        )
     first, last = row_groups or (0, pf.num_row_groups)
     row = sum(pf.metadata.row_group(i).num_rows for i in range(first))
     taken = 0
     for batch in pf.iter_batches(batch_size=256, row_groups=list(range(first, last)), columns=[opts.text_field]):
         for value in batch.column(0).to_pylist():
             if value is not None:
-                text = value if isinstance(value, str) else _Decoder(name, opts.decode_errors, stats).decode(value, 0) \
-                    if isinstance(value, bytes) else str(value)
+                text = (
+                    value
+                    if isinstance(value, str)
+                    else _Decoder(name, opts.decode_errors, stats).decode(value, 0)
+                    if isinstance(value, bytes)
+                    else str(value)
+                )
                 stats.bytes_read += len(text)
                 yield from emit_text(doc_key(file_id, row), text, stats)
             else:

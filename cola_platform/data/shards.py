@@ -32,8 +32,13 @@ def write_shard(data_uri: str, rel_path: str, split: str, sequences: np.ndarray)
     fs, path = filesystem(storage.join(data_uri, rel_path))
     with fs.open(path, "wb") as f:
         f.write(payload)
-    return ShardInfo(path=rel_path, split=split, rows=int(sequences.shape[0]), tokens=int(sequences.size),
-                     sha256=sha256_bytes(payload))
+    return ShardInfo(
+        path=rel_path,
+        split=split,
+        rows=int(sequences.shape[0]),
+        tokens=int(sequences.size),
+        sha256=sha256_bytes(payload),
+    )
 
 
 def read_shard(data_uri: str, shard: ShardInfo, seq_len: int, verify: bool = True) -> np.ndarray:
@@ -45,7 +50,9 @@ def read_shard(data_uri: str, shard: ShardInfo, seq_len: int, verify: bool = Tru
     except FileNotFoundError:
         raise UserError(f"shard {uri} listed in the manifest is missing; re-run jobs.prepare_data") from None
     if verify and sha256_bytes(payload) != shard.sha256:
-        raise UserError(f"shard {uri} does not match its manifest checksum (corrupt or modified); re-run jobs.prepare_data")
+        raise UserError(
+            f"shard {uri} does not match its manifest checksum (corrupt or modified); re-run jobs.prepare_data"
+        )
     try:
         column = pq.read_table(io.BytesIO(payload)).column("tokens").combine_chunks()
     except (pa.ArrowException, KeyError, OSError) as err:

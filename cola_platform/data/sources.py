@@ -63,14 +63,17 @@ class Source:
         if self.uri.startswith("s3://"):
             return "s3"
         if "://" in self.uri and not self.uri.startswith("file://"):
-            raise UserError(f"--source {self.uri!r}: unsupported scheme; use storyworld, file:PATH, s3://bucket/prefix or hf:NAME")
+            raise UserError(
+                f"--source {self.uri!r}: unsupported scheme; use storyworld, file:PATH, s3://bucket/prefix or hf:NAME"
+            )
         return "file"
 
     def describe(self) -> str:
         """The manifest's `source` string."""
         if self.uri == "storyworld":
-            shares = "".join(f", {k}={v:g}" for k, v in (("qa_share", self.qa_share), ("mc_share", self.mc_share))
-                             if v is not None)
+            shares = "".join(
+                f", {k}={v:g}" for k, v in (("qa_share", self.qa_share), ("mc_share", self.mc_share)) if v is not None
+            )
             return f"storyworld(num_docs={self.num_docs}, seed={self.seed}{shares})"
         return self.uri + (f" (first {self.num_docs} documents)" if self.num_docs else "")
 
@@ -80,14 +83,18 @@ class Source:
 
         defaults = CorpusMix()
         try:
-            return CorpusMix(qa_share=defaults.qa_share if self.qa_share is None else self.qa_share,
-                             mc_share=defaults.mc_share if self.mc_share is None else self.mc_share)
+            return CorpusMix(
+                qa_share=defaults.qa_share if self.qa_share is None else self.qa_share,
+                mc_share=defaults.mc_share if self.mc_share is None else self.mc_share,
+            )
         except ValueError as err:
             raise UserError(f"--qa-share / --mc-share: {err}") from None
 
     def options(self) -> ReadOptions:
         """Reader options of this source."""
-        return ReadOptions(text_field=self.text_field, decode_errors=self.decode_errors, max_doc_bytes=self.max_doc_bytes)
+        return ReadOptions(
+            text_field=self.text_field, decode_errors=self.decode_errors, max_doc_bytes=self.max_doc_bytes
+        )
 
     def filesystem(self) -> fsspec.AbstractFileSystem:
         """The fsspec filesystem the source's files live on."""
@@ -156,7 +163,7 @@ def resolve_files(source: Source) -> list[FileEntry]:
 
 
 def _list_local(uri: str) -> list[FileEntry]:
-    path = uri[len("file:"):] if uri.startswith("file:") else uri
+    path = uri[len("file:") :] if uri.startswith("file:") else uri
     path = path[2:] if path.startswith("//") else path
     path = os.path.expanduser(path)
     if any(ch in path for ch in "*?["):
@@ -171,8 +178,11 @@ def _list_local(uri: str) -> list[FileEntry]:
             raise UserError(f"source file {path} is not .txt, .jsonl or .parquet")
     else:
         raise UserError(f"source path {path} does not exist")
-    entries = [FileEntry(os.path.abspath(p), os.path.relpath(p, root), _fmt(p) or "", os.path.getsize(p))
-               for p in paths if _fmt(p)]
+    entries = [
+        FileEntry(os.path.abspath(p), os.path.relpath(p, root), _fmt(p) or "", os.path.getsize(p))
+        for p in paths
+        if _fmt(p)
+    ]
     if not entries:
         raise UserError(f"no {'/'.join(TEXT_SUFFIXES)} files under {path}")
     _warn_skipped(len(paths) - len(entries), path)
@@ -186,7 +196,7 @@ def _warn_skipped(skipped: int, where: str) -> None:
 
 def _list_s3(source: Source) -> list[FileEntry]:
     fs, uri = source.filesystem(), source.uri
-    path = uri[len("s3://"):].rstrip("/")
+    path = uri[len("s3://") :].rstrip("/")
     try:
         fs.info(path.split("/", 1)[0])  # fails fast on a bad endpoint or a missing bucket
         if any(ch in path for ch in "*?["):
@@ -199,12 +209,19 @@ def _list_s3(source: Source) -> list[FileEntry]:
     except (FileNotFoundError, PermissionError) as err:
         raise UserError(f"source {uri}: {type(err).__name__}: {err}") from None
     except Exception as err:  # unreachable endpoint, bad credentials ...
-        endpoint = source.s3_endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or "AWS"
-        raise UserError(f"cannot reach S3 endpoint {endpoint} to list {uri} ({type(err).__name__}: {err}); "
-                        "check --s3-endpoint / AWS_ENDPOINT_URL and credentials") from None
+        endpoint = (
+            source.s3_endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or "AWS"
+        )
+        raise UserError(
+            f"cannot reach S3 endpoint {endpoint} to list {uri} ({type(err).__name__}: {err}); "
+            "check --s3-endpoint / AWS_ENDPOINT_URL and credentials"
+        ) from None
     files = {p: info for p, info in found.items() if info.get("type", "file") != "directory"}
-    entries = [FileEntry(p, p[len(root):].lstrip("/"), _fmt(p) or "", int(info.get("size") or 0))
-               for p, info in sorted(files.items()) if _fmt(p)]
+    entries = [
+        FileEntry(p, p[len(root) :].lstrip("/"), _fmt(p) or "", int(info.get("size") or 0))
+        for p, info in sorted(files.items())
+        if _fmt(p)
+    ]
     if not entries:
         raise UserError(f"no {'/'.join(TEXT_SUFFIXES)} files under {uri}" if found else f"source {uri} does not exist")
     _warn_skipped(len(files) - len(entries), uri)

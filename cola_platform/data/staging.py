@@ -38,7 +38,9 @@ TOKENIZER = "tokenizer.json"
 
 def absolute_out(out: str) -> str:
     """Local output paths made absolute (Ray workers may run elsewhere), URIs unchanged."""
-    return out.rstrip("/") if storage.is_remote(out) else os.path.abspath(os.path.expanduser(out.removeprefix("file://")))
+    return (
+        out.rstrip("/") if storage.is_remote(out) else os.path.abspath(os.path.expanduser(out.removeprefix("file://")))
+    )
 
 
 def _endpoint() -> str:
@@ -67,8 +69,10 @@ class Staging:
         except FileNotFoundError:
             raise UserError(f"--out {self.out}: bucket {bucket!r} does not exist; create it first") from None
         except Exception as err:
-            raise UserError(f"cannot reach the S3 endpoint {_endpoint()} for --out {self.out} ({type(err).__name__}: "
-                            f"{err}); check --s3-endpoint / AWS_ENDPOINT_URL and credentials") from None
+            raise UserError(
+                f"cannot reach the S3 endpoint {_endpoint()} for --out {self.out} ({type(err).__name__}: "
+                f"{err}); check --s3-endpoint / AWS_ENDPOINT_URL and credentials"
+            ) from None
 
     def _file(self, name: str) -> str:
         return f"{self.path}/{name}"

@@ -12,8 +12,10 @@ import random
 
 from cola_platform.data.manifest import Manifest
 
-WORDS = ("the a one cat dog bird fox sat ran hid saw ate found under over near big small red blue old new "
-         "house tree river hill and then but so because").split()
+WORDS = (
+    "the a one cat dog bird fox sat ran hid saw ate found under over near big small red blue old new "
+    "house tree river hill and then but so because"
+).split()
 
 
 def synthetic_texts(num_docs: int, seed: int = 0) -> list[str]:
@@ -27,11 +29,23 @@ def synthetic_texts(num_docs: int, seed: int = 0) -> list[str]:
     return docs
 
 
-def prepare_synthetic(out: str, num_docs: int = 400, seq_len: int = 32, vocab_size: int = 300,
-                      shard_rows: int = 100, val_fraction: float = 0.1) -> Manifest:
+def prepare_synthetic(
+    out: str,
+    num_docs: int = 400,
+    seq_len: int = 32,
+    vocab_size: int = 300,
+    shard_rows: int = 100,
+    val_fraction: float = 0.1,
+) -> Manifest:
     """Prepare `num_docs` synthetic documents into data directory `out` (in this process); its manifest."""
     from cola_platform.data.prepare_local import PrepareSpec, prepare_texts
 
-    spec = PrepareSpec(out=out, seq_len=seq_len, vocab_size=vocab_size, source="synthetic(seed=0)",
-                       val_fraction=val_fraction, shard_rows=shard_rows)
+    spec = PrepareSpec(
+        out=out,
+        seq_len=seq_len,
+        vocab_size=vocab_size,
+        source="synthetic(seed=0)",
+        val_fraction=val_fraction,
+        shard_rows=shard_rows,
+    )
     return prepare_texts(spec, synthetic_texts(num_docs))

@@ -178,8 +178,12 @@ def process_unit(unit: Unit, source: Source, tok: TextTokenizer, spec: WorkSpec)
     for s in SPLITS:
         sinks[s].close()
     counts["tail_tokens_dropped"] = sum(p.leftover for p in packers.values())
-    result = UnitResult(unit.index, sinks["train"].shards + sinks["validation"].shards,
-                        {**stats.to_dict(), **counts}, round(time.perf_counter() - start, 3))
+    result = UnitResult(
+        unit.index,
+        sinks["train"].shards + sinks["validation"].shards,
+        {**stats.to_dict(), **counts},
+        round(time.perf_counter() - start, 3),
+    )
     fs, path = filesystem(storage.join(spec.staging, f"{DONE_PREFIX}{unit.index:05d}.json"))
     with fs.open(path, "w") as f:  # no mkdir: a unit still running after its staging was wiped fails here
         f.write(result.to_json())

@@ -59,7 +59,9 @@ class Unit:
         return cls(**d)
 
 
-def plan_units(source: Source, files: list[FileEntry], target_bytes: int, docs_per_unit: int, min_units: int = 1) -> list[Unit]:
+def plan_units(
+    source: Source, files: list[FileEntry], target_bytes: int, docs_per_unit: int, min_units: int = 1
+) -> list[Unit]:
     """Split a resolved source into units of about `target_bytes` (files) or `docs_per_unit` documents.
 
     `min_units` asks for at least that many units (for parallelism) when the data allows.
@@ -89,8 +91,10 @@ def plan_units(source: Source, files: list[FileEntry], target_bytes: int, docs_p
 
 def _ranges(kind: str, total: int, per_unit: int, min_units: int) -> list[Unit]:
     per = max(1, min(per_unit, -(-total // max(1, min_units))))
-    return [Unit(i, kind, start=a, count=min(per, total - a), weight=min(per, total - a))
-            for i, a in enumerate(range(0, total, per))]
+    return [
+        Unit(i, kind, start=a, count=min(per, total - a), weight=min(per, total - a))
+        for i, a in enumerate(range(0, total, per))
+    ]
 
 
 def _slice_bytes(s: FileSlice) -> int:

@@ -41,8 +41,9 @@ def check_out_dir(out: Path) -> None:
         raise UserError(f"{out} already exists and is not empty: pass a new --out (an export never overwrites)")
 
 
-def write_export(model: nn.Module, cfg: Config, tokenizer: TextTokenizer, fmt_name: str, out: Path,
-                 source: str = "") -> dict[str, Any]:
+def write_export(
+    model: nn.Module, cfg: Config, tokenizer: TextTokenizer, fmt_name: str, out: Path, source: str = ""
+) -> dict[str, Any]:
     """Export `model` (family `cfg.run.family`) in format `fmt_name` to the directory `out`; returns the
     manifest. The model is only read. Nothing is left at `out` if anything fails."""
     spec = get_family(cfg.run.family)
@@ -53,9 +54,15 @@ def write_export(model: nn.Module, cfg: Config, tokenizer: TextTokenizer, fmt_na
     clash = (set(files.tensors) | set(files.json)) & (set(texts) | {MANIFEST})
     if clash:
         raise ValueError(f"the {fmt_name} format writes files the export itself writes: {sorted(clash)}")
-    manifest = {"family": spec.name, "format": fmt_name, "description": fmt.description, "source_run": source,
-                "tokenizer_hash": tokenizer.fingerprint(), "tensor_files": sorted(files.tensors),
-                "json_files": sorted(files.json)}
+    manifest = {
+        "family": spec.name,
+        "format": fmt_name,
+        "description": fmt.description,
+        "source_run": source,
+        "tokenizer_hash": tokenizer.fingerprint(),
+        "tensor_files": sorted(files.tensors),
+        "json_files": sorted(files.json),
+    }
     texts.update({name: json.dumps(obj, indent=2) + "\n" for name, obj in {**files.json, MANIFEST: manifest}.items()})
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))

@@ -67,13 +67,16 @@ class JobRun:
 
     def one_line_error(self, fragment: str) -> bool:
         """Exit 2 with exactly one `error:` line, containing `fragment`, and no traceback anywhere in stderr."""
-        return (self.exit_code == 2 and len(self.error_lines) == 1 and fragment in self.error_line
-                and not self.traceback)
+        return self.exit_code == 2 and len(self.error_lines) == 1 and fragment in self.error_line and not self.traceback
 
     def figures(self) -> dict[str, object]:
         """Exit code, seconds, error line and what followed it: the evidence a drill keeps of a job."""
-        return {"exit_code": self.exit_code, "seconds": self.seconds, "error": self.error_line,
-                "lines_after_error": self.lines_after_error}
+        return {
+            "exit_code": self.exit_code,
+            "seconds": self.seconds,
+            "error": self.error_line,
+            "lines_after_error": self.lines_after_error,
+        }
 
     def brief(self) -> str:
         """`exit N in S s` and its error line (or, failing without one, its last stderr line) for the table."""
@@ -150,8 +153,14 @@ class FaultContext:
         output is also kept in WORKDIR/logs/NN-MODULE.{out,err}."""
         start = time.perf_counter()
         try:
-            proc = subprocess.run([sys.executable, "-m", *args], cwd=REPO, env=env or self.env(), capture_output=True,
-                                  text=True, timeout=timeout)
+            proc = subprocess.run(
+                [sys.executable, "-m", *args],
+                cwd=REPO,
+                env=env or self.env(),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
             code, out, err = proc.returncode, proc.stdout, proc.stderr
         except subprocess.TimeoutExpired as expired:
             code = None
@@ -173,8 +182,9 @@ class FaultContext:
         logs = self.workdir / "logs"
         logs.mkdir(exist_ok=True)
         with open(logs / f"{name}.out", "w") as out, open(self.job_log(name), "w") as err:
-            proc = subprocess.Popen([sys.executable, "-m", *args], cwd=REPO, env=env or self.env(), stdout=out,
-                                    stderr=err)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", *args], cwd=REPO, env=env or self.env(), stdout=out, stderr=err
+            )
         self._procs.append(proc)
         return proc
 
@@ -186,9 +196,13 @@ class FaultContext:
             proc.kill()
             proc.wait()
             code = None
-        return JobRun(list(map(str, proc.args[2:])), code,  # type: ignore[index]
-                      (self.workdir / "logs" / f"{name}.out").read_text(), self.job_log(name).read_text(),
-                      round(time.perf_counter() - started, 2))
+        return JobRun(
+            list(map(str, proc.args[2:])),
+            code,  # type: ignore[index]
+            (self.workdir / "logs" / f"{name}.out").read_text(),
+            self.job_log(name).read_text(),
+            round(time.perf_counter() - started, 2),
+        )
 
     @contextlib.contextmanager
     def in_process(self) -> Iterator[None]:
@@ -218,16 +232,34 @@ def _text(data: bytes | str | None) -> str:
     return data.decode(errors="replace") if isinstance(data, bytes) else data
 
 
-
-TINY_SETTINGS = {"train.micro_batch_size": 4, "train.eval_batches": 1, "train.log_every": 1, "train.eval_every": 0,
-                 "data.shuffle": "false", "optim.warmup_steps": 2}
+TINY_SETTINGS = {
+    "train.micro_batch_size": 4,
+    "train.eval_batches": 1,
+    "train.log_every": 1,
+    "train.eval_every": 0,
+    "data.shuffle": "false",
+    "optim.warmup_steps": 2,
+}
 """Config overrides of every drill's tiny AR run (evaluation only at the end, every step logged)."""
 
 
 def train_cmd(data: Path, out: Path, steps: int, *sets: str, workers: int = 0, name: str = "") -> list[str]:
     """`jobs.train` arguments of a tiny AR run (`workers` Ray Train workers under ZeRO-2, or in-process)."""
-    args = ["jobs.train", "--family", "ar", "--preset", "tiny", "--data", str(data), "--steps", str(steps),
-            "--out", str(out), "--set", "train.threads=1"]
+    args = [
+        "jobs.train",
+        "--family",
+        "ar",
+        "--preset",
+        "tiny",
+        "--data",
+        str(data),
+        "--steps",
+        str(steps),
+        "--out",
+        str(out),
+        "--set",
+        "train.threads=1",
+    ]
     if workers:
         args += ["--workers", str(workers), "--zero", "2"]
     if name:

@@ -30,14 +30,17 @@ def _name(kind: str) -> str:
 
 
 def _cmd(ctx: FaultContext, out: Path, name: str) -> list[str]:
-    return train_cmd(ctx.data, out, STEPS, f"train.ckpt_every={CKPT_EVERY}", f"run.experiment={EXPERIMENT}", workers=2,
-                     name=name)
+    return train_cmd(
+        ctx.data, out, STEPS, f"train.ckpt_every={CKPT_EVERY}", f"run.experiment={EXPERIMENT}", workers=2, name=name
+    )
 
 
 def checkpoints(out: Path, name: str) -> list[int]:
     """Steps of the Ray Train checkpoints in the run's default storage RUN_DIR/ray/NAME, ascending."""
     root = out / "ray" / name
-    return sorted(int(m.group(1)) for p in root.glob("step_*") if (m := _STEP_DIR.match(p.name))) if root.is_dir() else []
+    return (
+        sorted(int(m.group(1)) for p in root.glob("step_*") if (m := _STEP_DIR.match(p.name))) if root.is_dir() else []
+    )
 
 
 def _run_until(ctx: FaultContext, label: str, out: Path, name: str, step: int, min_checkpoints: int):  # type: ignore[no-untyped-def]
@@ -45,8 +48,14 @@ def _run_until(ctx: FaultContext, label: str, out: Path, name: str, step: int, m
     with at least `min_checkpoints` checkpoints in storage."""
     proc = ctx.start_job(label, *_cmd(ctx, out, name), env=ctx.env(cluster=True))
     started = time.perf_counter()
-    seen = wait_for_step(out / "metrics.jsonl", step, proc, START_TIMEOUT,
-                         also=lambda: len(checkpoints(out, name)) >= min_checkpoints, log=ctx.job_log(label))
+    seen = wait_for_step(
+        out / "metrics.jsonl",
+        step,
+        proc,
+        START_TIMEOUT,
+        also=lambda: len(checkpoints(out, name)) >= min_checkpoints,
+        log=ctx.job_log(label),
+    )
     return proc, started, seen
 
 
@@ -63,22 +72,34 @@ def worker_sigkill(ctx: FaultContext, probe: Probe) -> None:
     run = ctx.finish_job("worker-kill", proc, started, timeout=1800)
     result = read_result(out)
     restart_steps = result.get("restart_steps", [])
-    probe.record(**run.figures(), killed_pid=victim, killed_after_step=seen, checkpoints_at_kill=saved,
-                 restarts=result.get("restarts"), restart_steps=restart_steps, steps=result.get("steps"))
+    probe.record(
+        **run.figures(),
+        killed_pid=victim,
+        killed_after_step=seen,
+        checkpoints_at_kill=saved,
+        restarts=result.get("restarts"),
+        restart_steps=restart_steps,
+        steps=result.get("steps"),
+    )
     probe.expect("the run finishes (exit 0)", run.exit_code == 0, run.brief())
-    probe.expect("the worker group restarts once, from a checkpoint taken before the kill",
-                 result.get("restarts") == 1 and len(restart_steps) == 1 and restart_steps[0] in saved,
-                 f"restarts {result.get('restarts')}, from steps {restart_steps} (checkpoints at the kill: {saved})")
+    probe.expect(
+        "the worker group restarts once, from a checkpoint taken before the kill",
+        result.get("restarts") == 1 and len(restart_steps) == 1 and restart_steps[0] in saved,
+        f"restarts {result.get('restarts')}, from steps {restart_steps} (checkpoints at the kill: {saved})",
+    )
     ok, account = steps_once(out, STEPS)
     probe.expect(f"ends at exactly step {STEPS}, every step logged once", ok and result.get("steps") == STEPS, account)
     ok, mlflow = one_finished_run(ctx.cluster.mlflow_uri, name, STEPS)
     probe.expect("one MLflow run, FINISHED, no duplicate steps", ok, mlflow)
-    probe.observe(f"worker pid {victim} SIGKILLed after step {seen}; restarted {result.get('restarts')}x, from step "
-                  f"{restart_steps}; {run.brief()}; {account}; {mlflow}")
+    probe.observe(
+        f"worker pid {victim} SIGKILLed after step {seen}; restarted {result.get('restarts')}x, from step "
+        f"{restart_steps}; {run.brief()}; {account}; {mlflow}"
+    )
 
 
-def _kill_driver(ctx: FaultContext, label: str, out: Path, name: str, step: int, min_checkpoints: int
-                 ) -> tuple[int, list[int], list[tuple[str, str]]]:
+def _kill_driver(
+    ctx: FaultContext, label: str, out: Path, name: str, step: int, min_checkpoints: int
+) -> tuple[int, list[int], list[tuple[str, str]]]:
     """Run until `step`, SIGKILL the `jobs.train` driver; (last step seen, checkpoints, its MLflow runs then)."""
     proc, _, seen = _run_until(ctx, label, out, name, step, min_checkpoints)
     os.kill(proc.pid, signal.SIGKILL)
@@ -92,26 +113,39 @@ def driver_sigkill(ctx: FaultContext, probe: Probe) -> None:
     seen, saved, first_runs = _kill_driver(ctx, "driver-kill", out, name, CKPT_EVERY + 5, 1)
     rerun = ctx.job(*_cmd(ctx, out, name), env=ctx.env(cluster=True), timeout=1800)
     result = read_result(out)
-    probe.record(killed_after_step=seen, checkpoints_at_kill=saved, mlflow_runs_after_kill=first_runs,
-                 **rerun.figures(), resumed_from_step=result.get("resumed_from_step"),
-                 restarts=result.get("restarts"), steps=result.get("steps"))
+    probe.record(
+        killed_after_step=seen,
+        checkpoints_at_kill=saved,
+        mlflow_runs_after_kill=first_runs,
+        **rerun.figures(),
+        resumed_from_step=result.get("resumed_from_step"),
+        restarts=result.get("restarts"),
+        steps=result.get("steps"),
+    )
     probe.expect("the re-run finishes (exit 0)", rerun.exit_code == 0, rerun.brief())
     resumed = result.get("resumed_from_step")
     newer = [f"step_{s:08d}" for s in saved if resumed is not None and s > resumed]
-    named = [ln.split(": ", 1)[-1] for ln in rerun.stderr.splitlines() if "WARNING" in ln and newer
-             and all(n in ln for n in newer)]
-    probe.expect("it resumes from the newest checkpoint Ray Train completed (a newer one, cut short by the kill, "
-                 "is named as skipped), with no restarts",
-                 resumed in saved and (not newer or len(named) == 1) and result.get("restarts") == 0,
-                 f"resumed from {resumed} (checkpoint directories at the kill: {saved}), restarts "
-                 f"{result.get('restarts')}" + (f"; skipped: `{named[0][:200]}`" if named else ""))
+    named = [
+        ln.split(": ", 1)[-1]
+        for ln in rerun.stderr.splitlines()
+        if "WARNING" in ln and newer and all(n in ln for n in newer)
+    ]
+    probe.expect(
+        "it resumes from the newest checkpoint Ray Train completed (a newer one, cut short by the kill, "
+        "is named as skipped), with no restarts",
+        resumed in saved and (not newer or len(named) == 1) and result.get("restarts") == 0,
+        f"resumed from {resumed} (checkpoint directories at the kill: {saved}), restarts "
+        f"{result.get('restarts')}" + (f"; skipped: `{named[0][:200]}`" if named else ""),
+    )
     ok, account = steps_once(out, STEPS)
     probe.expect(f"ends at exactly step {STEPS}, every step logged once", ok and result.get("steps") == STEPS, account)
     ok, mlflow = one_finished_run(ctx.cluster.mlflow_uri, name, STEPS)
     same = [r for r, _ in first_runs] == [r for r, _ in mlflow_runs(ctx.cluster.mlflow_uri, name)]
     probe.expect("the same MLflow run continues and ends FINISHED, no duplicate steps", ok and same, mlflow)
-    probe.observe(f"driver SIGKILLed at step {seen} (checkpoints {saved}); re-run {rerun.brief()}, resumed from step "
-                  f"{resumed}" + (f" naming {', '.join(newer)} as skipped" if named else "") + f"; {account}; {mlflow}")
+    probe.observe(
+        f"driver SIGKILLed at step {seen} (checkpoints {saved}); re-run {rerun.brief()}, resumed from step "
+        f"{resumed}" + (f" naming {', '.join(newer)} as skipped" if named else "") + f"; {account}; {mlflow}"
+    )
 
 
 def ray_checkpoint_corrupt(ctx: FaultContext, probe: Probe) -> None:
@@ -125,21 +159,34 @@ def ray_checkpoint_corrupt(ctx: FaultContext, probe: Probe) -> None:
     sizes = truncate(states[damaged][0]) if damaged else (0, 0)
     rerun = ctx.job(*_cmd(ctx, out, name), env=ctx.env(cluster=True), timeout=1800)
     result = read_result(out)
-    naming = [ln.split(": ", 1)[-1] for ln in rerun.stderr.splitlines()
-              if "WARNING" in ln and damaged and f"step_{damaged:08d}" in ln]
-    probe.record(**rerun.figures(), checkpoints=saved, truncated=str(states[damaged][0]) if damaged else "",
-                 sizes=sizes, resumed_from_step=result.get("resumed_from_step"), restarts=result.get("restarts"),
-                 warnings=naming)
+    naming = [
+        ln.split(": ", 1)[-1]
+        for ln in rerun.stderr.splitlines()
+        if "WARNING" in ln and damaged and f"step_{damaged:08d}" in ln
+    ]
+    probe.record(
+        **rerun.figures(),
+        checkpoints=saved,
+        truncated=str(states[damaged][0]) if damaged else "",
+        sizes=sizes,
+        resumed_from_step=result.get("resumed_from_step"),
+        restarts=result.get("restarts"),
+        warnings=naming,
+    )
     probe.expect("the re-run finishes (exit 0)", rerun.exit_code == 0, rerun.brief())
-    probe.expect("it resumes from the previous valid checkpoint, without restarts",
-                 result.get("resumed_from_step") == previous and result.get("restarts") == 0,
-                 f"resumed from {result.get('resumed_from_step')} (expected {previous}), restarts {result.get('restarts')}")
+    probe.expect(
+        "it resumes from the previous valid checkpoint, without restarts",
+        result.get("resumed_from_step") == previous and result.get("restarts") == 0,
+        f"resumed from {result.get('resumed_from_step')} (expected {previous}), restarts {result.get('restarts')}",
+    )
     probe.expect("one warning line names the skipped checkpoint", len(naming) == 1, naming or "no warning names it")
     ok, account = steps_once(out, STEPS)
     probe.expect(f"ends at exactly step {STEPS}, every step logged once", ok and result.get("steps") == STEPS, account)
-    probe.observe(f"step_{damaged or 0:08d}/mp_rank_00_model_states.pt cut {sizes[0]} -> {sizes[1]} bytes; re-run "
-                  f"{rerun.brief()}, resumed from step {result.get('resumed_from_step')}; warning "
-                  f"`{naming[0][:240] if naming else 'none'}`; {account}")
+    probe.observe(
+        f"step_{damaged or 0:08d}/mp_rank_00_model_states.pt cut {sizes[0]} -> {sizes[1]} bytes; re-run "
+        f"{rerun.brief()}, resumed from step {result.get('resumed_from_step')}; warning "
+        f"`{naming[0][:240] if naming else 'none'}`; {account}"
+    )
 
 
 def ray_shard_corrupt(ctx: FaultContext, probe: Probe) -> None:
@@ -151,19 +198,33 @@ def ray_shard_corrupt(ctx: FaultContext, probe: Probe) -> None:
     shard = data / manifest.split_shards("train")[-1].path
     flip_middle_byte(shard)
     steps = manifest.split_rows("train") // (2 * 4) + 2  # more than one epoch of both ranks
-    run = ctx.job(*train_cmd(data, out, steps, "train.ckpt_every=0", workers=2, name=_name("shard")),
-                  env=ctx.env(cluster=True), timeout=1800)
+    run = ctx.job(
+        *train_cmd(data, out, steps, "train.ckpt_every=0", workers=2, name=_name("shard")),
+        env=ctx.env(cluster=True),
+        timeout=1800,
+    )
     starts = run.stderr.count("Setting up process group for: env:// [rank=0")
     tracebacks = run.stderr.count("Traceback (most recent call last)")
     probe.record(**run.figures(), worker_group_starts=starts, tracebacks_in_output=tracebacks)
-    probe.expect("exit 2 with one error line naming the shard's checksum mismatch (no retry advice)",
-                 run.exit_code == 2 and len(run.error_lines) == 1 and shard.name in run.error_line
-                 and "does not match its manifest checksum" in run.error_line
-                 and "re-run the same command" not in run.error_line, run.brief())
-    probe.expect("no traceback in the job's output", not tracebacks,
-                 f"{tracebacks} traceback(s) forwarded from Ray workers in {len(run.stderr.splitlines())} stderr lines")
-    probe.expect("no result.json", not (out / "result.json").exists(), "none" if not (out / "result.json").exists()
-                 else "result.json written")
+    probe.expect(
+        "exit 2 with one error line naming the shard's checksum mismatch (no retry advice)",
+        run.exit_code == 2
+        and len(run.error_lines) == 1
+        and shard.name in run.error_line
+        and "does not match its manifest checksum" in run.error_line
+        and "re-run the same command" not in run.error_line,
+        run.brief(),
+    )
+    probe.expect(
+        "no traceback in the job's output",
+        not tracebacks,
+        f"{tracebacks} traceback(s) forwarded from Ray workers in {len(run.stderr.splitlines())} stderr lines",
+    )
+    probe.expect(
+        "no result.json",
+        not (out / "result.json").exists(),
+        "none" if not (out / "result.json").exists() else "result.json written",
+    )
     probe.observe(f"{run.brief()}; worker group started {starts}x; {tracebacks} worker traceback(s) in the output")
 
 
@@ -172,7 +233,8 @@ def infeasible_workers(ctx: FaultContext, probe: Probe) -> None:
     out = ctx.path("too-many-workers")
     run = ctx.job(*train_cmd(ctx.data, out, 2, workers=3), env=ctx.env(cluster=True), timeout=600)
     probe.record(**run.figures())
-    probe.expect("one error line, exit 2, instead of waiting", run.one_line_error("do not fit the Ray cluster"),
-                 run.brief())
+    probe.expect(
+        "one error line, exit 2, instead of waiting", run.one_line_error("do not fit the Ray cluster"), run.brief()
+    )
     probe.expect("nothing written", not out.exists(), "run directory left" if out.exists() else "no run directory")
     probe.observe(run.brief())

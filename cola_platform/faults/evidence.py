@@ -27,7 +27,8 @@ def steps_once(run_dir: Path, steps: int) -> tuple[bool, str]:
     logged = train_steps(Path(run_dir) / "metrics.jsonl")
     ok = logged == list(range(1, steps + 1))
     return ok, f"{len(logged)} train records for steps {min(logged, default=0)}..{max(logged, default=0)}" + (
-        "" if ok else f", {len(logged) - len(set(logged))} duplicated")
+        "" if ok else f", {len(logged) - len(set(logged))} duplicated"
+    )
 
 
 def mlflow_runs(uri: str, run_name: str, experiment: str = EXPERIMENT) -> list[tuple[str, str]]:
@@ -38,8 +39,11 @@ def mlflow_runs(uri: str, run_name: str, experiment: str = EXPERIMENT) -> list[t
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         return []
-    runs = client.search_runs([exp.experiment_id], filter_string=f"tags.`cola.run_name` = '{run_name}'",
-                              order_by=["attributes.start_time ASC"])
+    runs = client.search_runs(
+        [exp.experiment_id],
+        filter_string=f"tags.`cola.run_name` = '{run_name}'",
+        order_by=["attributes.start_time ASC"],
+    )
     return [(r.info.run_id, r.info.status) for r in runs]
 
 

@@ -29,7 +29,7 @@ def overwrite_middle(path: Path, nbytes: int = 4096) -> int:
     """Overwrite `nbytes` in the middle of `path` with zeros, in place (same size); returns the offset."""
     payload = bytearray(Path(path).read_bytes())
     offset = len(payload) // 2
-    payload[offset:offset + nbytes] = b"\0" * min(nbytes, len(payload) - offset)
+    payload[offset : offset + nbytes] = b"\0" * min(nbytes, len(payload) - offset)
     Path(path).write_bytes(bytes(payload))
     return offset
 
@@ -73,8 +73,14 @@ def printed_step(log: Path) -> int:
         return 0
 
 
-def wait_for_step(metrics: Path, step: int, proc: subprocess.Popen, timeout: float,
-                  also: Callable[[], bool] = lambda: True, log: Path | None = None) -> int:
+def wait_for_step(
+    metrics: Path,
+    step: int,
+    proc: subprocess.Popen,
+    timeout: float,
+    also: Callable[[], bool] = lambda: True,
+    log: Path | None = None,
+) -> int:
     """Wait until the run reached `step` (its metrics.jsonl or, sooner, the progress lines of its stderr
     `log`) and `also()` holds, while `proc` runs; returns the step reached. RuntimeError if the job
     exits first, TimeoutError after `timeout` seconds."""
@@ -82,8 +88,13 @@ def wait_for_step(metrics: Path, step: int, proc: subprocess.Popen, timeout: flo
     def reached_step() -> int:
         return max([*train_steps(metrics)[-1:], printed_step(log) if log else 0])
 
-    wait_until(lambda: reached_step() >= step and also(), timeout, what=f"step {step} of {metrics.parent}",
-               interval=0.2, abort=lambda: None if proc.poll() is None else f"the job exited first (exit {proc.returncode})")
+    wait_until(
+        lambda: reached_step() >= step and also(),
+        timeout,
+        what=f"step {step} of {metrics.parent}",
+        interval=0.2,
+        abort=lambda: None if proc.poll() is None else f"the job exited first (exit {proc.returncode})",
+    )
     return reached_step()
 
 

@@ -23,15 +23,22 @@ CODE_DIRS = ("cola_core", "cola_platform", "jobs", "sweeps")
 def uncommitted_code() -> list[str]:
     """Code files that differ from the checkout's commit (modified or new), so a report says what it measured."""
     try:
-        out = subprocess.run(["git", "status", "--porcelain", "--", *CODE_DIRS], capture_output=True, text=True,
-                             timeout=30, check=False, cwd=REPO)
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--", *CODE_DIRS],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            cwd=REPO,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return []
     return [line[3:] for line in out.stdout.splitlines() if line.strip()]
 
 
-def run_suite(json_path: Path, command: str, only: list[str] | None = None, workdir: str = "",
-              catalog: list[Fault] | None = None) -> dict[str, Any]:
+def run_suite(
+    json_path: Path, command: str, only: list[str] | None = None, workdir: str = "", catalog: list[Fault] | None = None
+) -> dict[str, Any]:
     """Run the faults named in `only` (all when empty) of `catalog` (default: every known fault).
 
     Writes the report to `json_path` and the Markdown page next to it (`.md`) after every fault, so
@@ -42,8 +49,13 @@ def run_suite(json_path: Path, command: str, only: list[str] | None = None, work
     from cola_platform.training.result import git_commit
 
     faults = select_faults(catalog if catalog is not None else CATALOG, list(only or []))
-    suite = SuiteRun(command=command, started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), machine=machine(),
-                     commit=git_commit(), uncommitted=uncommitted_code())
+    suite = SuiteRun(
+        command=command,
+        started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        machine=machine(),
+        commit=git_commit(),
+        uncommitted=uncommitted_code(),
+    )
     json_path, md_path = Path(json_path), Path(json_path).with_suffix(".md")
     json_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

@@ -126,12 +126,26 @@ def run_fault(fault: Fault, ctx: FaultContext) -> FaultResult:
     held = not error and bool(probe.checks) and all(c.ok for c in probe.checks)
     if not probe.checks and not error:
         error = "the drill checked nothing"
-    result = FaultResult(name=fault.name, fault=fault.fault, claim=fault.claim, verdict=HELD if held else FAILED,
-                         seconds=seconds, observed=probe.observed, checks=probe.checks, evidence=probe.evidence,
-                         covered_by=covering_tests(fault.covered_by), error=error)
-    log.info("fault %s: %s in %.0f s%s", fault.name, result.verdict.upper(), seconds,
-             "".join(f"\n  not met: {c.claim} (observed: {c.observed})" for c in result.failed_checks)
-             + (f"\n  error: {error}" if error else ""))
+    result = FaultResult(
+        name=fault.name,
+        fault=fault.fault,
+        claim=fault.claim,
+        verdict=HELD if held else FAILED,
+        seconds=seconds,
+        observed=probe.observed,
+        checks=probe.checks,
+        evidence=probe.evidence,
+        covered_by=covering_tests(fault.covered_by),
+        error=error,
+    )
+    log.info(
+        "fault %s: %s in %.0f s%s",
+        fault.name,
+        result.verdict.upper(),
+        seconds,
+        "".join(f"\n  not met: {c.claim} (observed: {c.observed})" for c in result.failed_checks)
+        + (f"\n  error: {error}" if error else ""),
+    )
     return result
 
 
@@ -146,8 +160,9 @@ def select_faults(catalog: list[Fault], only: list[str]) -> list[Fault]:
     return [f for f in catalog if f.name in only]
 
 
-def run_faults(faults: list[Fault], ctx: FaultContext,
-               on_result: Callable[[FaultResult], None] | None = None) -> list[FaultResult]:
+def run_faults(
+    faults: list[Fault], ctx: FaultContext, on_result: Callable[[FaultResult], None] | None = None
+) -> list[FaultResult]:
     """Run the drills in order; `on_result` sees each verdict as it is reached (e.g. to save the JSON)."""
     results: list[FaultResult] = []
     for fault in faults:
@@ -176,7 +191,13 @@ class SuiteRun:
     """Code files that differed from `commit` when the suite ran."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"command": self.command, "started": self.started, "commit": self.commit,
-                "uncommitted": self.uncommitted, "machine": self.machine,
-                "seconds": self.seconds, "verdicts": verdict_counts(self.results),
-                "faults": [r.as_dict() for r in self.results]}
+        return {
+            "command": self.command,
+            "started": self.started,
+            "commit": self.commit,
+            "uncommitted": self.uncommitted,
+            "machine": self.machine,
+            "seconds": self.seconds,
+            "verdicts": verdict_counts(self.results),
+            "faults": [r.as_dict() for r in self.results],
+        }

@@ -43,8 +43,10 @@ class BudgetGate:
             largest = max(mine, key=lambda p: p["budget"])
             estimate = float(largest.get("wall_seconds", 0.0)) * budget / largest["budget"]
             if spent + estimate > self.time_cap_s:
-                return (f"{family} time cap: {spent / 60:.1f} min spent + ~{estimate / 60:.1f} min for this point "
-                        f"> {self.time_cap_s / 60:.0f} min")
+                return (
+                    f"{family} time cap: {spent / 60:.1f} min spent + ~{estimate / 60:.1f} min for this point "
+                    f"> {self.time_cap_s / 60:.0f} min"
+                )
         return ""
 
 

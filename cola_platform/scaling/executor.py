@@ -54,19 +54,30 @@ def stage_configs(study: ScalingStudy, run: PlannedRun, data_overrides: dict[str
 
 def point_directory(out: Path, study: ScalingStudy, run: PlannedRun, data_overrides: dict[str, Any]) -> Path:
     """`<out>/points/<key>-<hash of the stage configs>`."""
-    digest = hashlib.sha256("".join(c.hash() for c in stage_configs(study, run, data_overrides)).encode()).hexdigest()[:8]
+    digest = hashlib.sha256("".join(c.hash() for c in stage_configs(study, run, data_overrides)).encode()).hexdigest()[
+        :8
+    ]
     return out / "points" / f"{run.key}-{digest}"
 
 
 def point_record(job: PointJob, results: list[dict], metrics: dict[str, float]) -> dict[str, Any]:
     """The flat record of a finished point (what the analysis and MLflow hold)."""
     final = results[-1]
-    record = {"family": job.run.family, "preset": job.run.preset, "budget": job.run.budget,
-              "flops": sum(r["train_flops"] for r in results), "tokens": sum(r["tokens_seen"] for r in results),
-              "params_backbone": job.run.params_backbone, "params_total": job.run.params_total,
-              "steps": [r["steps"] for r in results], "eval_loss": final["eval_loss"],
-              "tokens_per_second": sum(r["tokens_seen"] for r in results) / max(sum(r["train_seconds"] for r in results), 1e-9),
-              "directory": job.directory, "run_dir": results[-1].get("run_dir", "")}
+    record = {
+        "family": job.run.family,
+        "preset": job.run.preset,
+        "budget": job.run.budget,
+        "flops": sum(r["train_flops"] for r in results),
+        "tokens": sum(r["tokens_seen"] for r in results),
+        "params_backbone": job.run.params_backbone,
+        "params_total": job.run.params_total,
+        "steps": [r["steps"] for r in results],
+        "eval_loss": final["eval_loss"],
+        "tokens_per_second": sum(r["tokens_seen"] for r in results)
+        / max(sum(r["train_seconds"] for r in results), 1e-9),
+        "directory": job.directory,
+        "run_dir": results[-1].get("run_dir", ""),
+    }
     record.update(metrics)
     return record
 
@@ -86,8 +97,10 @@ def _attributed_walls(train_wall: float, results: list[list[dict[str, Any]]]) ->
     phases (driver set-up, worker group, process group, teardown), the rest is split in proportion
     to the points' own stage phases (set-up, first step, loop, hand-over)."""
     run_level = sum(results[0][-1].get("run_phases", {}).values()) if results and results[0] else 0.0
-    own = [sum(sum(v for k, v in r.get("phases", {}).items() if k != "steps") or r.get("train_seconds", 0.0)
-               for r in rs) for rs in results]
+    own = [
+        sum(sum(v for k, v in r.get("phases", {}).items() if k != "steps") or r.get("train_seconds", 0.0) for r in rs)
+        for rs in results
+    ]
     rest = max(0.0, train_wall - run_level)
     shares = [rest * o / sum(own) if sum(own) > 0 else rest / len(own) for o in own]
     shares[0] += min(run_level, train_wall)
@@ -100,8 +113,11 @@ def execute_group(jobs: list[PointJob]) -> list[dict[str, Any]]:
     from cola_platform.allocator import keep_freed_memory
     from cola_platform.training.dispatch import train_stage_configs
 
-    done = {j.directory: json.loads((Path(j.directory) / POINT_FILE).read_text())
-            for j in jobs if (Path(j.directory) / POINT_FILE).exists()}
+    done = {
+        j.directory: json.loads((Path(j.directory) / POINT_FILE).read_text())
+        for j in jobs
+        if (Path(j.directory) / POINT_FILE).exists()
+    }
     todo = [j for j in jobs if j.directory not in done]
     if not todo:
         return [done[j.directory] for j in jobs]
@@ -127,13 +143,20 @@ def execute_group(jobs: list[PointJob]) -> list[dict[str, Any]]:
     results = [[trained[k] for k in span] for span in spans]
     walls = _attributed_walls(time.perf_counter() - start, results)
     for job, (_, stage_dirs), point_results, wall in zip(todo, configs, results, walls):
-        done[job.directory] = _evaluate_point(job, stage_dirs[-1], point_results, wall, started_at,
-                                              first_in_group=job is todo[0])
+        done[job.directory] = _evaluate_point(
+            job, stage_dirs[-1], point_results, wall, started_at, first_in_group=job is todo[0]
+        )
     return [done[j.directory] for j in jobs]
 
 
-def _evaluate_point(job: PointJob, final_run: Path, results: list[dict[str, Any]], train_wall: float,
-                    started_at: float, first_in_group: bool) -> dict[str, Any]:
+def _evaluate_point(
+    job: PointJob,
+    final_run: Path,
+    results: list[dict[str, Any]],
+    train_wall: float,
+    started_at: float,
+    first_in_group: bool,
+) -> dict[str, Any]:
     """Evaluate a trained point's final model; write eval.json, point.json and the MLflow point."""
     from cola_platform.evaluation import EvalRequest, evaluate_run, flat_metrics, unified_likelihood
     from cola_platform.tracking.eval_logging import log_point_to_mlflow
@@ -145,13 +168,21 @@ def _evaluate_point(job: PointJob, final_run: Path, results: list[dict[str, Any]
     record = evaluate_run(loaded, EvalRequest(tasks=job.study.eval_tasks, items=job.study.eval_items))
     atomic_write_json(directory / "eval.json", record)
     eval_seconds = time.perf_counter() - eval_start
-    metrics = {**flat_metrics(record), "nll_nats_per_token": unified_likelihood(record.get("likelihood", {})),
-               "readable_name": record.get("readable_metric", ""), "wall_seconds": train_wall + eval_seconds}
+    metrics = {
+        **flat_metrics(record),
+        "nll_nats_per_token": unified_likelihood(record.get("likelihood", {})),
+        "readable_name": record.get("readable_metric", ""),
+        "wall_seconds": train_wall + eval_seconds,
+    }
     point = point_record(job, results, metrics)
     keys = ("train_seconds", "wall_seconds", "phases", *(("run_phases",) if first_in_group else ()))
-    point["timing"] = {"started_at": started_at, "finished_at": time.time(), "eval_seconds": eval_seconds,
-                       "ray_train_run": results[-1].get("ray_train_run", ""),
-                       "runs": [{k: r[k] for k in keys if k in r} for r in results]}
+    point["timing"] = {
+        "started_at": started_at,
+        "finished_at": time.time(),
+        "eval_seconds": eval_seconds,
+        "ray_train_run": results[-1].get("ray_train_run", ""),
+        "runs": [{k: r[k] for k in keys if k in r} for r in results],
+    }
     log_point_to_mlflow(loaded, point)
     atomic_write_json(directory / POINT_FILE, point)
     return point
@@ -179,8 +210,9 @@ def group_points(jobs: list[PointJob], max_concurrent: int, gate: BudgetGate | N
     return list(groups.values())
 
 
-def run_points(jobs: list[PointJob], max_concurrent: int, cpus_per_point: float,
-               gate: BudgetGate | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def run_points(
+    jobs: list[PointJob], max_concurrent: int, cpus_per_point: float, gate: BudgetGate | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Execute groups of points (`group_points`) as Ray tasks, at most `max_concurrent` at a time;
     finished points return at once.
 
@@ -195,8 +227,13 @@ def run_points(jobs: list[PointJob], max_concurrent: int, cpus_per_point: float,
     if gate is not None and gate.active:
         pending.sort(key=lambda j: (j.run.budget, j.run.family))
     groups = group_points(pending, max_concurrent, gate)
-    log.info("%d points finished earlier, %d to run in %d Ray task(s), %d at a time", len(records), len(pending),
-             len(groups), max_concurrent)
+    log.info(
+        "%d points finished earlier, %d to run in %d Ray task(s), %d at a time",
+        len(records),
+        len(pending),
+        len(groups),
+        max_concurrent,
+    )
     running: dict[Any, list[PointJob]] = {}
     failures: list[str] = []
     skipped: list[dict[str, Any]] = []
@@ -208,7 +245,9 @@ def run_points(jobs: list[PointJob], max_concurrent: int, cpus_per_point: float,
             reason = gate.skip_reason(job.run.family, job.run.budget, records) if gated else ""
             if reason:
                 log.info("point %s not run: %s", job.run.key, reason)
-                skipped.append({"family": job.run.family, "preset": job.run.preset, "budget": job.run.budget, "reason": reason})
+                skipped.append(
+                    {"family": job.run.family, "preset": job.run.preset, "budget": job.run.budget, "reason": reason}
+                )
                 continue
             if len(group) > 1:
                 log.info("training %d points in one Ray Train run: %s", len(group), ", ".join(j.run.key for j in group))
@@ -225,6 +264,7 @@ def run_points(jobs: list[PointJob], max_concurrent: int, cpus_per_point: float,
             failures.append(f"{keys}: {str(err).strip().splitlines()[-1][:300]}")
             log.error("point(s) %s failed: %s", keys, failures[-1])
     if failures:
-        log.warning("%d group(s) of points failed; re-submit the study to retry them: %s", len(failures),
-                    "; ".join(failures))
+        log.warning(
+            "%d group(s) of points failed; re-submit the study to retry them: %s", len(failures), "; ".join(failures)
+        )
     return records, skipped

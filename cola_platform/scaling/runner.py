@@ -22,8 +22,20 @@ from sweeps.scaling_plots import curves_plot, isoflop_plot, markdown
 from sweeps.scaling_report import LIKELIHOOD, READABLE, analyze, comparison_table, first_reached
 
 log = logging.getLogger(__name__)
-TABLE_METRICS = ("sw_quality_grammatical", "sw_quality_valid", "accuracy_mean", "sw_lambada_acc", "sw_cloze_acc", "sw_qa_acc",
-                 "sw_order_acc", "sw_agreement_acc", READABLE, "context_gain", LIKELIHOOD, "eval_loss")
+TABLE_METRICS = (
+    "sw_quality_grammatical",
+    "sw_quality_valid",
+    "accuracy_mean",
+    "sw_lambada_acc",
+    "sw_cloze_acc",
+    "sw_qa_acc",
+    "sw_order_acc",
+    "sw_agreement_acc",
+    READABLE,
+    "context_gain",
+    LIKELIHOOD,
+    "eval_loss",
+)
 
 
 def plan(study: ScalingStudy, prepare: bool = True) -> tuple[list[PlannedRun], dict[str, Any]]:
@@ -43,8 +55,11 @@ def planning_overrides(study: ScalingStudy) -> dict[str, Any]:
     except UserError:
         if not {"seq_len", "vocab_size"} <= set(study.prepare):
             raise
-        return {"data.path": study.data, "data.seq_len": int(study.prepare["seq_len"]),
-                "model.vocab_size": int(study.prepare["vocab_size"])}
+        return {
+            "data.path": study.data,
+            "data.seq_len": int(study.prepare["seq_len"]),
+            "model.vocab_size": int(study.prepare["vocab_size"]),
+        }
 
 
 def measured_throughput(out: Path) -> dict[str, float]:
@@ -59,7 +74,9 @@ def measured_throughput(out: Path) -> dict[str, float]:
 def plan_table(study: ScalingStudy, runs: list[PlannedRun], out: Path) -> str:
     """The --dry-run plan: runs, steps, tokens, FLOPs (and EFLOPs), estimated wall time."""
     speed = measured_throughput(out)
-    lines = [f"{'family':6} {'preset':6} {'budget':>10} {'EFLOPs':>9} {'steps':>14} {'tokens':>12} {'est. time':>10}  note"]
+    lines = [
+        f"{'family':6} {'preset':6} {'budget':>10} {'EFLOPs':>9} {'steps':>14} {'tokens':>12} {'est. time':>10}  note"
+    ]
     total_s = 0.0
     for r in runs:
         tps = speed.get(r.family, study.assumed_tokens_per_second)
@@ -67,16 +84,28 @@ def plan_table(study: ScalingStudy, runs: list[PlannedRun], out: Path) -> str:
         total_s += 0 if r.skipped else seconds
         steps = "+".join(str(s.steps) for s in r.stages)
         note = r.skipped or ("measured" if r.family in speed else "assumed") + f" {tps:,.0f} tok/s"
-        lines.append(f"{r.family:6} {r.preset:6} {r.budget:>10.3g} {to_eflops(r.flops):>9.2e} {steps:>14} {r.tokens:>12,} "
-                     f"{seconds / 60:>8.1f} m  {note}")
+        lines.append(
+            f"{r.family:6} {r.preset:6} {r.budget:>10.3g} {to_eflops(r.flops):>9.2e} {steps:>14} {r.tokens:>12,} "
+            f"{seconds / 60:>8.1f} m  {note}"
+        )
     ran = [r for r in runs if not r.skipped]
-    lines.append(f"{len(ran)} runs ({len(runs) - len(ran)} skipped), {sum(r.flops for r in ran):.3g} FLOPs, "
-                 f"~{total_s / 60:.0f} CPU-minutes of training at the listed throughput (divide by concurrency)")
+    lines.append(
+        f"{len(ran)} runs ({len(runs) - len(ran)} skipped), {sum(r.flops for r in ran):.3g} FLOPs, "
+        f"~{total_s / 60:.0f} CPU-minutes of training at the listed throughput (divide by concurrency)"
+    )
     return "\n".join(lines)
 
 
-def build_report(name: str, points: list[dict], families: list[str], loss_metric: str, quality_metric: str,
-                 out: Path, thresholds: list[float] | None = None, skipped: list[dict] | None = None) -> dict[str, Any]:
+def build_report(
+    name: str,
+    points: list[dict],
+    families: list[str],
+    loss_metric: str,
+    quality_metric: str,
+    out: Path,
+    thresholds: list[float] | None = None,
+    skipped: list[dict] | None = None,
+) -> dict[str, Any]:
     """Analysis + comparison table + plots + report.md + result.json in `out`.
 
     `thresholds`: quality levels whose first budget per family the report gives; `skipped`: points
@@ -91,13 +120,24 @@ def build_report(name: str, points: list[dict], families: list[str], loss_metric
     table = comparison_table(points, metrics, quality_metric)
     plots_dir = out / "plots"
     plots_dir.mkdir(exist_ok=True)
-    plots = [str(curves_plot(points, analysis, plots_dir / "scaling_curves.png")),
-             str(isoflop_plot(points, loss_metric, plots_dir / "isoflop.png"))]
+    plots = [
+        str(curves_plot(points, analysis, plots_dir / "scaling_curves.png")),
+        str(isoflop_plot(points, loss_metric, plots_dir / "isoflop.png")),
+    ]
     (out / "report.md").write_text(markdown(name, table, analysis, plots, metrics))
-    numeric = [{k: v for k, v in p.items() if isinstance(v, (int, float, str)) and k not in ("directory",)} for p in points]
-    summary = {"study": name, "families": families, "loss_metric": loss_metric, "quality_metric": quality_metric,
-               "points": sorted(numeric, key=lambda p: (p["budget"], p["family"], p["preset"])),
-               "table": table, "analysis": analysis, "plots": plots}
+    numeric = [
+        {k: v for k, v in p.items() if isinstance(v, (int, float, str)) and k not in ("directory",)} for p in points
+    ]
+    summary = {
+        "study": name,
+        "families": families,
+        "loss_metric": loss_metric,
+        "quality_metric": quality_metric,
+        "points": sorted(numeric, key=lambda p: (p["budget"], p["family"], p["preset"])),
+        "table": table,
+        "analysis": analysis,
+        "plots": plots,
+    }
     atomic_write_json(out / "result.json", summary)
     return summary
 
@@ -116,17 +156,35 @@ def run_scaling(study: ScalingStudy, out: Path) -> dict[str, Any]:
     overrides["run.tracking_uri"] = os.environ.get("MLFLOW_TRACKING_URI", "")  # the points' tasks inherit it
     # one torch thread per core: concurrent points must not fight over the cores
     overrides["train.threads"] = max(1, int(cpus // (concurrency * max(1, study.workers))))
-    params = {"families": study.families, "budgets": study.budgets, "presets": study.presets,
-              "loss_metric": study.loss_metric, "quality_metric": study.quality_metric, "workers": study.workers,
-              "quality_thresholds": study.quality_thresholds, "family_time_cap_s": study.family_time_cap_s}
+    params = {
+        "families": study.families,
+        "budgets": study.budgets,
+        "presets": study.presets,
+        "loss_metric": study.loss_metric,
+        "quality_metric": study.quality_metric,
+        "workers": study.workers,
+        "quality_thresholds": study.quality_thresholds,
+        "family_time_cap_s": study.family_time_cap_s,
+    }
     parent = open_study_run(study.name, kind="scaling", params=params, tracking_uri=overrides["run.tracking_uri"])
-    jobs = [PointJob(study, r, overrides, str(point_directory(out, study, r, overrides).absolute()), parent.run_id)
-            for r in runs if not r.skipped]
+    jobs = [
+        PointJob(study, r, overrides, str(point_directory(out, study, r, overrides).absolute()), parent.run_id)
+        for r in runs
+        if not r.skipped
+    ]
     gate = BudgetGate(study.family_time_cap_s, max(study.quality_thresholds, default=0.0), study.quality_metric)
     points, skipped = run_points(jobs, concurrency, cpus_per_point=1 if study.workers == 0 else 0.001, gate=gate)
     retire_stale_points(overrides["run.tracking_uri"], study.name, {Path(j.directory).name for j in jobs})
-    summary = build_report(study.name, points, study.families, study.loss_metric, study.quality_metric, out,
-                           thresholds=study.quality_thresholds, skipped=skipped)
+    summary = build_report(
+        study.name,
+        points,
+        study.families,
+        study.loss_metric,
+        study.quality_metric,
+        out,
+        thresholds=study.quality_thresholds,
+        skipped=skipped,
+    )
     summary.update(n_planned=len(jobs), n_failed=len(jobs) - len(points), mlflow_parent_run_id=parent.run_id)
     atomic_write_json(out / "result.json", summary)
     parent.log_summary(summary, out)

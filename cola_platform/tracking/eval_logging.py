@@ -53,7 +53,12 @@ per-step training metrics of the run, and MLflow's latest value of those is one 
 
 def log_point_to_mlflow(loaded: LoadedRun, point: dict[str, Any]) -> None:
     """A scaling point: its metrics and compute on the final stage's run, tagged for `jobs.report`."""
-    tags = {"family": point["family"], "preset": point["preset"], "budget_flops": f"{point['budget']:.6g}",
-            "cola.point": "true", "cola.point_dir": Path(point["directory"]).name,
-            "cola.readable_name": str(point.get("readable_name", ""))}
+    tags = {
+        "family": point["family"],
+        "preset": point["preset"],
+        "budget_flops": f"{point['budget']:.6g}",
+        "cola.point": "true",
+        "cola.point_dir": Path(point["directory"]).name,
+        "cola.readable_name": str(point.get("readable_name", "")),
+    }
     _log(loaded, {f"{POINT_PREFIX}{k}": v for k, v in point.items()}, tags)

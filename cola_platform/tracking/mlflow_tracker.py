@@ -159,9 +159,11 @@ class MlflowTracker(Tracker):
             yield
         except Exception as err:  # any MLflow / network failure: warn once, stop tracking, keep training
             self.enabled = False
-            warn_once(f"mlflow-failed:{self.info.uri}",
-                      f"MLflow {what} failed at {redact_uri(self.info.uri)} ({type(err).__name__}: {err}); "
-                      "training continues without MLflow, metrics still go to metrics.jsonl")
+            warn_once(
+                f"mlflow-failed:{self.info.uri}",
+                f"MLflow {what} failed at {redact_uri(self.info.uri)} ({type(err).__name__}: {err}); "
+                "training continues without MLflow, metrics still go to metrics.jsonl",
+            )
 
     @classmethod
     def attach(cls, info: TrackingInfo) -> MlflowTracker:
@@ -185,9 +187,14 @@ class MlflowTracker(Tracker):
         from mlflow.entities import Metric
 
         step, now = int(record["step"]), int(time.time() * 1000)
-        metrics = [Metric(k, float(v), now, step) for k, v in sorted(record.items())
-                   if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)
-                   and step > self.last_step.get(k, -1)]
+        metrics = [
+            Metric(k, float(v), now, step)
+            for k, v in sorted(record.items())
+            if k != "step"
+            and isinstance(v, (int, float))
+            and not isinstance(v, bool)
+            and step > self.last_step.get(k, -1)
+        ]
         if not metrics:
             return
         with self._guard("metric logging"):
@@ -204,13 +211,22 @@ class MlflowTracker(Tracker):
 
         with self._guard("param logging"):
             existing = self.client.get_run(self.info.run_id).data.params
-            params = [Param(k, v) for k, raw in sorted(cfg.flat().items())
-                      if (v := safe_value(k, raw)) is not None and k not in existing]
+            params = [
+                Param(k, v)
+                for k, raw in sorted(cfg.flat().items())
+                if (v := safe_value(k, raw)) is not None and k not in existing
+            ]
             for i in range(0, len(params), 100):
                 self.client.log_batch(self.info.run_id, params=params[i : i + 100])
-            tags = {"family": cfg.run.family, "preset": cfg.run.preset, "study": cfg.run.study,
-                    "git_commit": git_commit(), "config_hash": cfg.hash(), "cola.run_name": cfg.run.name,
-                    **(extra_tags or {})}
+            tags = {
+                "family": cfg.run.family,
+                "preset": cfg.run.preset,
+                "study": cfg.run.study,
+                "git_commit": git_commit(),
+                "config_hash": cfg.hash(),
+                "cola.run_name": cfg.run.name,
+                **(extra_tags or {}),
+            }
             safe = [RunTag(k, v) for k, raw in tags.items() if (v := safe_value(k, raw)) is not None]
             self.client.log_batch(self.info.run_id, tags=safe)
 
@@ -228,12 +244,21 @@ class MlflowTracker(Tracker):
         if not self.enabled:
             return
         run_dir = Path(run_dir)
-        numbers = {f"result/{k}": v for k, v in result.items()
-                   if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+        numbers = {
+            f"result/{k}": v
+            for k, v in result.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        }
         self.log_record({"step": int(result.get("steps", 0)), **numbers})
-        self.log_artifacts([("", run_dir / "result.json"), ("config", run_dir / "config.json"),
-                            ("metrics", run_dir / "metrics.jsonl"), ("model", run_dir / "model.safetensors"),
-                            ("model", run_dir / "tokenizer.json")])
+        self.log_artifacts(
+            [
+                ("", run_dir / "result.json"),
+                ("config", run_dir / "config.json"),
+                ("metrics", run_dir / "metrics.jsonl"),
+                ("model", run_dir / "model.safetensors"),
+                ("model", run_dir / "tokenizer.json"),
+            ]
+        )
         self.end("FINISHED")
 
     def end(self, status: str) -> None:
@@ -282,8 +307,9 @@ def _find_or_create_run(client: Any, cfg: Config, candidates: list[str], run_dir
     return run.info.run_id, experiment_id, False
 
 
-def open_tracker(cfg: Config, run_dir: Path, known_run_id: str = "",
-                 extra_tags: dict[str, str] | None = None) -> Tracker:
+def open_tracker(
+    cfg: Config, run_dir: Path, known_run_id: str = "", extra_tags: dict[str, str] | None = None
+) -> Tracker:
     """Start or continue the run's MLflow run; a NullTracker (after one warning) when MLflow is off or down.
 
     The MLflow run id is kept in `RUN_DIR/mlflow_run.json`; `known_run_id` (e.g. from the latest
@@ -295,20 +321,27 @@ def open_tracker(cfg: Config, run_dir: Path, known_run_id: str = "",
         return NullTracker()
     reason = probe(uri)
     if reason:
-        warn_once(f"mlflow-down:{uri}", f"MLflow tracking server {redact_uri(uri)} is unreachable ({reason}); "
-                  "training continues without MLflow, metrics still go to metrics.jsonl")
+        warn_once(
+            f"mlflow-down:{uri}",
+            f"MLflow tracking server {redact_uri(uri)} is unreachable ({reason}); "
+            "training continues without MLflow, metrics still go to metrics.jsonl",
+        )
         return NullTracker()
     tracker: MlflowTracker | None = None
     try:
         tracker = MlflowTracker(TrackingInfo(uri, "", ""))
-        run_id, experiment_id, resumed = _find_or_create_run(tracker.client, cfg, [_saved_run_id(run_dir, uri), known_run_id],
-                                                             run_dir)
+        run_id, experiment_id, resumed = _find_or_create_run(
+            tracker.client, cfg, [_saved_run_id(run_dir, uri), known_run_id], run_dir
+        )
         tracker.info = TrackingInfo(uri, run_id, experiment_id)
         atomic_write_json(Path(run_dir) / RUN_FILE, {**asdict(tracker.info), "uri": redact_uri(uri)})
         end_stale_runs(tracker.client, experiment_id, run_dir, keep_run_id=run_id)
     except Exception as err:
-        warn_once(f"mlflow-failed:{uri}", f"MLflow at {redact_uri(uri)} failed ({type(err).__name__}: {err}); "
-                  "training continues without MLflow, metrics still go to metrics.jsonl")
+        warn_once(
+            f"mlflow-failed:{uri}",
+            f"MLflow at {redact_uri(uri)} failed ({type(err).__name__}: {err}); "
+            "training continues without MLflow, metrics still go to metrics.jsonl",
+        )
         return NullTracker()
     log.info("MLflow run %s (%s) at %s", run_id, "continued" if resumed else "new", redact_uri(uri))
     tracker.log_params_and_tags(cfg, extra_tags)

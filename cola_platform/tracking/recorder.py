@@ -99,8 +99,16 @@ class RunRecorder:
 
     def report(self) -> list[dict[str, Any]]:
         """What the driver needs for each stage's result.json (or the error that ended it)."""
-        return [{"resume_steps": list(s.resume_steps), "summary": s.summary, "error": s.error, "marks": dict(s.marks),
-                 "run_marks": dict(self.run_marks)} for s in self.stages]
+        return [
+            {
+                "resume_steps": list(s.resume_steps),
+                "summary": s.summary,
+                "error": s.error,
+                "marks": dict(s.marks),
+                "run_marks": dict(self.run_marks),
+            }
+            for s in self.stages
+        ]
 
 
 def start_recorder(stages: list[tuple[Path, TrackingInfo | None]]) -> Any:
@@ -111,4 +119,5 @@ def start_recorder(stages: list[tuple[Path, TrackingInfo | None]]) -> Any:
     here = ray.get_runtime_context().get_node_id()
     actor = ray.remote(num_cpus=0, max_restarts=0)(RunRecorder)
     return actor.options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote(
-        [(str(Path(run_dir).absolute()), tracking) for run_dir, tracking in stages])
+        [(str(Path(run_dir).absolute()), tracking) for run_dir, tracking in stages]
+    )

@@ -12,7 +12,9 @@ import re
 from typing import Any, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
-SECRET_WORDS = frozenset({"secret", "token", "password", "passwd", "key", "credential", "credentials", "auth", "apikey"})
+SECRET_WORDS = frozenset(
+    {"secret", "token", "password", "passwd", "key", "credential", "credentials", "auth", "apikey"}
+)
 MIN_SECRET_LEN = 8
 """Shorter values of secret-like variables (`RAY_AUTH_MODE=token`) are not treated as secrets."""
 _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")

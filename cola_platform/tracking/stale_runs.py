@@ -37,6 +37,9 @@ def end_stale_runs(client: Any, experiment_id: str, run_dir: Path, keep_run_id: 
     for run_id in stale:
         client.set_terminated(run_id, "KILLED")
     if stale:
-        log.warning("ended MLflow run(s) %s of %s as KILLED: left RUNNING by a training process that was killed",
-                    ", ".join(stale), tag)
+        log.warning(
+            "ended MLflow run(s) %s of %s as KILLED: left RUNNING by a training process that was killed",
+            ", ".join(stale),
+            tag,
+        )
     return stale

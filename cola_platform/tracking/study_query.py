@@ -58,10 +58,13 @@ def fetch_scaling_points(uri: str, study: str) -> tuple[dict[str, Any], list[dic
     points = []
     for run in runs:
         m, tags = run.data.metrics, run.data.tags
-        record: dict[str, Any] = {k[len(POINT_PREFIX):]: v for k, v in m.items() if k.startswith(POINT_PREFIX)}
+        record: dict[str, Any] = {k[len(POINT_PREFIX) :]: v for k, v in m.items() if k.startswith(POINT_PREFIX)}
         if "budget" not in record:
             continue  # a point whose evaluation did not finish
-        record.update(family=tags.get("family", ""), preset=tags.get("preset", ""),
-                      readable_name=tags.get("cola.readable_name", ""))
+        record.update(
+            family=tags.get("family", ""),
+            preset=tags.get("preset", ""),
+            readable_name=tags.get("cola.readable_name", ""),
+        )
         points.append(record)
     return params, points

@@ -42,7 +42,11 @@ class StudyRun:
             client = mlflow_client(self.uri)
             for key, value in flat_numbers(summary).items():
                 client.log_metric(self.run_id, key, value)
-            files = artifacts if artifacts is not None else sorted(p for p in out.glob("*") if p.suffix in (".json", ".md", ".html"))
+            files = (
+                artifacts
+                if artifacts is not None
+                else sorted(p for p in out.glob("*") if p.suffix in (".json", ".md", ".html"))
+            )
             for path in files:
                 client.log_artifact(self.run_id, str(path))
             plots = out / "plots"
@@ -50,7 +54,9 @@ class StudyRun:
                 client.log_artifacts(self.run_id, str(plots), artifact_path="plots")
             client.set_terminated(self.run_id, "FINISHED")
         except Exception as err:  # tracking must never fail a study
-            warn_once(f"study-log:{self.uri}", f"MLflow logging of the study summary failed ({type(err).__name__}: {err})")
+            warn_once(
+                f"study-log:{self.uri}", f"MLflow logging of the study summary failed ({type(err).__name__}: {err})"
+            )
 
 
 def flat_numbers(d: dict[str, Any], prefix: str = "", depth: int = 0) -> dict[str, float]:
@@ -74,19 +80,23 @@ def open_study_run(study: str, kind: str, params: dict[str, Any], tracking_uri: 
         return StudyRun()
     reason = probe(uri)
     if reason:
-        warn_once(f"mlflow-down:{uri}", f"MLflow at {redact_uri(uri)} is unreachable ({reason}); the study runs untracked")
+        warn_once(
+            f"mlflow-down:{uri}", f"MLflow at {redact_uri(uri)} is unreachable ({reason}); the study runs untracked"
+        )
         return StudyRun()
     try:
         client = mlflow_client(uri)
         exp = _experiment_id(client, study)
-        found = client.search_runs([exp], filter_string=f"tags.`{PARENT_TAG}` = 'true' and tags.study = '{study}'",
-                                   max_results=1)
+        found = client.search_runs(
+            [exp], filter_string=f"tags.`{PARENT_TAG}` = 'true' and tags.study = '{study}'", max_results=1
+        )
         if found:
             run_id = found[0].info.run_id
             client.update_run(run_id, status="RUNNING")
         else:
-            run_id = client.create_run(exp, run_name=f"{kind}:{study}", tags={PARENT_TAG: "true", "study": study,
-                                                                             "kind": kind}).info.run_id
+            run_id = client.create_run(
+                exp, run_name=f"{kind}:{study}", tags={PARENT_TAG: "true", "study": study, "kind": kind}
+            ).info.run_id
             for k, v in params.items():
                 client.log_param(run_id, k, json.dumps(v) if not isinstance(v, str) else v)
         log.info("study %s: MLflow parent run %s at %s", study, run_id, redact_uri(uri))

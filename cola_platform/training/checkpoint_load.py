@@ -30,7 +30,9 @@ def load_checkpoint(engine: Any, directory: Path, stop: Callable[[str], None]) -
         reason = verify_checkpoint(str(directory))
         if not reason:
             raise
-        message = (f"checkpoint {Path(directory).name} cannot be loaded: {reason}; re-run the same command to "
-                   "resume from the newest valid checkpoint")
+        message = (
+            f"checkpoint {Path(directory).name} cannot be loaded: {reason}; re-run the same command to "
+            "resume from the newest valid checkpoint"
+        )
         stop(message)
         raise CheckpointDamaged(message) from err

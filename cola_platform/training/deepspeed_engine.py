@@ -95,8 +95,9 @@ def clear_stale_build_locks(max_age_s: float = STALE_BUILD_LOCK_S) -> list[Path]
             if age > max_age_s:
                 lock.unlink()
                 removed.append(lock)
-                log.warning("removed %s: a torch-extension build lock %.0f min old, left by a build that died",
-                            lock, age / 60)
+                log.warning(
+                    "removed %s: a torch-extension build lock %.0f min old, left by a build that died", lock, age / 60
+                )
         except FileNotFoundError:
             pass
     return removed
@@ -139,8 +140,9 @@ def _rank() -> int:
 class DeepSpeedEngine:
     """The loop's `Engine` over `deepspeed.initialize(module, client AdamW, ds_config(cfg))`."""
 
-    def __init__(self, module: ObjectiveModule, groups: list[dict], cfg: Config,
-                 overrides: dict[str, Any] | None = None):
+    def __init__(
+        self, module: ObjectiveModule, groups: list[dict], cfg: Config, overrides: dict[str, Any] | None = None
+    ):
         deepspeed = import_deepspeed()
         self.module = module
         self.group_names = sorted({g["name"] for g in groups})
@@ -182,7 +184,9 @@ class DeepSpeedEngine:
         """Every rank: DeepSpeed's sharded checkpoint plus this rank's loop state (RNG differs per rank)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self.ds.save_checkpoint(str(directory), tag=TAG, client_state={"step": client_state.get("loop", {}).get("step")})
+        self.ds.save_checkpoint(
+            str(directory), tag=TAG, client_state={"step": client_state.get("loop", {}).get("step")}
+        )
         own = directory / CLIENT_STATE_DIR
         own.mkdir(exist_ok=True)
         torch.save(client_state, own / f"rank_{_rank()}.pt")

@@ -11,8 +11,13 @@ from cola_platform.data.manifest import read_manifest
 from cola_platform.training.run_dir import RunDir
 
 
-def train_config(cfg: Config, out: Path, tags: dict[str, str] | None = None,
-                 on_record: Callable[[dict[str, Any]], None] | None = None, report_to_tune: bool = False) -> dict[str, Any]:
+def train_config(
+    cfg: Config,
+    out: Path,
+    tags: dict[str, str] | None = None,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+    report_to_tune: bool = False,
+) -> dict[str, Any]:
     """Train `cfg` into run directory `out` and return its result.json.
 
     A finished run is returned as is; an unfinished one resumes from its latest checkpoint.
@@ -33,7 +38,9 @@ def train_config(cfg: Config, out: Path, tags: dict[str, str] | None = None,
             from cola_platform.tune.train_reports import IntermediateTuneReports
 
             callbacks.append(IntermediateTuneReports(final_step=cfg.train.steps))
-        return train_distributed(cfg, Path(out), manifest, DistributedOptions(extra_tags=tags or {}, callbacks=callbacks))
+        return train_distributed(
+            cfg, Path(out), manifest, DistributedOptions(extra_tags=tags or {}, callbacks=callbacks)
+        )
     from cola_core.train.loop import LoopHooks
     from cola_platform.training.local import train_in_process
 
@@ -41,8 +48,13 @@ def train_config(cfg: Config, out: Path, tags: dict[str, str] | None = None,
     return train_in_process(cfg, Path(out), manifest, hooks, extra_tags=tags)
 
 
-def train_stage_configs(cfgs: list[Config], outs: list[Path], stage_tags: list[dict[str, str]],
-                        continues: list[bool] | None = None, name: str = "") -> list[dict[str, Any]]:
+def train_stage_configs(
+    cfgs: list[Config],
+    outs: list[Path],
+    stage_tags: list[dict[str, str]],
+    continues: list[bool] | None = None,
+    name: str = "",
+) -> list[dict[str, Any]]:
     """Train runs in order and return their result.json; run k with `continues[k]` starts from run k-1's
     weights (`run.init_from`), by default every run after the first (Cola's Stage 1 then Stage 2).
 
@@ -65,9 +77,15 @@ def train_stage_configs(cfgs: list[Config], outs: list[Path], stage_tags: list[d
         name = name or cfgs[-1].run.name
         if len(todo) < len(cfgs):
             name += "-" + hashlib.sha256(",".join(cfgs[k].run.name for k in todo).encode()).hexdigest()[:8]
-        trained = train_stages([cfgs[k] for k in todo], [Path(outs[k]) for k in todo], read_manifest(cfgs[0].data.path),
-                               DistributedOptions(), [stage_tags[k] for k in todo],
-                               continues=[continues[k] and k - 1 in todo for k in todo], name=name)
+        trained = train_stages(
+            [cfgs[k] for k in todo],
+            [Path(outs[k]) for k in todo],
+            read_manifest(cfgs[0].data.path),
+            DistributedOptions(),
+            [stage_tags[k] for k in todo],
+            continues=[continues[k] and k - 1 in todo for k in todo],
+            name=name,
+        )
         fresh = dict(zip(todo, trained))
     else:
         fresh = {k: train_config(cfgs[k], Path(outs[k]), tags=stage_tags[k]) for k in todo}

@@ -52,8 +52,16 @@ from cola_platform.training.result import build_result
 from cola_platform.training.resume_choice import resume_checkpoint
 from cola_platform.training.run_dir import RunDir
 from cola_platform.training.run_lock import lock_runs
-from cola_platform.training.worker import (CHECKPOINT_ORDER, EXPORT_FILE, META_FILE, FaultPlan, StageArgs, WorkerArgs,
-                                           stage_prefix, train_loop_per_worker)
+from cola_platform.training.worker import (
+    CHECKPOINT_ORDER,
+    EXPORT_FILE,
+    META_FILE,
+    FaultPlan,
+    StageArgs,
+    WorkerArgs,
+    stage_prefix,
+    train_loop_per_worker,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +115,11 @@ class Storage:
             entries = fs.ls(path, detail=False) if fs.exists(path) else []
         except (FileNotFoundError, OSError):
             return []
-        found = [(int(m.group(2)), st.join(self.uri, name, m.group(0).lstrip("/"))) for e in entries
-                 if (m := _STEP_DIR.search(str(e).rstrip("/"))) and m.group(1) == prefix]
+        found = [
+            (int(m.group(2)), st.join(self.uri, name, m.group(0).lstrip("/")))
+            for e in entries
+            if (m := _STEP_DIR.search(str(e).rstrip("/"))) and m.group(1) == prefix
+        ]
         return sorted(found)
 
 
@@ -139,11 +150,16 @@ def _trainer(cfg: Config, name: str, args: WorkerArgs, storage: Storage, options
         train_loop_config={"args": args},
         scaling_config=ScalingConfig(num_workers=t.workers, use_gpu=cuda, resources_per_worker={"CPU": WORKER_CPUS}),
         torch_config=TorchConfig(backend="nccl" if cuda else "gloo"),
-        run_config=RunConfig(name=name, failure_config=FailureConfig(max_failures=max_failures),
-                             checkpoint_config=CheckpointConfig(
-                                 num_to_keep=max(1, t.keep_checkpoints) + len(args.stages) - 1,
-                                 checkpoint_score_attribute=CHECKPOINT_ORDER),
-                             callbacks=list(options.callbacks) or None, **storage.ray_args()),
+        run_config=RunConfig(
+            name=name,
+            failure_config=FailureConfig(max_failures=max_failures),
+            checkpoint_config=CheckpointConfig(
+                num_to_keep=max(1, t.keep_checkpoints) + len(args.stages) - 1,
+                checkpoint_score_attribute=CHECKPOINT_ORDER,
+            ),
+            callbacks=list(options.callbacks) or None,
+            **storage.ray_args(),
+        ),
         datasets=datasets,
         dataset_config=data_config,
     )
@@ -175,8 +191,9 @@ def _options_from_env(options: DistributedOptions, cfg: Config) -> tuple[str, di
     return ingest, overrides
 
 
-def train_distributed(cfg: Config, out: Path, manifest: Manifest,
-                      options: DistributedOptions | None = None) -> dict[str, Any]:
+def train_distributed(
+    cfg: Config, out: Path, manifest: Manifest, options: DistributedOptions | None = None
+) -> dict[str, Any]:
     """Train `cfg` with `cfg.train.workers` Ray Train workers into run directory `out`; returns result.json.
 
     Resumes from the run's latest checkpoint in its storage; raises UserError when the workers
@@ -191,7 +208,9 @@ SHARED_GROUP_FIELDS = ("data.path", "data.shuffle", "train.workers", "train.devi
 
 def shared_group_key(cfg: Config) -> tuple[str, ...]:
     """The values of `SHARED_GROUP_FIELDS` (equal keys: the runs can share one Ray Train run)."""
-    return tuple(str(getattr(getattr(cfg, section), key)) for section, key in (f.split(".") for f in SHARED_GROUP_FIELDS))
+    return tuple(
+        str(getattr(getattr(cfg, section), key)) for section, key in (f.split(".") for f in SHARED_GROUP_FIELDS)
+    )
 
 
 def _check_stages(cfgs: list[Config]) -> None:
@@ -205,9 +224,15 @@ def _check_stages(cfgs: list[Config]) -> None:
             raise UserError(f"stages trained in one Ray Train run need the same {field_name}, got {sorted(values)}")
 
 
-def train_stages(cfgs: list[Config], outs: list[Path], manifest: Manifest, options: DistributedOptions | None = None,
-                 stage_tags: list[dict[str, str]] | None = None, continues: list[bool] | None = None,
-                 name: str = "") -> list[dict[str, Any]]:
+def train_stages(
+    cfgs: list[Config],
+    outs: list[Path],
+    manifest: Manifest,
+    options: DistributedOptions | None = None,
+    stage_tags: list[dict[str, str]] | None = None,
+    continues: list[bool] | None = None,
+    name: str = "",
+) -> list[dict[str, Any]]:
     """Train stages in order in one Ray Train run (one worker group) named `name` (default: the last
     stage's run name). A stage k with `continues[k]` starts from the weights stage k-1 ended with
     (its config names `outs[k-1]` as `run.init_from`); the others start from their own configs.
@@ -228,9 +253,15 @@ def train_stages(cfgs: list[Config], outs: list[Path], manifest: Manifest, optio
         return _train_stages_locked(cfgs, runs, manifest, options, stage_tags, continues, name)
 
 
-def _train_stages_locked(cfgs: list[Config], runs: list[RunDir], manifest: Manifest, options: DistributedOptions,
-                         stage_tags: list[dict[str, str]] | None, continues: list[bool],
-                         name: str) -> list[dict[str, Any]]:
+def _train_stages_locked(
+    cfgs: list[Config],
+    runs: list[RunDir],
+    manifest: Manifest,
+    options: DistributedOptions,
+    stage_tags: list[dict[str, str]] | None,
+    continues: list[bool],
+    name: str,
+) -> list[dict[str, Any]]:
     began = time.time()
     ensure_ray()
     import ray
@@ -245,22 +276,36 @@ def _train_stages_locked(cfgs: list[Config], runs: list[RunDir], manifest: Manif
     prefixes = [stage_prefix(k, len(cfgs)) for k in range(len(cfgs))]
     ingest, ds_overrides = _options_from_env(options, cfgs[0])
     storage = resolve_storage(cfgs[-1], runs[-1])
-    latest = resume_checkpoint(st.join(storage.uri, name),  # the newest valid one; damaged ones set aside
-                               [uri for p in prefixes for _, uri in storage.checkpoints(name, p)])
+    latest = resume_checkpoint(
+        st.join(storage.uri, name),  # the newest valid one; damaged ones set aside
+        [uri for p in prefixes for _, uri in storage.checkpoints(name, p)],
+    )
     trackers, stages = [], []
     for k, cfg in enumerate(cfgs):
         existing = storage.checkpoints(name, prefixes[k])
         meta = read_meta(existing[-1][1]) if existing else {}
         tags = {**options.extra_tags, **(stage_tags[k] if stage_tags else {})}
         trackers.append(open_tracker(cfg, runs[k].root, known_run_id=meta.get("mlflow_run_id", ""), extra_tags=tags))
-        stages.append(StageArgs(cfg=cfg.to_dict(), meta={"mlflow_run_id": trackers[-1].info.run_id if trackers[-1].info else "",
-                                                          "run_name": cfg.run.name}, continues=continues[k]))
+        stages.append(
+            StageArgs(
+                cfg=cfg.to_dict(),
+                meta={"mlflow_run_id": trackers[-1].info.run_id if trackers[-1].info else "", "run_name": cfg.run.name},
+                continues=continues[k],
+            )
+        )
     recorder = start_recorder([(run.root, tracker.info) for run, tracker in zip(runs, trackers)])
-    args = WorkerArgs(stages=stages, manifest=manifest, recorder=recorder, ingest=ingest, deepspeed=ds_overrides,
-                      fault=options.fault)
-    log.info("training %s (%d stage(s)) with %d Ray Train workers, ZeRO-%d, storage %s%s", name, len(cfgs),
-             cfgs[0].train.workers, cfgs[0].train.zero_stage, redact_uri(storage.uri),
-             f" (resuming from {latest.rsplit('/', 1)[-1]})" if latest else "")
+    args = WorkerArgs(
+        stages=stages, manifest=manifest, recorder=recorder, ingest=ingest, deepspeed=ds_overrides, fault=options.fault
+    )
+    log.info(
+        "training %s (%d stage(s)) with %d Ray Train workers, ZeRO-%d, storage %s%s",
+        name,
+        len(cfgs),
+        cfgs[0].train.workers,
+        cfgs[0].train.zero_stage,
+        redact_uri(storage.uri),
+        f" (resuming from {latest.rsplit('/', 1)[-1]})" if latest else "",
+    )
     start, fit_start = time.perf_counter(), time.time()
     try:
         _trainer(cfgs[0], name, args, storage, options).fit()
@@ -272,8 +317,10 @@ def _train_stages_locked(cfgs: list[Config], runs: list[RunDir], manifest: Manif
         stopped = [r["error"] for r in ray.get(recorder.report.remote()) if r["error"]]
         if stopped:  # a deterministic error ended the run (e.g. max_failures=0 after an unreadable shard)
             raise UserError(stopped[0]) from None
-        raise UserError(f"distributed training of {name} failed ({type(err).__name__}: {err}); re-run the "
-                        "same command to resume from its latest checkpoint") from err
+        raise UserError(
+            f"distributed training of {name} failed ({type(err).__name__}: {err}); re-run the "
+            "same command to resume from its latest checkpoint"
+        ) from err
     finally:
         ray.kill(recorder)
     wall = round(time.perf_counter() - start, 2)
@@ -290,21 +337,26 @@ def _train_stages_locked(cfgs: list[Config], runs: list[RunDir], manifest: Manif
             raise UserError(f"distributed training of {cfg.run.name} ended without a summary from rank 0")
         export_step = fetch_export(storage, name, run, prefixes[k])
         resume_steps = report["resume_steps"]
-        result = build_result(cfg, LoopResult(**report["summary"]), world_size=cfg.train.workers, extra={
-            "resumed_from_step": resume_steps[0] if resume_steps else 0,
-            "restarts": max(0, len(resume_steps) - 1),
-            "restart_steps": resume_steps[1:],
-            "run_dir": str(run.root),
-            "storage": redact_uri(st.join(storage.uri, name)),
-            "export_step": export_step,
-            "ingest": ingest,
-            "wall_seconds": wall,
-            "run_phases": run_phases,
-            "phases": {**stage_phases[k], "steps": round(report["summary"]["train_seconds"], 3)},
-            "ray_train_stages": len(cfgs),
-            "ray_train_run": name,
-            "mlflow_run_id": stages[k].meta["mlflow_run_id"],
-        })
+        result = build_result(
+            cfg,
+            LoopResult(**report["summary"]),
+            world_size=cfg.train.workers,
+            extra={
+                "resumed_from_step": resume_steps[0] if resume_steps else 0,
+                "restarts": max(0, len(resume_steps) - 1),
+                "restart_steps": resume_steps[1:],
+                "run_dir": str(run.root),
+                "storage": redact_uri(st.join(storage.uri, name)),
+                "export_step": export_step,
+                "ingest": ingest,
+                "wall_seconds": wall,
+                "run_phases": run_phases,
+                "phases": {**stage_phases[k], "steps": round(report["summary"]["train_seconds"], 3)},
+                "ray_train_stages": len(cfgs),
+                "ray_train_run": name,
+                "mlflow_run_id": stages[k].meta["mlflow_run_id"],
+            },
+        )
         run.write_result(result)
         tracker.finish(result, run.root)
         results.append(result)

@@ -45,6 +45,8 @@ def check_workers_fit(workers: int, cpus_per_worker: float, gpus_per_worker: flo
     cpus = sum(n.get("Resources", {}).get("CPU", 0.0) for n in nodes if n.get("Alive"))
     gpus = sum(n.get("Resources", {}).get("GPU", 0.0) for n in nodes if n.get("Alive"))
     need = f"{cpus_per_worker:g} CPU" + (f" + {gpus_per_worker:g} GPU" if gpus_per_worker else "")
-    raise UserError(f"{workers} Ray Train workers ({need} each) do not fit the Ray cluster ({cpus:g} CPUs, "
-                    f"{gpus:g} GPUs on {sum(1 for n in nodes if n.get('Alive'))} node(s); at most {fit} fit): "
-                    f"use --workers {max(fit, 1)} or a larger cluster ({WAIT_ENV}=1 waits for an autoscaler)")
+    raise UserError(
+        f"{workers} Ray Train workers ({need} each) do not fit the Ray cluster ({cpus:g} CPUs, "
+        f"{gpus:g} GPUs on {sum(1 for n in nodes if n.get('Alive'))} node(s); at most {fit} fit): "
+        f"use --workers {max(fit, 1)} or a larger cluster ({WAIT_ENV}=1 waits for an autoscaler)"
+    )

@@ -33,8 +33,14 @@ def progress_logger(total_steps: int) -> Callable[[dict[str, Any]], None]:
 
     def sink(record: dict[str, Any]) -> None:
         if "loss" in record:
-            log.info("step %d/%d loss %.4f lr %.2e %.0f tok/s", record["step"], total_steps, record["loss"],
-                     record["lr"], record["tokens_per_second"])
+            log.info(
+                "step %d/%d loss %.4f lr %.2e %.0f tok/s",
+                record["step"],
+                total_steps,
+                record["loss"],
+                record["lr"],
+                record["tokens_per_second"],
+            )
         elif "eval_loss" in record:
             log.info("step %d eval_loss %.4f", record["step"], record["eval_loss"])
 
@@ -58,8 +64,13 @@ def prepare_run_dir(cfg: Config, run: RunDir, manifest: Manifest, check: bool = 
     run.tokenizer.write_text(tokenizer)
 
 
-def train_in_process(cfg: Config, out: Path, manifest: Manifest, extra_hooks: LoopHooks | None = None,
-                     extra_tags: dict[str, str] | None = None) -> dict[str, Any]:
+def train_in_process(
+    cfg: Config,
+    out: Path,
+    manifest: Manifest,
+    extra_hooks: LoopHooks | None = None,
+    extra_tags: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """Train `cfg` in this process into run directory `out`; resumes from its latest checkpoint.
 
     With `run.tracking_uri` (or MLFLOW_TRACKING_URI) set, logs to one MLflow run kept across
@@ -69,8 +80,9 @@ def train_in_process(cfg: Config, out: Path, manifest: Manifest, extra_hooks: Lo
         return _train_locked(cfg, run, manifest, extra_hooks, extra_tags)
 
 
-def _train_locked(cfg: Config, run: RunDir, manifest: Manifest, extra_hooks: LoopHooks | None,
-                  extra_tags: dict[str, str] | None) -> dict[str, Any]:
+def _train_locked(
+    cfg: Config, run: RunDir, manifest: Manifest, extra_hooks: LoopHooks | None, extra_tags: dict[str, str] | None
+) -> dict[str, Any]:
     # the data first: a missing or corrupt shard is refused before anything is written to the run dir
     train, val = read_split(cfg.data.path, manifest, "train"), read_split(cfg.data.path, manifest, "validation")
     prepare_run_dir(cfg, run, manifest)
@@ -83,8 +95,11 @@ def _train_locked(cfg: Config, run: RunDir, manifest: Manifest, extra_hooks: Loo
     ckpts = LocalCheckpoints(run.checkpoints, cfg.train.keep_checkpoints)
     latest, skipped = ckpts.latest_valid()
     if skipped:
-        log.warning("skipped damaged checkpoint(s) %s; resuming from %s", "; ".join(f"{s.path.name}: {s.reason}" for s in skipped),
-                    latest.name if latest else "the start")
+        log.warning(
+            "skipped damaged checkpoint(s) %s; resuming from %s",
+            "; ".join(f"{s.path.name}: {s.reason}" for s in skipped),
+            latest.name if latest else "the start",
+        )
     resume_state = engine.load(latest) if latest else None
     if resume_state is None and trainable.spec.prepare is not None:
         stats_stream = ArrayBatchStream(train, cfg.train.micro_batch_size, cfg.train.seed + 1)
@@ -98,11 +113,19 @@ def _train_locked(cfg: Config, run: RunDir, manifest: Manifest, extra_hooks: Loo
         hooks.on_record += extra_hooks.on_record
     tracker = open_tracker(cfg, run.root, extra_tags=extra_tags)  # no-op (after one warning) when MLflow is down
     hooks.on_record.append(tracker.log_record)
-    loop = run_loop(cfg, trainable.spec, engine, stream,
-                    lambda: fixed_batches(val, cfg.train.micro_batch_size, cfg.train.eval_batches), hooks, resume_state)
+    loop = run_loop(
+        cfg,
+        trainable.spec,
+        engine,
+        stream,
+        lambda: fixed_batches(val, cfg.train.micro_batch_size, cfg.train.eval_batches),
+        hooks,
+        resume_state,
+    )
     export_model(trainable.model, run)
-    result = build_result(cfg, loop, world_size=1, extra={"resumed_from_step": start_step, "restarts": 0,
-                                                           "run_dir": str(run.root)})
+    result = build_result(
+        cfg, loop, world_size=1, extra={"resumed_from_step": start_step, "restarts": 0, "run_dir": str(run.root)}
+    )
     run.write_result(result)
     tracker.finish(result, run.root)
     return result

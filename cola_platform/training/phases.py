@@ -10,18 +10,25 @@ ended. The differences are the phases `result.json` carries (`run_phases`, `phas
 from __future__ import annotations
 
 RUN_SPANS = {"worker_group_start": ("fit_start", "worker_entry"), "process_group": ("worker_entry", "process_ready")}
-STAGE_SPANS = {"setup": ("stage_start", "engine_ready"), "first_step": ("engine_ready", "first_record"),
-               "loop": ("first_record", "loop_end")}
+STAGE_SPANS = {
+    "setup": ("stage_start", "engine_ready"),
+    "first_step": ("engine_ready", "first_record"),
+    "loop": ("first_record", "loop_end"),
+}
 
 
 def _spans(marks: dict[str, float], spans: dict[str, tuple[str, str]]) -> dict[str, float]:
     """Seconds between the marks of every span whose two marks are both present."""
-    return {name: round(marks[end] - marks[start], 3) for name, (start, end) in spans.items()
-            if start in marks and end in marks}
+    return {
+        name: round(marks[end] - marks[start], 3)
+        for name, (start, end) in spans.items()
+        if start in marks and end in marks
+    }
 
 
-def phase_seconds(run_marks: dict[str, float], stage_marks: list[dict[str, float]], fit_start: float,
-                  fit_end: float) -> tuple[dict[str, float], list[dict[str, float]]]:
+def phase_seconds(
+    run_marks: dict[str, float], stage_marks: list[dict[str, float]], fit_start: float, fit_end: float
+) -> tuple[dict[str, float], list[dict[str, float]]]:
     """(run phases, per-stage phases) in seconds; a phase whose marks are missing (e.g. a stage that
     finished in an earlier attempt) is left out.
 

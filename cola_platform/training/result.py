@@ -21,7 +21,6 @@ def git_commit() -> str:
 
 def build_result(cfg: Config, loop: LoopResult, world_size: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Assemble result.json from the resolved config and the loop summary."""
-    from cola_core.registry import get_family
 
     spec = get_family(cfg.run.family)
     counts = spec.count_params(cfg.model)

@@ -65,11 +65,15 @@ def read_snapshot(run_uri: str) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except ValueError:
-        raise UserError(f"{redact_uri(st.join(run_uri, SNAPSHOT))} is not valid JSON: Ray Train cannot resume this run; "
-                        "move the run's storage directory away to start it again") from None
+        raise UserError(
+            f"{redact_uri(st.join(run_uri, SNAPSHOT))} is not valid JSON: Ray Train cannot resume this run; "
+            "move the run's storage directory away to start it again"
+        ) from None
     if not isinstance(snapshot, dict) or not isinstance(snapshot.get("checkpoint_results"), list):
-        raise UserError(f"{redact_uri(st.join(run_uri, SNAPSHOT))} is not a Ray Train checkpoint snapshot this "
-                        "version understands (no checkpoint_results)")
+        raise UserError(
+            f"{redact_uri(st.join(run_uri, SNAPSHOT))} is not a Ray Train checkpoint snapshot this "
+            "version understands (no checkpoint_results)"
+        )
     return snapshot
 
 
@@ -93,15 +97,20 @@ def forget(snapshot: dict[str, Any], drop: set[str], latest: str | None) -> dict
     out["checkpoint_results"] = [snapshot["checkpoint_results"][i] for i in kept]
     if "checkpoint_report_indices" in snapshot:
         out["checkpoint_report_indices"] = [snapshot["checkpoint_report_indices"][i] for i in kept]
-    out["latest_checkpoint_result"] = next((r for r in out["checkpoint_results"] if r["checkpoint_dir_name"] == latest), None)
+    out["latest_checkpoint_result"] = next(
+        (r for r in out["checkpoint_results"] if r["checkpoint_dir_name"] == latest), None
+    )
     pending = snapshot.get("pending_training_results") or []
     kept_pending = [i for i, r in enumerate(pending) if r["checkpoint_dir_name"] not in drop]
     if "pending_training_results" in snapshot:
         out["pending_training_results"] = [pending[i] for i in kept_pending]
     if "pending_validation_specs" in snapshot:
         out["pending_validation_specs"] = [snapshot["pending_validation_specs"][i] for i in kept_pending]
-    for key in ("validated_checkpoint_dir_names", "timed_out_validation_checkpoint_dir_names",
-                "failed_validation_checkpoint_dir_names"):
+    for key in (
+        "validated_checkpoint_dir_names",
+        "timed_out_validation_checkpoint_dir_names",
+        "failed_validation_checkpoint_dir_names",
+    ):
         if key in snapshot:
             out[key] = [name for name in snapshot[key] if name not in drop]
     return out
@@ -133,7 +142,7 @@ def _move_dir(fs: Any, src: str, dst: str, remote: bool) -> None:
         fs.mv(src, dst)
         return
     for path in fs.find(src):
-        fs.copy(path, dst + path[len(src):])
+        fs.copy(path, dst + path[len(src) :])
     fs.rm(src, recursive=True)
 
 
@@ -146,9 +155,14 @@ def resume_checkpoint(run_uri: str, checkpoints: list[str]) -> str | None:
             return choice.checkpoint
         moved_to = set_aside(run_uri, choice)
     except OSError as err:
-        raise UserError(f"cannot read the checkpoints of {redact_uri(run_uri)} ({type(err).__name__}: {err}); "
-                        "nothing was changed, re-run when the storage is reachable") from None
-    log.warning("skipped checkpoint(s) %s (moved to %s); resuming from %s",
-                "; ".join(f"{s.name}: {s.reason}" for s in choice.skipped), redact_uri(moved_to),
-                dir_name(choice.checkpoint) if choice.checkpoint else "the start")
+        raise UserError(
+            f"cannot read the checkpoints of {redact_uri(run_uri)} ({type(err).__name__}: {err}); "
+            "nothing was changed, re-run when the storage is reachable"
+        ) from None
+    log.warning(
+        "skipped checkpoint(s) %s (moved to %s); resuming from %s",
+        "; ".join(f"{s.name}: {s.reason}" for s in choice.skipped),
+        redact_uri(moved_to),
+        dir_name(choice.checkpoint) if choice.checkpoint else "the start",
+    )
     return choice.checkpoint

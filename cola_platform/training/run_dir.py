@@ -1,11 +1,11 @@
 """The layout of a run directory and the files every job reads or writes in it.
 
-    RUN_DIR/config.json        resolved config (written at start)
-    RUN_DIR/tokenizer.json     the data's tokenizer (so sampling needs nothing else)
-    RUN_DIR/metrics.jsonl      one JSON record per logged step / eval
-    RUN_DIR/checkpoints/step_N in-process checkpoints (Ray runs keep theirs in Ray's storage)
-    RUN_DIR/model.safetensors  consolidated fp32 weights, exported at the end
-    RUN_DIR/result.json        summary numbers, written last (its presence means "finished")
+RUN_DIR/config.json        resolved config (written at start)
+RUN_DIR/tokenizer.json     the data's tokenizer (so sampling needs nothing else)
+RUN_DIR/metrics.jsonl      one JSON record per logged step / eval
+RUN_DIR/checkpoints/step_N in-process checkpoints (Ray runs keep theirs in Ray's storage)
+RUN_DIR/model.safetensors  consolidated fp32 weights, exported at the end
+RUN_DIR/result.json        summary numbers, written last (its presence means "finished")
 """
 
 from __future__ import annotations
@@ -67,7 +67,11 @@ class MetricsLog:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
-            kept = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= resume_step]
+            kept = [
+                ln
+                for ln in path.read_text().splitlines()
+                if ln.strip() and json.loads(ln).get("step", 0) <= resume_step
+            ]
             path.write_text("".join(ln + "\n" for ln in kept))
 
     def __call__(self, record: dict[str, Any]) -> None:

@@ -49,13 +49,16 @@ class RunLock:
         try:
             self._lock.acquire()
         except Timeout:
-            raise UserError(f"run directory {self.root} is in use by {self.holder()}; wait for that run to end "
-                            "or stop it, then re-run to resume") from None
+            raise UserError(
+                f"run directory {self.root} is in use by {self.holder()}; wait for that run to end "
+                "or stop it, then re-run to resume"
+            ) from None
         (self.root / OWNER_FILE).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         (self.root / OWNER_FILE).unlink(missing_ok=True)
         self._lock.release()
         if self._created and {p.name for p in self.root.iterdir()} <= {LOCK_FILE}:

@@ -109,7 +109,9 @@ class FaultPlan:
                 return
             Path(self.marker).write_text(str(os.getpid()))
             if self.action == "hang":
-                log.warning("fault drill: rank %d (pid %d) waits to be killed at step %d", self.rank, os.getpid(), self.step)
+                log.warning(
+                    "fault drill: rank %d (pid %d) waits to be killed at step %d", self.rank, os.getpid(), self.step
+                )
                 time.sleep(self.hang_seconds)
             raise RuntimeError(f"fault drill: rank {self.rank} fails at step {self.step}")
 
@@ -147,8 +149,12 @@ def _setup_process(cfg: Config, local_world: int) -> None:
     torch.set_num_threads(cfg.train.threads or max(1, (os.cpu_count() or 1) // max(1, local_world)))
     root = logging.getLogger()
     if not root.handlers:
-        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+        logging.basicConfig(
+            level=logging.INFO,
+            stream=sys.stderr,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            datefmt="%H:%M:%S",
+        )
     root.setLevel(logging.INFO)
 
 
@@ -181,8 +187,9 @@ def rank_seed(seed: int, rank: int) -> int:
     return seed + RANK_SEED_STRIDE * rank
 
 
-def build_rank(cfg: Config, manifest: Manifest, rank: int, fresh: bool,
-               deepspeed_overrides: dict[str, Any] | None = None) -> tuple[Trainable, DeepSpeedEngine]:
+def build_rank(
+    cfg: Config, manifest: Manifest, rank: int, fresh: bool, deepspeed_overrides: dict[str, Any] | None = None
+) -> tuple[Trainable, DeepSpeedEngine]:
     """One rank's model and engine: same seed and weights everywhere, the family's prepare on a
     fresh run (rank 0's buffers broadcast), then a per-rank RNG stream, then DeepSpeed."""
     seed_everything(cfg.train.seed)
@@ -211,8 +218,9 @@ def mean_over_ranks(world: int, device: torch.device) -> Callable[[dict[str, flo
 class CheckpointReporter:
     """`save_checkpoint` and metrics-report hooks: every rank saves and reports in lockstep."""
 
-    def __init__(self, cfg: Config, engine: DeepSpeedEngine, rank: int, meta: dict[str, Any],
-                 stage: int = 0, n_stages: int = 1):
+    def __init__(
+        self, cfg: Config, engine: DeepSpeedEngine, rank: int, meta: dict[str, Any], stage: int = 0, n_stages: int = 1
+    ):
         self.cfg, self.engine, self.rank, self.meta = cfg, engine, rank, meta
         self.stage, self.n_stages = stage, n_stages
         self.latest: dict[str, float] = {}
@@ -241,16 +249,23 @@ class CheckpointReporter:
                 self.engine.export(tmp / EXPORT_FILE)
             world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
             if self.rank == 0:
-                meta = {**self.meta, "step": step, "stage": self.stage, "zero_stage": self.cfg.train.zero_stage,
-                        "world_size": world}
+                meta = {
+                    **self.meta,
+                    "step": step,
+                    "stage": self.stage,
+                    "zero_stage": self.cfg.train.zero_stage,
+                    "world_size": world,
+                }
                 (tmp / META_FILE).write_text(json.dumps(meta, sort_keys=True))
             write_rank_manifest(tmp, step, self.rank, world)  # last: lists every file this rank wrote
             if torch.distributed.is_initialized():
                 torch.distributed.barrier()
             order = checkpoint_order(self.stage, self.n_stages, step, step >= self.cfg.train.steps)
-            ray.train.report({**self.latest, "step": step, CHECKPOINT_ORDER: order},
-                             checkpoint=Checkpoint.from_directory(str(tmp)),
-                             checkpoint_dir_name=checkpoint_dir_name(step, stage_prefix(self.stage, self.n_stages)))
+            ray.train.report(
+                {**self.latest, "step": step, CHECKPOINT_ORDER: order},
+                checkpoint=Checkpoint.from_directory(str(tmp)),
+                checkpoint_dir_name=checkpoint_dir_name(step, stage_prefix(self.stage, self.n_stages)),
+            )
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         self._wait_committed(step)
@@ -262,8 +277,9 @@ class CheckpointReporter:
         import ray.train
 
         try:
-            ray.train.get_all_reported_checkpoints(consistency_mode=ray.train.CheckpointConsistencyMode.COMMITTED,
-                                                   timeout_s=COMMIT_TIMEOUT_S)
+            ray.train.get_all_reported_checkpoints(
+                consistency_mode=ray.train.CheckpointConsistencyMode.COMMITTED, timeout_s=COMMIT_TIMEOUT_S
+            )
         except Exception as err:  # a slow controller must not stop training
             log.warning("checkpoint of step %d not yet confirmed by Ray Train (%s: %s)", step, type(err).__name__, err)
 
@@ -296,8 +312,14 @@ def _first_record_mark(args: WorkerArgs, stage: int) -> Callable[[dict[str, Any]
 def _progress(total: int) -> Callable[[dict[str, Any]], None]:
     def sink(record: dict[str, Any]) -> None:
         if "loss" in record:
-            log.info("step %d/%d loss %.4f lr %.2e %.0f tok/s", record["step"], total, record["loss"], record["lr"],
-                     record["tokens_per_second"])
+            log.info(
+                "step %d/%d loss %.4f lr %.2e %.0f tok/s",
+                record["step"],
+                total,
+                record["loss"],
+                record["lr"],
+                record["tokens_per_second"],
+            )
         elif "eval_loss" in record:
             log.info("step %d eval_loss %.4f", record["step"], record["eval_loss"])
 
@@ -315,8 +337,13 @@ def checkpoint_position(checkpoint: Any) -> tuple[int, int]:
     return int(meta.get("stage", 0)), int(meta["step"])
 
 
-def hand_over(cfg: Config, directory: Path, weights: Path | None = None, engine: DeepSpeedEngine | None = None,
-              model: torch.nn.Module | None = None) -> str:
+def hand_over(
+    cfg: Config,
+    directory: Path,
+    weights: Path | None = None,
+    engine: DeepSpeedEngine | None = None,
+    model: torch.nn.Module | None = None,
+) -> str:
     """Write a finished stage's weights (from `weights`, or gathered from the live `engine`/`model`)
     and its config into `directory`, the `run.init_from` of the next stage; returns its path."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -370,8 +397,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         shutil.rmtree(handoff, ignore_errors=True)
 
 
-def train_stage(args: WorkerArgs, cfg: Config, stage: int, checkpoint: Any, rank: int, world: int
-                ) -> tuple[Trainable, DeepSpeedEngine]:
+def train_stage(
+    args: WorkerArgs, cfg: Config, stage: int, checkpoint: Any, rank: int, world: int
+) -> tuple[Trainable, DeepSpeedEngine]:
     """Train one stage on this rank (resuming from `checkpoint` when it is this stage's); returns
     its model and engine so the next stage can take over the weights."""
     import ray
@@ -380,8 +408,15 @@ def train_stage(args: WorkerArgs, cfg: Config, stage: int, checkpoint: Any, rank
     _mark(args, rank, stage, "stage_start")
     if ray.get(args.recorder.stopped.remote(stage)):  # an earlier attempt hit a deterministic error
         raise StageStopped
-    plan = IngestPlan(rows=args.manifest.split_rows("train"), micro_batch_size=cfg.train.micro_batch_size,
-                      world_size=world, rank=rank, mode=args.ingest, seed=cfg.train.seed, shuffle=cfg.data.shuffle)
+    plan = IngestPlan(
+        rows=args.manifest.split_rows("train"),
+        micro_batch_size=cfg.train.micro_batch_size,
+        world_size=world,
+        rank=rank,
+        mode=args.ingest,
+        seed=cfg.train.seed,
+        shuffle=cfg.data.shuffle,
+    )
     stream = RayBatchStream(ray.train.get_dataset_shard("train"), plan)
     if checkpoint is None:
         stream.prime()  # Ray Data starts while the model and DeepSpeed are set up
@@ -389,25 +424,39 @@ def train_stage(args: WorkerArgs, cfg: Config, stage: int, checkpoint: Any, rank
     resume_state = None
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
-            resume_state = load_checkpoint(engine, Path(directory),
-                                           lambda message: ray.get(args.recorder.stop.remote(stage, message)))
+            resume_state = load_checkpoint(
+                engine, Path(directory), lambda message: ray.get(args.recorder.stop.remote(stage, message))
+            )
     start_step = int(resume_state["loop"]["step"]) if resume_state else 0
     reporter = CheckpointReporter(cfg, engine, rank, args.stages[stage].meta, stage, len(args.stages))
-    hooks = LoopHooks(on_record=[reporter.on_record], save_checkpoint=reporter.save,
-                      reduce_metrics=mean_over_ranks(world, engine.ds.device))
+    hooks = LoopHooks(
+        on_record=[reporter.on_record],
+        save_checkpoint=reporter.save,
+        reduce_metrics=mean_over_ranks(world, engine.ds.device),
+    )
     attempt = -1
     if rank == 0:
         attempt = ray.get(args.recorder.attempt_started.remote(stage, start_step))
-        hooks.on_record += [_recorder_sink(args.recorder, stage, attempt), _progress(cfg.train.steps),
-                            _first_record_mark(args, stage)]
+        hooks.on_record += [
+            _recorder_sink(args.recorder, stage, attempt),
+            _progress(cfg.train.steps),
+            _first_record_mark(args, stage),
+        ]
     if args.fault is not None and args.fault.rank == rank:
         hooks.on_record.append(args.fault.sink())
     val, device = read_split(cfg.data.path, args.manifest, "validation"), engine.ds.device
     _mark(args, rank, stage, "engine_ready")
     try:
-        loop = run_loop(cfg, trainable.spec, engine, stream,
-                        lambda: (b.to(device) for b in fixed_batches(val, cfg.train.micro_batch_size, cfg.train.eval_batches)),
-                        hooks, resume_state, world_size=world)
+        loop = run_loop(
+            cfg,
+            trainable.spec,
+            engine,
+            stream,
+            lambda: (b.to(device) for b in fixed_batches(val, cfg.train.micro_batch_size, cfg.train.eval_batches)),
+            hooks,
+            resume_state,
+            world_size=world,
+        )
     except DivergedError as err:  # every rank sees the same all-reduced loss: all stop here together
         ray.get(args.recorder.stop.remote(stage, str(err)))
         raise StageStopped from err

@@ -1,9 +1,9 @@
 """`jobs.sweep`: run a sweep study on the Ray cluster and summarise it.
 
-    <out>/tune/<study>/      Ray Tune's experiment state (re-running restores it)
-    <out>/trials/<run>/      one directory per trial, named from the hash of its resolved config
-    <out>/stage1/<run>/      shared Cola Stage-1 VAEs
-    <out>/result.json        the summary (also logged to the study's MLflow parent run)
+<out>/tune/<study>/      Ray Tune's experiment state (re-running restores it)
+<out>/trials/<run>/      one directory per trial, named from the hash of its resolved config
+<out>/stage1/<run>/      shared Cola Stage-1 VAEs
+<out>/result.json        the summary (also logged to the study's MLflow parent run)
 """
 
 from __future__ import annotations
@@ -122,14 +122,22 @@ def build_tuner(study: SweepStudy, ctx: TrialContext, base: Config, storage: Pat
         return tune.Tuner.restore(str(path), trainable=trainable, resume_errored=True, restart_errored=False)
     single = len(study.objective) == 1
     tune_config = tune.TuneConfig(
-        metric=study.objective[0] if single else None, mode=study.mode[0] if single else None,
-        search_alg=search_algorithm(study), scheduler=scheduler(study, trial_budget(study, base)),
-        num_samples=num_samples(study), max_concurrent_trials=max_concurrent(study, ray.cluster_resources().get("CPU", 1)),
+        metric=study.objective[0] if single else None,
+        mode=study.mode[0] if single else None,
+        search_alg=search_algorithm(study),
+        scheduler=scheduler(study, trial_budget(study, base)),
+        num_samples=num_samples(study),
+        max_concurrent_trials=max_concurrent(study, ray.cluster_resources().get("CPU", 1)),
     )
-    run_config = tune.RunConfig(name=study.name, storage_path=str(storage.absolute()),
-                                failure_config=tune.FailureConfig(max_failures=study.max_failures), verbose=1)
-    return tune.Tuner(trainable, param_space=param_space(study.space, study.search), tune_config=tune_config,
-                      run_config=run_config)
+    run_config = tune.RunConfig(
+        name=study.name,
+        storage_path=str(storage.absolute()),
+        failure_config=tune.FailureConfig(max_failures=study.max_failures),
+        verbose=1,
+    )
+    return tune.Tuner(
+        trainable, param_space=param_space(study.space, study.search), tune_config=tune_config, run_config=run_config
+    )
 
 
 def collect_trials(results: Any, ctx: TrialContext) -> list[dict[str, Any]]:
@@ -137,8 +145,11 @@ def collect_trials(results: Any, ctx: TrialContext) -> list[dict[str, Any]]:
     records = []
     for r in results:
         point = dict(r.config or {})
-        row: dict[str, Any] = {"trial_id": (r.metrics or {}).get("trial_id", ""), "status": "error" if r.error else "ok",
-                               "error": str(r.error).splitlines()[0][:300] if r.error else ""}
+        row: dict[str, Any] = {
+            "trial_id": (r.metrics or {}).get("trial_id", ""),
+            "status": "error" if r.error else "ok",
+            "error": str(r.error).splitlines()[0][:300] if r.error else "",
+        }
         try:
             cfg = trial_config(ctx, point)
             row.update(ctx.study.space.resolve_trial(point, Config.from_dict(ctx.base)))
@@ -147,7 +158,9 @@ def collect_trials(results: Any, ctx: TrialContext) -> list[dict[str, Any]]:
         except Exception as err:  # a broken point is reported, not fatal to the summary
             row["error"] = row["error"] or str(err)
         row.update({k: v for k, v in point.items() if "." not in k})
-        row.update({k: v for k, v in (r.metrics or {}).items() if isinstance(v, (int, float)) and not k.startswith("config/")})
+        row.update(
+            {k: v for k, v in (r.metrics or {}).items() if isinstance(v, (int, float)) and not k.startswith("config/")}
+        )
         records.append(row)
     return records
 
@@ -165,17 +178,28 @@ def run_sweep(study: SweepStudy, out: Path) -> dict[str, Any]:
     base.train.threads = base.train.threads or trial_threads(study, ray.cluster_resources().get("CPU", 1))
     out.mkdir(parents=True, exist_ok=True)
     base.run.tracking_uri = base.run.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")  # trials inherit it
-    parent = open_study_run(study.name, kind="sweep", params={"search": study.search, "scheduler": study.scheduler,
-                                                                "objective": ",".join(study.objective)},
-                            tracking_uri=base.run.tracking_uri)
+    parent = open_study_run(
+        study.name,
+        kind="sweep",
+        params={"search": study.search, "scheduler": study.scheduler, "objective": ",".join(study.objective)},
+        tracking_uri=base.run.tracking_uri,
+    )
     ctx = TrialContext(study=study, base=base.to_dict(), out=str(out.absolute()), parent_run_id=parent.run_id)
     tuner = build_tuner(study, ctx, base, out / "tune")
     results = tuner.fit()
     records = collect_trials(results, ctx)
     if not any(r["status"] == "ok" for r in records):
-        raise UserError(f"every trial of study {study.name} failed; first error: {records[0]['error'] if records else 'none'}")
-    summary = summarize(study, records, out, full_trial_flops=trial_flops(study, base),
-                        full_trial_tokens=trial_tokens(study, base), full_grid_flops=grid_flops(ctx))
+        raise UserError(
+            f"every trial of study {study.name} failed; first error: {records[0]['error'] if records else 'none'}"
+        )
+    summary = summarize(
+        study,
+        records,
+        out,
+        full_trial_flops=trial_flops(study, base),
+        full_trial_tokens=trial_tokens(study, base),
+        full_grid_flops=grid_flops(ctx),
+    )
     summary["study_file"] = study.path
     summary["mlflow_parent_run_id"] = parent.run_id
     atomic_write_json(out / "result.json", summary)

@@ -44,8 +44,12 @@ def scheduler(study: SweepStudy, max_t: float) -> Any | None:
         return None
     from ray.tune.schedulers import ASHAScheduler
 
-    return ASHAScheduler(time_attr=study.time_attr, max_t=max_t, grace_period=max(1.0, study.grace_fraction * max_t),
-                         reduction_factor=study.reduction_factor)
+    return ASHAScheduler(
+        time_attr=study.time_attr,
+        max_t=max_t,
+        grace_period=max(1.0, study.grace_fraction * max_t),
+        reduction_factor=study.reduction_factor,
+    )
 
 
 def num_samples(study: SweepStudy) -> int:

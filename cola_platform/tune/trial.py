@@ -54,7 +54,9 @@ def stage1_config(ctx: TrialContext, cfg: Config) -> Config:
     return validate(s1)
 
 
-def train_run(cfg: Config, out: Path, workers: int, tags: dict[str, str], on_eval: Callable[[dict], None] | None) -> dict:
+def train_run(
+    cfg: Config, out: Path, workers: int, tags: dict[str, str], on_eval: Callable[[dict], None] | None
+) -> dict:
     """Train one config of the study with its workers per trial (resuming if `out` exists)."""
     cfg.train.workers = workers
     return train_config(cfg, out, tags=tags, on_record=on_eval, report_to_tune=on_eval is not None)
@@ -81,7 +83,9 @@ def evaluate_checkpoint(ctx: TrialContext, cfg: Config, out: Path) -> dict[str, 
     from cola_platform.training.export import load_run
 
     loaded = load_run(ctx.study.checkpoint)
-    loaded.cfg = validate(apply_overrides(loaded.cfg, {k: v for k, v in cfg.flat().items() if k.startswith("sampler.")}))
+    loaded.cfg = validate(
+        apply_overrides(loaded.cfg, {k: v for k, v in cfg.flat().items() if k.startswith("sampler.")})
+    )
     # the sampler settings move the family's held-out diagnostics too (Cola's prior probe samples with them)
     return run_eval(ctx, loaded, out, heldout_batches=loaded.cfg.train.eval_batches)
 
@@ -94,8 +98,10 @@ def run_eval(ctx: TrialContext, loaded: Any, out: Path, heldout_batches: int = 0
     tasks = ctx.study.eval_tasks
     if not tasks and not heldout_batches:
         return {}
-    record = evaluate_run(loaded, EvalRequest(tasks=tasks, items=ctx.study.eval_items, seed=ctx.study.seed,
-                                              likelihood_batches=heldout_batches))
+    record = evaluate_run(
+        loaded,
+        EvalRequest(tasks=tasks, items=ctx.study.eval_items, seed=ctx.study.seed, likelihood_batches=heldout_batches),
+    )
     atomic_write_json(out / "eval.json", record)
     return flat_metrics(record)
 

@@ -22,8 +22,21 @@ def job(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("jobs") / "sw"
-    job("jobs.prepare_data", "--source", "storyworld", "--num-docs", "1500", "--seq-len", "64", "--vocab-size", "512",
-        "--out", str(out), "--engine", "local")
+    job(
+        "jobs.prepare_data",
+        "--source",
+        "storyworld",
+        "--num-docs",
+        "1500",
+        "--seq-len",
+        "64",
+        "--vocab-size",
+        "512",
+        "--out",
+        str(out),
+        "--engine",
+        "local",
+    )
     return out
 
 
@@ -38,15 +51,35 @@ def test_prepare_data_writes_manifest_and_tokenizer(data_dir):
 @pytest.mark.parametrize("family", ["ar", "llada", "cola"])
 def test_train_then_sample(data_dir, tmp_path, family):
     run = tmp_path / f"{family}-run"
-    common = ["--preset", "tiny", "--data", str(data_dir), "--steps", "4", "--set", "train.eval_batches=1",
-              "--set", "train.micro_batch_size=4"]
+    common = [
+        "--preset",
+        "tiny",
+        "--data",
+        str(data_dir),
+        "--steps",
+        "4",
+        "--set",
+        "train.eval_batches=1",
+        "--set",
+        "train.micro_batch_size=4",
+    ]
     if family == "cola":  # Stage 1 (the VAE), then Stage 2 (joint) from it: only Stage 2 can sample
         job("jobs.train", "--family", "cola", *common, "--stage", "1", "--out", str(tmp_path / "stage1"))
         common += ["--stage", "2", "--init-from", str(tmp_path / "stage1")]
     job("jobs.train", "--family", family, *common, "--out", str(run))
     result = json.loads((run / "result.json").read_text())
-    for key in ("family", "preset", "steps", "initial_loss", "final_loss", "eval_loss", "params_total",
-                "params_non_embedding", "train_flops", "tokens_per_second"):
+    for key in (
+        "family",
+        "preset",
+        "steps",
+        "initial_loss",
+        "final_loss",
+        "eval_loss",
+        "params_total",
+        "params_non_embedding",
+        "train_flops",
+        "tokens_per_second",
+    ):
         assert key in result, key
     assert result["family"] == family and result["steps"] == 4 and result["train_flops"] > 0
     assert (run / "metrics.jsonl").read_text().count('"step": 4') >= 1
@@ -63,16 +96,41 @@ def test_train_then_sample(data_dir, tmp_path, family):
         (["jobs.train", "--family", "ar", "--preset", "huge", "--data", "{data}"], "unknown preset"),
         (["jobs.train", "--family", "ar", "--data", "{data}", "--set", "model.nope=1"], "unknown config key"),
         (["jobs.train", "--family", "ar", "--data", "{data}", "--set", "optim.lr=fast"], "not a valid float"),
-        (["jobs.train", "--family", "ar", "--data", "{data}", "--set", "model.vocab_size=7"], "come from the data manifest"),
-        (["jobs.train", "--family", "cola", "--data", "{data}", "--stage", "2", "--out", "{tmp}/x"], "needs run.init_from"),
-        (["jobs.train", "--family", "cola", "--data", "{data}", "--stage", "2", "--init-from", "{tmp}/nope", "--out", "{tmp}/x"],
-         "must be a directory"),
-        (["jobs.train", "--family", "ar", "--data", "{data}", "--steps", "2", "--workers", "3", "--out", "{tmp}/x"],
-         "do not fit the Ray cluster"),
+        (
+            ["jobs.train", "--family", "ar", "--data", "{data}", "--set", "model.vocab_size=7"],
+            "come from the data manifest",
+        ),
+        (
+            ["jobs.train", "--family", "cola", "--data", "{data}", "--stage", "2", "--out", "{tmp}/x"],
+            "needs run.init_from",
+        ),
+        (
+            [
+                "jobs.train",
+                "--family",
+                "cola",
+                "--data",
+                "{data}",
+                "--stage",
+                "2",
+                "--init-from",
+                "{tmp}/nope",
+                "--out",
+                "{tmp}/x",
+            ],
+            "must be a directory",
+        ),
+        (
+            ["jobs.train", "--family", "ar", "--data", "{data}", "--steps", "2", "--workers", "3", "--out", "{tmp}/x"],
+            "do not fit the Ray cluster",
+        ),
         (["jobs.sample", "--run", "/nonexistent/run", "--prompt", "x"], "does not exist"),
         (["jobs.sample", "--run", "/nonexistent/run", "--max-new-tokens", "-1"], "must be >= 1"),
         (["jobs.eval", "--run", "/nonexistent/run", "--max-new-tokens", "0", "--out", "{tmp}/x"], "must be >= 1"),
-        (["jobs.prepare_data", "--source", "file:/nonexistent.txt", "--seq-len", "64", "--out", "{tmp}/x"], "does not exist"),
+        (
+            ["jobs.prepare_data", "--source", "file:/nonexistent.txt", "--seq-len", "64", "--out", "{tmp}/x"],
+            "does not exist",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_nonzero(data_dir, tmp_path, args, fragment):
@@ -87,8 +145,23 @@ def test_bad_input_is_one_line_and_nonzero(data_dir, tmp_path, args, fragment):
 
 def test_second_train_into_the_same_run_dir_exits_at_once_naming_the_first(data_dir, tmp_path):
     run = tmp_path / "shared"
-    args = [sys.executable, "-m", "jobs.train", "--family", "ar", "--preset", "tiny", "--data", str(data_dir),
-            "--steps", "100000", "--set", "train.micro_batch_size=2", "--out", str(run)]
+    args = [
+        sys.executable,
+        "-m",
+        "jobs.train",
+        "--family",
+        "ar",
+        "--preset",
+        "tiny",
+        "--data",
+        str(data_dir),
+        "--steps",
+        "100000",
+        "--set",
+        "train.micro_batch_size=2",
+        "--out",
+        str(run),
+    ]
     first = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
@@ -112,9 +185,24 @@ def test_a_tokenizer_that_is_not_the_manifests_is_refused(data_dir, tmp_path):
     tok = json.loads((data / manifest["tokenizer"]).read_text())
     tok["model"]["vocab"]["zzz-not-a-token"] = max(tok["model"]["vocab"].values()) + 1
     (data / manifest["tokenizer"]).write_text(json.dumps(tok))
-    proc = job("jobs.train", "--family", "ar", "--preset", "tiny", "--data", str(data), "--steps", "2",
-               "--out", str(tmp_path / "x"), check=False)
-    assert proc.returncode != 0 and "is not the tokenizer its manifest was prepared with" in proc.stderr.strip().splitlines()[-1]
+    proc = job(
+        "jobs.train",
+        "--family",
+        "ar",
+        "--preset",
+        "tiny",
+        "--data",
+        str(data),
+        "--steps",
+        "2",
+        "--out",
+        str(tmp_path / "x"),
+        check=False,
+    )
+    assert (
+        proc.returncode != 0
+        and "is not the tokenizer its manifest was prepared with" in proc.stderr.strip().splitlines()[-1]
+    )
     assert not (tmp_path / "x").exists()
 
 
@@ -124,7 +212,9 @@ def test_credentials_inside_uris_never_reach_the_run_directory(data_dir, tmp_pat
     from cola_platform.training.run_dir import RunDir
     from cola_platform.training.setup import config_for_data
 
-    cfg, manifest = config_for_data("ar", "tiny", str(data_dir), {"run.tracking_uri": "http://alice:s3cr3t-pw@127.0.0.1:9/x?token=abc"})
+    cfg, manifest = config_for_data(
+        "ar", "tiny", str(data_dir), {"run.tracking_uri": "http://alice:s3cr3t-pw@127.0.0.1:9/x?token=abc"}
+    )
     prepare_run_dir(cfg, RunDir(tmp_path / "run"), read_manifest(str(data_dir)))
     saved = (tmp_path / "run" / "config.json").read_text()
     assert "s3cr3t-pw" not in saved and "token=abc" not in saved and "alice" not in saved

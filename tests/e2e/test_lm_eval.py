@@ -38,13 +38,41 @@ def job(*args):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("lmeval")
-    job("jobs.prepare_data", "--source", "storyworld", "--num-docs", "800", "--seq-len", "64", "--vocab-size", "400",
-        "--out", str(root / "data"), "--engine", "local")
+    job(
+        "jobs.prepare_data",
+        "--source",
+        "storyworld",
+        "--num-docs",
+        "800",
+        "--seq-len",
+        "64",
+        "--vocab-size",
+        "400",
+        "--out",
+        str(root / "data"),
+        "--engine",
+        "local",
+    )
     out = {}
     for family in ("ar", "llada"):
         out[family] = root / family
-        job("jobs.train", "--family", family, "--preset", "tiny", "--data", str(root / "data"), "--steps", "3",
-            "--out", str(out[family]), "--set", "train.micro_batch_size=4", "--set", "train.eval_batches=1")
+        job(
+            "jobs.train",
+            "--family",
+            family,
+            "--preset",
+            "tiny",
+            "--data",
+            str(root / "data"),
+            "--steps",
+            "3",
+            "--out",
+            str(out[family]),
+            "--set",
+            "train.micro_batch_size=4",
+            "--set",
+            "train.eval_batches=1",
+        )
     return root, out
 
 
@@ -59,8 +87,17 @@ def test_local_generate_until_task(runs, tmp_path):
     yaml_text = (REPO / "tests" / "assets" / "lm_eval_tasks" / "sw_lambada_local.yaml").read_text()
     (tasks / "sw_lambada_local.yaml").write_text(yaml_text.replace("test: sw_lambada_local.jsonl", f"test: {data}"))
     result_file = tmp_path / "lm_eval.json"
-    job("jobs.lm_eval", "--run", str(out["ar"]), "--tasks", "sw_lambada_local", "--include-path", str(tasks),
-        "--out", str(result_file))
+    job(
+        "jobs.lm_eval",
+        "--run",
+        str(out["ar"]),
+        "--tasks",
+        "sw_lambada_local",
+        "--include-path",
+        str(tasks),
+        "--out",
+        str(result_file),
+    )
     result = json.loads(result_file.read_text())
     metrics = result["results"]["sw_lambada_local"]
     score = next(v for k, v in metrics.items() if k.startswith("exact_match"))
@@ -76,11 +113,12 @@ def test_loglikelihood_per_family(runs):
 
     _, out = runs
     ar = PlatformLM(str(out["ar"]))
-    (ll_good, _), (ll_bad, _) = ar.loglikelihood([Req("Once upon a time, there was", " a"),
-                                                  Req("Once upon a time, there was", " zzq xqz zzq")])
+    (ll_good, _), (ll_bad, _) = ar.loglikelihood(
+        [Req("Once upon a time, there was", " a"), Req("Once upon a time, there was", " zzq xqz zzq")]
+    )
     assert ll_good < 0 and ll_bad < ll_good  # longer, unlikely continuation scores lower
     llada = PlatformLM(str(out["llada"]), mc_num=8)
-    (ll, greedy), = llada.loglikelihood([Req("Once upon a time", " there was")])
+    ((ll, greedy),) = llada.loglikelihood([Req("Once upon a time", " there was")])
     assert ll < 0 and greedy is False
     gen = ar.generate_until([Req("Once upon a time", {"until": ["."], "max_gen_toks": 6})])
     assert isinstance(gen[0], str) and "." not in gen[0]
@@ -103,8 +141,19 @@ def test_rolling_task_scores_whole_documents(runs, tmp_path):
     data.write_text("\n".join(json.dumps({"text": d}) for d in docs))
     (tasks / "sw_rolling_local.yaml").write_text(ROLLING_YAML.format(data=data))
     result_file = tmp_path / "rolling.json"
-    job("jobs.lm_eval", "--run", str(out["ar"]), "--tasks", "sw_rolling_local", "--include-path", str(tasks),
-        "--batch-size", "4", "--out", str(result_file))
+    job(
+        "jobs.lm_eval",
+        "--run",
+        str(out["ar"]),
+        "--tasks",
+        "sw_rolling_local",
+        "--include-path",
+        str(tasks),
+        "--batch-size",
+        "4",
+        "--out",
+        str(result_file),
+    )
     bits_per_byte = json.loads(result_file.read_text())["results"]["sw_rolling_local"]["bits_per_byte,none"]
     model = PlatformLM(str(out["ar"]))
     assert all(len(model.tok_encode(d)) > 3 * model.max_length for d in docs)

@@ -26,8 +26,19 @@ def test_submit_with_token_only(local_cluster):
     """The documented minimal command: only RAY_AUTH_MODE=token and the HTTP address, plain --working-dir."""
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
     env["RAY_AUTH_MODE"] = "token"
-    cmd = [*ray_cli(), "job", "submit", "--address", local_cluster.dashboard_url, "--working-dir", str(REPO), "--",
-           "python", "-c", "import cola_core, cola_platform; print('ok')"]
+    cmd = [
+        *ray_cli(),
+        "job",
+        "submit",
+        "--address",
+        local_cluster.dashboard_url,
+        "--working-dir",
+        str(REPO),
+        "--",
+        "python",
+        "-c",
+        "import cola_core, cola_platform; print('ok')",
+    ]
     result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, _tail(result)
     assert "ok" in result.stdout.splitlines(), _tail(result)
@@ -51,30 +62,34 @@ def test_job_runs_in_uploaded_copy_and_finds_its_cluster(local_cluster):
     assert result.returncode == 0, _tail(result)
     line = next((ln for ln in result.stdout.splitlines() if ln.startswith("PROBE ")), None)
     assert line, _tail(result)
-    probe = json.loads(line[len("PROBE "):])
+    probe = json.loads(line[len("PROBE ") :])
     assert "working_dir_files" in probe["module"] and not probe["module"].startswith(str(REPO)), probe
-    assert Path(probe["python"]).parent == Path(sys.executable).parent, probe   # the head's venv, first on PATH
+    assert Path(probe["python"]).parent == Path(sys.executable).parent, probe  # the head's venv, first on PATH
     assert not probe["venv"] and not probe["git"], probe
     assert probe["nbytes"] < 20 * 2**20, f"working-dir upload is {probe['nbytes']} bytes: is something big not ignored?"
     assert probe["gcs"] == local_cluster.gcs_address, probe
     assert probe["cpus"] == 2, probe
-    assert probe["ds"] == "cpu", probe        # from cluster/runtime_env.yaml
+    assert probe["ds"] == "cpu", probe  # from cluster/runtime_env.yaml
     assert probe["mlflow"] == local_cluster.mlflow_uri and probe["s3"] == local_cluster.s3_endpoint, probe
 
 
 def _prepare(local_cluster, out: Path, tmp_path: Path) -> subprocess.CompletedProcess:
     """Submit jobs.prepare_data on storyworld; fall back to a small JSONL corpus if storyworld fails."""
     common = ["--seq-len", "32", "--vocab-size", "300", "--out", str(out)]
-    result = local_cluster.submit("python", "-m", "jobs.prepare_data", "--source", "storyworld", "--num-docs", "200",
-                                  *common)
+    result = local_cluster.submit(
+        "python", "-m", "jobs.prepare_data", "--source", "storyworld", "--num-docs", "200", *common
+    )
     if result.returncode == 0:
         return result
-    warnings.warn(f"jobs.prepare_data --source storyworld failed; using a JSONL corpus instead:\n{_tail(result, 800)}")
+    warnings.warn(
+        f"jobs.prepare_data --source storyworld failed; using a JSONL corpus instead:\n{_tail(result, 800)}",
+        stacklevel=2,
+    )
     corpus = tmp_path / "corpus.jsonl"
     words = "the fox saw a bird near the river and they walked home together before night fell".split()
     with corpus.open("w") as f:
         for i in range(400):
-            f.write(json.dumps({"text": " ".join(words[i % 7:] + words[: i % 7]) + f" story {i}."}) + "\n")
+            f.write(json.dumps({"text": " ".join(words[i % 7 :] + words[: i % 7]) + f" story {i}."}) + "\n")
     return local_cluster.submit("python", "-m", "jobs.prepare_data", "--source", f"file:{corpus}", *common)
 
 
@@ -84,8 +99,21 @@ def test_prepare_data_then_train(local_cluster, tmp_path):
     prepared = _prepare(local_cluster, data, tmp_path)
     assert prepared.returncode == 0, _tail(prepared)
     assert (data / "manifest.json").exists(), _tail(prepared)
-    trained = local_cluster.submit("python", "-m", "jobs.train", "--family", "ar", "--preset", "tiny", "--data", str(data),
-                                   "--steps", "3", "--out", str(run))
+    trained = local_cluster.submit(
+        "python",
+        "-m",
+        "jobs.train",
+        "--family",
+        "ar",
+        "--preset",
+        "tiny",
+        "--data",
+        str(data),
+        "--steps",
+        "3",
+        "--out",
+        str(run),
+    )
     assert trained.returncode == 0, _tail(trained)
     result = json.loads((run / "result.json").read_text())
     assert result["family"] == "ar" and result["steps"] == 3, result

@@ -16,8 +16,14 @@ import pytest
 from cola_platform import storage as st
 from cola_platform.training.checkpoint_load import CheckpointDamaged, load_checkpoint
 from cola_platform.training.checkpoint_manifest import META_FILE, verify_checkpoint, write_rank_manifest
-from cola_platform.training.resume_choice import (SNAPSHOT, UNREGISTERED, choose_checkpoint, forget, read_snapshot,
-                                                  resume_checkpoint)
+from cola_platform.training.resume_choice import (
+    SNAPSHOT,
+    UNREGISTERED,
+    choose_checkpoint,
+    forget,
+    read_snapshot,
+    resume_checkpoint,
+)
 
 MODEL = "ckpt/mp_rank_00_model_states.pt"
 
@@ -42,22 +48,33 @@ def write_checkpoint(root: Path, step: int, world: int = 2) -> Path:
 def snapshot(names: list[str]) -> dict:
     """A Ray Train V2 checkpoint-manager snapshot registering `names` (the last one is the latest)."""
     results = [{"version": 0, "checkpoint_dir_name": n, "metrics": {"step": i}} for i, n in enumerate(names)]
-    return {"ray_version": "2.60.0", "checkpoint_results": results, "checkpoint_report_indices": list(range(len(names))),
-            "latest_checkpoint_result": results[-1] if results else None, "pending_training_results": [],
-            "pending_validation_specs": [], "current_report_index": len(names), "validated_checkpoint_dir_names": [],
-            "timed_out_validation_checkpoint_dir_names": [], "failed_validation_checkpoint_dir_names": []}
+    return {
+        "ray_version": "2.60.0",
+        "checkpoint_results": results,
+        "checkpoint_report_indices": list(range(len(names))),
+        "latest_checkpoint_result": results[-1] if results else None,
+        "pending_training_results": [],
+        "pending_validation_specs": [],
+        "current_report_index": len(names),
+        "validated_checkpoint_dir_names": [],
+        "timed_out_validation_checkpoint_dir_names": [],
+        "failed_validation_checkpoint_dir_names": [],
+    }
 
 
 def overwrite_middle(path: Path, nbytes: int = 4096) -> None:
     data = bytearray(path.read_bytes())
     mid = len(data) // 2 - nbytes // 2
-    data[mid:mid + nbytes] = bytes(b ^ 0xFF for b in data[mid:mid + nbytes])
+    data[mid : mid + nbytes] = bytes(b ^ 0xFF for b in data[mid : mid + nbytes])
     path.write_bytes(bytes(data))
 
 
 def test_rank_manifests_prove_a_merged_checkpoint(tmp_path):
     ckpt = write_checkpoint(tmp_path, 4)
-    assert sorted(p.name for p in ckpt.glob("checkpoint.rank_*.json")) == ["checkpoint.rank_0.json", "checkpoint.rank_1.json"]
+    assert sorted(p.name for p in ckpt.glob("checkpoint.rank_*.json")) == [
+        "checkpoint.rank_0.json",
+        "checkpoint.rank_1.json",
+    ]
     assert verify_checkpoint(str(ckpt)) == ""
 
     overwrite_middle(ckpt / MODEL)
@@ -81,7 +98,9 @@ def test_resume_takes_the_newest_valid_registered_checkpoint_and_sets_the_rest_a
     choice = choose_checkpoint(str(run), uris)
     assert choice.checkpoint == str(ckpts[1])
     assert [(s.name, s.reason) for s in choice.skipped] == [
-        ("step_00000008", UNREGISTERED), ("step_00000006", f"{MODEL} does not match its checksum")]
+        ("step_00000008", UNREGISTERED),
+        ("step_00000006", f"{MODEL} does not match its checksum"),
+    ]
 
     with caplog.at_level("WARNING", logger="cola_platform.training.resume_choice"):
         assert resume_checkpoint(str(run), uris) == str(ckpts[1])

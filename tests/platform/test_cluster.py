@@ -25,8 +25,14 @@ from cola_platform.cluster.services import SCRUBBED_ENV, auth_token, ray_auth_he
 from cola_platform.cluster.state import write_env_file
 
 REPO = Path(__file__).resolve().parents[2]
-RAY_KEYS = {"RAY_ADDRESS", "RAY_AUTH_MODE", "COLA_RAY_GCS_ADDRESS", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "MLFLOW_TRACKING_URI",
-            "COLA_PROJECT_ROOT"}
+RAY_KEYS = {
+    "RAY_ADDRESS",
+    "RAY_AUTH_MODE",
+    "COLA_RAY_GCS_ADDRESS",
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER",
+    "MLFLOW_TRACKING_URI",
+    "COLA_PROJECT_ROOT",
+}
 S3_KEYS = {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "COLA_S3_BUCKET"}
 
 
@@ -108,14 +114,19 @@ def test_up_status_down_without_s3(tmp_path):
         assert not http_ok(f"{ray_url}/api/version") and http_ok(f"{ray_url}/api/version", ray_auth_headers())
         assert http_ok(f"{env['MLFLOW_TRACKING_URI']}/health")
         run_id = log_mlflow_run(env["MLFLOW_TRACKING_URI"])
-        assert list((state_dir / "mlflow" / "artifacts").rglob("hello.txt")), f"artifact of run {run_id} not stored locally"
+        assert list((state_dir / "mlflow" / "artifacts").rglob("hello.txt")), (
+            f"artifact of run {run_id} not stored locally"
+        )
 
         # A driver started by hand in a shell that sourced the env file (RAY_ADDRESS is the HTTP job API).
-        program = ("import ray; from cola_platform.cluster import ray_driver_address; a = ray_driver_address(); "
-                   "ray.init(address=a, log_to_driver=False); print('DRIVER', a, ray.get(ray.remote(lambda: 41 + 1).remote()))")
+        program = (
+            "import ray; from cola_platform.cluster import ray_driver_address; a = ray_driver_address(); "
+            "ray.init(address=a, log_to_driver=False); print('DRIVER', a, ray.get(ray.remote(lambda: 41 + 1).remote()))"
+        )
         shell_env = {**{k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}, **env}
-        driver = subprocess.run([sys.executable, "-c", program], cwd=REPO, env=shell_env, capture_output=True, text=True,
-                                timeout=300)
+        driver = subprocess.run(
+            [sys.executable, "-c", program], cwd=REPO, env=shell_env, capture_output=True, text=True, timeout=300
+        )
         assert f"DRIVER {env['COLA_RAY_GCS_ADDRESS']} 42" in driver.stdout, driver.stderr[-3000:]
 
         again = cluster_cli("up", "--state-dir", str(state_dir), *port_args(s3=False))
@@ -128,7 +139,7 @@ def test_up_status_down_without_s3(tmp_path):
         assert not (state_dir / "env").exists() and not (state_dir / "state.json").exists()
         after = cluster_cli("status", "--state-dir", str(state_dir))
         assert after.returncode != 0
-        assert cluster_cli("down", "--state-dir", str(state_dir)).returncode == 0   # nothing up: still exit 0
+        assert cluster_cli("down", "--state-dir", str(state_dir)).returncode == 0  # nothing up: still exit 0
     finally:
         canary.kill()
         canary.wait()
@@ -152,8 +163,10 @@ def test_up_with_s3(tmp_path):
         s3 = s3_client(env["AWS_ENDPOINT_URL"])
         s3.put_object(Bucket=env["COLA_S3_BUCKET"], Key="probe/hello.txt", Body=b"hello s3")
         assert s3.get_object(Bucket=env["COLA_S3_BUCKET"], Key="probe/hello.txt")["Body"].read() == b"hello s3"
-        log_mlflow_run(env["MLFLOW_TRACKING_URI"])   # artifacts are proxied by the server into the bucket
-        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=env["COLA_S3_BUCKET"], Prefix="mlflow/").get("Contents", [])]
+        log_mlflow_run(env["MLFLOW_TRACKING_URI"])  # artifacts are proxied by the server into the bucket
+        keys = [
+            o["Key"] for o in s3.list_objects_v2(Bucket=env["COLA_S3_BUCKET"], Prefix="mlflow/").get("Contents", [])
+        ]
         assert any(k.endswith("notes/hello.txt") for k in keys), keys
 
         # A recorded server that died is reported, with a non-zero exit; `down` still cleans up.
@@ -201,14 +214,18 @@ def test_env_file_round_trip(tmp_path):
     env = {"RAY_ADDRESS": "http://127.0.0.1:8265", "ODD": "a b'c$d"}
     write_env_file(tmp_path / "env", env, "header line")
     assert read_env_file(tmp_path / "env") == env
-    out = subprocess.run(["bash", "-c", f"source {tmp_path / 'env'} && printf %s \"$ODD\""], capture_output=True, text=True)
+    out = subprocess.run(
+        ["bash", "-c", f'source {tmp_path / "env"} && printf %s "$ODD"'], capture_output=True, text=True
+    )
     assert out.stdout == env["ODD"]
 
 
 def test_stop_tree_stops_the_tree_and_nothing_else(tmp_path):
     """A launched process and its child are stopped; a sibling we also started survives; a reused PID is not signalled."""
-    spawn_child = ("import subprocess, sys, time; "
-                   "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); time.sleep(600)")
+    spawn_child = (
+        "import subprocess, sys, time; "
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); time.sleep(600)"
+    )
     root = launch([sys.executable, "-c", spawn_child], tmp_path / "root.log", dict(os.environ))
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     try:
@@ -217,7 +234,7 @@ def test_stop_tree_stops_the_tree_and_nothing_else(tmp_path):
         while not ref.process().children() and time.monotonic() < deadline:
             time.sleep(0.2)
         child = ProcRef.of(ref.process().children()[0].pid)
-        assert not ProcRef(other.pid, ref.create_time - 1000).alive()   # wrong start time: not "our" process
+        assert not ProcRef(other.pid, ref.create_time - 1000).alive()  # wrong start time: not "our" process
         assert stop_tree(ref, grace=10)
         root.wait(timeout=10)
         assert not child.alive() and other.poll() is None

@@ -16,8 +16,10 @@ import time
 import pytest
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
-SECOND_INSTANCE = ("import ray, sys, time; ray.init(address='local', num_cpus=1, include_dashboard=False); "
-                   "print('up', flush=True); time.sleep(600)")
+SECOND_INSTANCE = (
+    "import ray, sys, time; ray.init(address='local', num_cpus=1, include_dashboard=False); "
+    "print('up', flush=True); time.sleep(600)"
+)
 
 
 def test_state_api_inside_the_cluster_works_next_to_another_ray_instance(ray_cluster):

@@ -26,8 +26,14 @@ WORDS = "the old fox saw a quiet river and a tall tree near the small house then
 
 def run_job(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """`python -m jobs.prepare_data ARGS` from the repo root."""
-    return subprocess.run([sys.executable, "-m", "jobs.prepare_data", *args], capture_output=True, text=True,
-                          cwd=REPO, timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "jobs.prepare_data", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def make_corpus(root: Path, n_txt: int = 12, n_jsonl: int = 80) -> Path:
@@ -44,9 +50,16 @@ def make_corpus(root: Path, n_txt: int = 12, n_jsonl: int = 80) -> Path:
 
 def config(source: str, out: Path, **kw) -> PrepareConfig:
     src_kw = {k: kw.pop(k) for k in ("decode_errors", "max_doc_bytes", "num_docs", "text_field") if k in kw}
-    return PrepareConfig(source=Source(source, **src_kw), out=str(out), seq_len=kw.pop("seq_len", 32),
-                         vocab_size=kw.pop("vocab_size", 300), engine=kw.pop("engine", "local"),
-                         shard_rows=kw.pop("shard_rows", 64), val_fraction=kw.pop("val_fraction", 0.1), **kw)
+    return PrepareConfig(
+        source=Source(source, **src_kw),
+        out=str(out),
+        seq_len=kw.pop("seq_len", 32),
+        vocab_size=kw.pop("vocab_size", 300),
+        engine=kw.pop("engine", "local"),
+        shard_rows=kw.pop("shard_rows", 64),
+        val_fraction=kw.pop("val_fraction", 0.1),
+        **kw,
+    )
 
 
 def assert_no_output(out: Path) -> None:
@@ -68,15 +81,30 @@ def test_local_engine_writes_checked_shards_and_manifest(tmp_path):
     stats = disk.stats
     assert stats["tokens"] == disk.num_tokens + stats["tail_tokens_dropped"]
     assert stats["dropped_empty"] == 0 and stats["decode_replaced"] == 0 and stats["engine"] == "local"
-    assert sorted(p.name for p in out.iterdir() if not p.name.endswith(".parquet")) == ["manifest.json", "tokenizer.json"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.endswith(".parquet")) == [
+        "manifest.json",
+        "tokenizer.json",
+    ]
 
 
 def test_cli_summary_line_shard_mb_and_given_tokenizer(tmp_path):
     corpus = make_corpus(tmp_path / "c")
     first = tmp_path / "a"
     assert prepare(config(f"file:{corpus}", first)).num_sequences > 0
-    proc = run_job("--source", f"file:{corpus}", "--out", str(tmp_path / "b"), "--seq-len", "16", "--engine", "local",
-                   "--shard-mb", "0.002", "--tokenizer", str(first / "tokenizer.json"))
+    proc = run_job(
+        "--source",
+        f"file:{corpus}",
+        "--out",
+        str(tmp_path / "b"),
+        "--seq-len",
+        "16",
+        "--engine",
+        "local",
+        "--shard-mb",
+        "0.002",
+        "--tokenizer",
+        str(first / "tokenizer.json"),
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["num_tokens"] == 16 * summary["num_sequences"] and summary["engine"] == "local"
@@ -103,12 +131,15 @@ def _no_match(tmp: Path) -> Path:
     return tmp / "d"
 
 
-@pytest.mark.parametrize("make,fragments", [
-    (lambda t: t / "nope", ["does not exist"]),
-    (_empty, ["empty.txt is empty"]),
-    (_no_match, ["no .txt/.jsonl/.parquet files under"]),
-    (_binary, ["image.txt", "not valid UTF-8 at byte 15"]),
-])
+@pytest.mark.parametrize(
+    "make,fragments",
+    [
+        (lambda t: t / "nope", ["does not exist"]),
+        (_empty, ["empty.txt is empty"]),
+        (_no_match, ["no .txt/.jsonl/.parquet files under"]),
+        (_binary, ["image.txt", "not valid UTF-8 at byte 15"]),
+    ],
+)
 def test_bad_input_is_one_error_line_and_no_output(tmp_path, make, fragments):
     out = tmp_path / "out"
     proc = run_job("--source", f"file:{make(tmp_path)}", "--out", str(out), "--seq-len", "16", "--vocab-size", "300")
@@ -124,8 +155,22 @@ def test_huge_single_document_is_streamed_with_a_small_budget(tmp_path):
     big = tmp_path / "big.txt"
     big.write_text(" ".join(rng.choice(WORDS, 120_000)))  # ~0.6 MB, one document
     out = tmp_path / "out"
-    proc = run_job("--source", f"file:{big}", "--out", str(out), "--seq-len", "64", "--engine", "local",
-                   "--max-doc-mb", "0.01", "--val-fraction", "0", "--tokenizer-sample-mb", "0.05")
+    proc = run_job(
+        "--source",
+        f"file:{big}",
+        "--out",
+        str(out),
+        "--seq-len",
+        "64",
+        "--engine",
+        "local",
+        "--max-doc-mb",
+        "0.01",
+        "--val-fraction",
+        "0",
+        "--tokenizer-sample-mb",
+        "0.05",
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     m = read_manifest(str(out))
     assert m.num_documents == 1 and m.stats["streamed_documents"] == 1

@@ -24,8 +24,16 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def sw_config(out: Path, engine: str, **kw) -> PrepareConfig:
-    return PrepareConfig(source=Source("storyworld", num_docs=kw.pop("num_docs", 600)), out=str(out), seq_len=64,
-                         vocab_size=400, shard_rows=kw.pop("shard_rows", 64), val_fraction=0.05, engine=engine, **kw)
+    return PrepareConfig(
+        source=Source("storyworld", num_docs=kw.pop("num_docs", 600)),
+        out=str(out),
+        seq_len=64,
+        vocab_size=400,
+        shard_rows=kw.pop("shard_rows", 64),
+        val_fraction=0.05,
+        engine=engine,
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -91,9 +99,30 @@ def test_decode_error_inside_a_ray_task_is_one_line_and_leaves_nothing(ray_clust
 def test_cli_uses_the_running_cluster(ray_cluster, tmp_path):
     address = ray_cluster.get_runtime_context().gcs_address
     out = tmp_path / "cli"
-    proc = subprocess.run([sys.executable, "-m", "jobs.prepare_data", "--source", "storyworld", "--num-docs", "300",
-                           "--seq-len", "64", "--vocab-size", "300", "--out", str(out), "--progress-seconds", "0"],
-                          capture_output=True, text=True, cwd=REPO, timeout=300, env={**os.environ, "RAY_ADDRESS": address})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jobs.prepare_data",
+            "--source",
+            "storyworld",
+            "--num-docs",
+            "300",
+            "--seq-len",
+            "64",
+            "--vocab-size",
+            "300",
+            "--out",
+            str(out),
+            "--progress-seconds",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+        env={**os.environ, "RAY_ADDRESS": address},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"connected to Ray cluster at {address}" in proc.stderr
     assert "prepare: 8/8 units (100%)" in proc.stderr  # progress lines

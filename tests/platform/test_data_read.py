@@ -22,8 +22,17 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def data(tmp_path) -> Path:
     out = tmp_path / "sw"
-    prepare(PrepareConfig(source=Source("storyworld", num_docs=300), out=str(out), seq_len=64, vocab_size=300,
-                          shard_rows=128, val_fraction=0.1, engine="local"))
+    prepare(
+        PrepareConfig(
+            source=Source("storyworld", num_docs=300),
+            out=str(out),
+            seq_len=64,
+            vocab_size=300,
+            shard_rows=128,
+            val_fraction=0.1,
+            engine="local",
+        )
+    )
     return out
 
 
@@ -68,10 +77,30 @@ def test_missing_shard_and_broken_manifest_are_refused(data):
 def test_train_cli_refuses_a_corrupt_shard(data, tmp_path):
     shard = first_train_shard(data)
     shard.write_bytes(shard.read_bytes()[:-7] + b"garbage")
-    proc = subprocess.run([sys.executable, "-m", "jobs.train", "--family", "ar", "--preset", "tiny", "--data", str(data),
-                           "--steps", "1", "--out", str(tmp_path / "run")], capture_output=True, text=True, cwd=REPO,
-                          timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jobs.train",
+            "--family",
+            "ar",
+            "--preset",
+            "tiny",
+            "--data",
+            str(data),
+            "--steps",
+            "1",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
     assert proc.returncode == 2, proc.stderr[-2000:]
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("error:") and "does not match its manifest checksum" in last and "Traceback" not in proc.stderr
+    assert (
+        last.startswith("error:") and "does not match its manifest checksum" in last and "Traceback" not in proc.stderr
+    )
     assert not (tmp_path / "run").exists(), "a run that could not read its data left files behind"

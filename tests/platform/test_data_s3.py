@@ -45,8 +45,14 @@ def upload_corpus(fs, prefix: str) -> None:
 
 
 def run_job(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "jobs.prepare_data", *args], capture_output=True, text=True,
-                          cwd=REPO, timeout=timeout, env=dict(os.environ))
+    return subprocess.run(
+        [sys.executable, "-m", "jobs.prepare_data", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=timeout,
+        env=dict(os.environ),
+    )
 
 
 @pytest.mark.ray
@@ -56,8 +62,15 @@ def test_s3_in_s3_out_on_ray_and_read_back(ray_cluster, s3_server, s3_bucket):
     fs = s3fs_for(s3_server)
     upload_corpus(fs, s3_bucket[5:] + "/in")
     out = f"{s3_bucket}/data/mixed"
-    cfg = PrepareConfig(source=Source(f"{s3_bucket}/in", text_field="body"), out=out, seq_len=32, vocab_size=300,
-                        shard_rows=32, val_fraction=0.1, engine="ray")
+    cfg = PrepareConfig(
+        source=Source(f"{s3_bucket}/in", text_field="body"),
+        out=out,
+        seq_len=32,
+        vocab_size=300,
+        shard_rows=32,
+        val_fraction=0.1,
+        engine="ray",
+    )
     m = prepare(cfg)
     assert m.num_documents == 104 and m.stats["engine"] == "ray"
     fs.invalidate_cache()
@@ -75,16 +88,38 @@ def test_s3_in_s3_out_on_ray_and_read_back(ray_cluster, s3_server, s3_bucket):
 def test_s3_cli_local_engine_same_split_as_local_copy(s3_server, s3_bucket, tmp_path):
     fs = s3fs_for(s3_server)
     upload_corpus(fs, s3_bucket[5:] + "/in")
-    proc = run_job("--source", f"{s3_bucket}/in/jsonl", "--text-field", "body", "--out", f"{s3_bucket}/out",
-                   "--seq-len", "16", "--engine", "local", "--s3-endpoint", s3_server, "--val-fraction", "0.2")
+    proc = run_job(
+        "--source",
+        f"{s3_bucket}/in/jsonl",
+        "--text-field",
+        "body",
+        "--out",
+        f"{s3_bucket}/out",
+        "--seq-len",
+        "16",
+        "--engine",
+        "local",
+        "--s3-endpoint",
+        s3_server,
+        "--val-fraction",
+        "0.2",
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     s3_manifest = read_manifest(f"{s3_bucket}/out")
     assert summary["num_sequences"] == s3_manifest.num_sequences > 0
     local_in = tmp_path / "jsonl"
     fs.get(s3_bucket[5:] + "/in/jsonl/", str(local_in), recursive=True)
-    local = prepare(PrepareConfig(source=Source(f"file:{local_in}", text_field="body"), out=str(tmp_path / "o"),
-                                  seq_len=16, vocab_size=4096, val_fraction=0.2, engine="local"))
+    local = prepare(
+        PrepareConfig(
+            source=Source(f"file:{local_in}", text_field="body"),
+            out=str(tmp_path / "o"),
+            seq_len=16,
+            vocab_size=4096,
+            val_fraction=0.2,
+            engine="local",
+        )
+    )
     assert local.split["documents"] == s3_manifest.split["documents"]  # keys depend on relative paths only
 
 
@@ -117,8 +152,16 @@ def test_unreachable_s3_endpoint_fails_fast_with_one_line(s3_server, tmp_path, w
 
 def test_missing_bucket_and_prefix_are_clear_errors(s3_server, s3_bucket, tmp_path):
     (tmp_path / "a.txt").write_text("some words " * 100)
-    proc = run_job("--source", f"file:{tmp_path / 'a.txt'}", "--out", "s3://no-such-bucket-xyz/out", "--seq-len", "16",
-                   "--engine", "local")
+    proc = run_job(
+        "--source",
+        f"file:{tmp_path / 'a.txt'}",
+        "--out",
+        "s3://no-such-bucket-xyz/out",
+        "--seq-len",
+        "16",
+        "--engine",
+        "local",
+    )
     assert proc.returncode == 2 and "bucket 'no-such-bucket-xyz' does not exist" in proc.stderr
     proc = run_job("--source", f"{s3_bucket}/nothing/here", "--out", str(tmp_path / "o"), "--seq-len", "16")
     assert proc.returncode == 2 and "does not exist" in proc.stderr.strip().splitlines()[-1]

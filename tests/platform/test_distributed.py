@@ -43,10 +43,21 @@ STAGE3_PARTITION_ALL = {"zero_optimization": {"stage3_param_persistence_threshol
 
 
 def case_config(data: str, family: str, zero: int) -> Config:
-    overrides = {"train.steps": STEPS, "train.micro_batch_size": MICRO, "train.grad_accum": ACCUM,
-                 "train.workers": WORLD, "train.zero_stage": zero, "train.log_every": 1, "train.eval_every": 0,
-                 "train.eval_batches": 1, "train.ckpt_every": 0, "train.threads": 1, "data.shuffle": "false",
-                 "optim.warmup_steps": 1, **FAMILIES[family]}
+    overrides = {
+        "train.steps": STEPS,
+        "train.micro_batch_size": MICRO,
+        "train.grad_accum": ACCUM,
+        "train.workers": WORLD,
+        "train.zero_stage": zero,
+        "train.log_every": 1,
+        "train.eval_every": 0,
+        "train.eval_batches": 1,
+        "train.ckpt_every": 0,
+        "train.threads": 1,
+        "data.shuffle": "false",
+        "optim.warmup_steps": 1,
+        **FAMILIES[family],
+    }
     return config_for_data(family, "tiny", data, overrides)[0]
 
 
@@ -68,15 +79,20 @@ def matrix_worker(config: dict[str, Any]) -> None:
         setup_accelerator(cfg)
         overrides = STAGE3_PARTITION_ALL if cfg.train.zero_stage == 3 else {}
         trainable, engine = build_rank(cfg, manifest, rank, fresh=True, deepspeed_overrides=overrides)
-        plan = IngestPlan(rows=manifest.split_rows("train"), micro_batch_size=MICRO, world_size=world, rank=rank,
-                          mode="strided")
+        plan = IngestPlan(
+            rows=manifest.split_rows("train"), micro_batch_size=MICRO, world_size=world, rank=rank, mode="strided"
+        )
         stream = RayBatchStream(ray.train.get_dataset_shard("train"), plan)
         records: list[dict] = []
         hooks = LoopHooks(on_record=[records.append], reduce_metrics=mean_over_ranks(world, engine.ds.device))
-        loop = run_loop(cfg, trainable.spec, engine, stream, lambda: fixed_batches(val, MICRO, 1), hooks,
-                        world_size=world)
-        results[key] = {"losses": [r["loss"] for r in records if "loss" in r], "eval": loop.eval["eval_loss"],
-                        "groups": sorted(g.get("name", "") for g in engine.optimizer.param_groups)}
+        loop = run_loop(
+            cfg, trainable.spec, engine, stream, lambda: fixed_batches(val, MICRO, 1), hooks, world_size=world
+        )
+        results[key] = {
+            "losses": [r["loss"] for r in records if "loss" in r],
+            "eval": loop.eval["eval_loss"],
+            "groups": sorted(g.get("name", "") for g in engine.optimizer.param_groups),
+        }
     if rank == 0:
         Path(config["out"]).write_text(json.dumps(results))
 
@@ -126,8 +142,15 @@ def reference_run(cfg: Config, manifest, data: str) -> dict[str, Any]:
     stream = ArrayBatchStream(read_split(data, manifest, "train"), MICRO * WORLD, cfg.train.seed, shuffle=False)
     val = read_split(data, manifest, "validation")
     records: list[dict] = []
-    loop = run_loop(cfg, trainable.spec, engine, stream, lambda: fixed_batches(val, MICRO, 1),
-                    LoopHooks(on_record=[records.append]), world_size=WORLD)
+    loop = run_loop(
+        cfg,
+        trainable.spec,
+        engine,
+        stream,
+        lambda: fixed_batches(val, MICRO, 1),
+        LoopHooks(on_record=[records.append]),
+        world_size=WORLD,
+    )
     return {"losses": [r["loss"] for r in records if "loss" in r], "eval": loop.eval["eval_loss"]}
 
 
@@ -139,18 +162,27 @@ def test_zero_stages_match_single_process_for_every_family(ray_cluster, deepspee
     from cola_platform.data.ray_ingest import train_datasets
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    cases = {f"{family}/zero{zero}": case_config(train_data.path, family, zero).to_dict()
-             for family in FAMILIES for zero in (1, 2, 3)}
+    cases = {
+        f"{family}/zero{zero}": case_config(train_data.path, family, zero).to_dict()
+        for family in FAMILIES
+        for zero in (1, 2, 3)
+    }
     datasets, data_config = train_datasets(train_data.path, train_data.manifest, "strided", 0, False)
     out = tmp_path / "losses.json"
-    TorchTrainer(matrix_worker, train_loop_config={"cases": cases, "manifest": train_data.manifest,
-                                                   "data": train_data.path, "out": str(out)},
-                 scaling_config=ScalingConfig(num_workers=WORLD, resources_per_worker={"CPU": 0.99}),
-                 torch_config=TorchConfig(backend="gloo"), datasets=datasets, dataset_config=data_config,
-                 run_config=RunConfig(name="zero-matrix", storage_path=str(tmp_path / "ray"))).fit()
+    TorchTrainer(
+        matrix_worker,
+        train_loop_config={"cases": cases, "manifest": train_data.manifest, "data": train_data.path, "out": str(out)},
+        scaling_config=ScalingConfig(num_workers=WORLD, resources_per_worker={"CPU": 0.99}),
+        torch_config=TorchConfig(backend="gloo"),
+        datasets=datasets,
+        dataset_config=data_config,
+        run_config=RunConfig(name="zero-matrix", storage_path=str(tmp_path / "ray")),
+    ).fit()
     got = json.loads(out.read_text())
-    refs = {family: reference_run(case_config(train_data.path, family, 1), train_data.manifest, train_data.path)
-            for family in FAMILIES}
+    refs = {
+        family: reference_run(case_config(train_data.path, family, 1), train_data.manifest, train_data.path)
+        for family in FAMILIES
+    }
     for key, result in got.items():
         family = key.split("/")[0]
         ref = refs[family]

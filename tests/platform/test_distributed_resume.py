@@ -27,8 +27,9 @@ STEPS, CKPT_EVERY, FAIL_AT = 7, 2, 5
 MODEL_STATES = "ckpt/mp_rank_00_model_states.pt"
 
 
-def test_rerun_with_same_name_resumes_from_s3_checkpoint(ray_cluster, deepspeed_warm, train_data, mlflow_server,
-                                                         s3_bucket, tmp_path, monkeypatch, caplog):
+def test_rerun_with_same_name_resumes_from_s3_checkpoint(
+    ray_cluster, deepspeed_warm, train_data, mlflow_server, s3_bucket, tmp_path, monkeypatch, caplog
+):
     from mlflow.tracking import MlflowClient
 
     monkeypatch.setenv("COLA_STORAGE", f"{s3_bucket}/ray")
@@ -36,10 +37,25 @@ def test_rerun_with_same_name_resumes_from_s3_checkpoint(ray_cluster, deepspeed_
     out = tmp_path / "run"
 
     def config():
-        return config_for_data("llada", "tiny", train_data.path, {
-            "train.steps": STEPS, "train.ckpt_every": CKPT_EVERY, "train.log_every": 1, "train.eval_every": 0,
-            "train.eval_batches": 1, "train.threads": 1, "train.micro_batch_size": 4, "train.workers": 2,
-            "train.zero_stage": 1, "run.name": name, "run.tracking_uri": mlflow_server, "run.experiment": "resume"})
+        return config_for_data(
+            "llada",
+            "tiny",
+            train_data.path,
+            {
+                "train.steps": STEPS,
+                "train.ckpt_every": CKPT_EVERY,
+                "train.log_every": 1,
+                "train.eval_every": 0,
+                "train.eval_batches": 1,
+                "train.threads": 1,
+                "train.micro_batch_size": 4,
+                "train.workers": 2,
+                "train.zero_stage": 1,
+                "run.name": name,
+                "run.tracking_uri": mlflow_server,
+                "run.experiment": "resume",
+            },
+        )
 
     cfg, manifest = config()
     fault = FaultPlan(step=FAIL_AT, rank=0, marker=str(tmp_path / "fault.pid"), action="raise")
@@ -53,7 +69,7 @@ def test_rerun_with_same_name_resumes_from_s3_checkpoint(ray_cluster, deepspeed_
     damaged = f"{path}/step_00000004/{MODEL_STATES}"
     payload = bytearray(fs.cat_file(damaged))
     middle = len(payload) // 2
-    payload[middle:middle + 4096] = bytes(b ^ 0xFF for b in payload[middle:middle + 4096])
+    payload[middle : middle + 4096] = bytes(b ^ 0xFF for b in payload[middle : middle + 4096])
     fs.pipe_file(damaged, bytes(payload))
 
     cfg, manifest = config()
@@ -70,8 +86,9 @@ def test_rerun_with_same_name_resumes_from_s3_checkpoint(ray_cluster, deepspeed_
     assert [r["step"] for r in records if "loss" in r] == list(range(1, STEPS + 1))
     assert [r["step"] for r in records if "eval_loss" in r] == [STEPS]
     assert result["mlflow_run_id"] == first_run_id
-    runs = client.search_runs([client.get_experiment_by_name("resume").experiment_id],
-                              filter_string=f"tags.`cola.run_name` = '{name}'")
+    runs = client.search_runs(
+        [client.get_experiment_by_name("resume").experiment_id], filter_string=f"tags.`cola.run_name` = '{name}'"
+    )
     assert [r.info.run_id for r in runs] == [first_run_id] and runs[0].info.status == "FINISHED"
     steps = [m.step for m in client.get_metric_history(first_run_id, "loss")]
     assert sorted(steps) == list(range(1, STEPS + 1)), "duplicate or missing steps in MLflow"

@@ -26,13 +26,33 @@ STAGE1_STEPS, STAGE2_STEPS, CKPT_EVERY, FAIL_AT, AR_STEPS = 2, 5, 2, 3, 3
 
 
 def stage_configs(data: str, tag: str):
-    common = {"train.log_every": 1, "train.eval_every": 0, "train.eval_batches": 1, "train.threads": 1,
-              "train.micro_batch_size": 4, "train.workers": 2, "train.zero_stage": 2, "model.block_size": 1}
-    s1, manifest = config_for_data("cola", "tiny", data, {**common, "train.stage": 1, "train.steps": STAGE1_STEPS,
-                                                          "run.name": f"{tag}-stage1"})
-    s2, _ = config_for_data("cola", "tiny", data, {**common, "train.stage": 2, "train.steps": STAGE2_STEPS,
-                                                   "train.ckpt_every": CKPT_EVERY, "train.latent_stats_batches": 2,
-                                                   "train.latent_evolution": "fixed_vae", "run.name": f"{tag}-stage2"})
+    common = {
+        "train.log_every": 1,
+        "train.eval_every": 0,
+        "train.eval_batches": 1,
+        "train.threads": 1,
+        "train.micro_batch_size": 4,
+        "train.workers": 2,
+        "train.zero_stage": 2,
+        "model.block_size": 1,
+    }
+    s1, manifest = config_for_data(
+        "cola", "tiny", data, {**common, "train.stage": 1, "train.steps": STAGE1_STEPS, "run.name": f"{tag}-stage1"}
+    )
+    s2, _ = config_for_data(
+        "cola",
+        "tiny",
+        data,
+        {
+            **common,
+            "train.stage": 2,
+            "train.steps": STAGE2_STEPS,
+            "train.ckpt_every": CKPT_EVERY,
+            "train.latent_stats_batches": 2,
+            "train.latent_evolution": "fixed_vae",
+            "run.name": f"{tag}-stage2",
+        },
+    )
     ar, _ = config_for_data("ar", "tiny", data, {**common, "train.steps": AR_STEPS, "run.name": f"{tag}-ar"})
     return s1, s2, ar, manifest
 
@@ -75,7 +95,11 @@ def test_merged_stages_match_separate_runs_and_resume_in_stage2(ray_cluster, dee
     # where the wall time went (rank 0's phase marks): every phase of a fresh run, none beyond its wall time
     phases, run_phases = separate["phases"], separate["run_phases"]
     assert set(phases) == {"setup", "first_step", "loop", "steps"} and set(run_phases) == {
-        "driver_setup", "worker_group_start", "process_group", "teardown"}
+        "driver_setup",
+        "worker_group_start",
+        "process_group",
+        "teardown",
+    }
     assert all(v >= 0 for v in [*phases.values(), *run_phases.values()])
     assert phases["steps"] <= phases["first_step"] + phases["loop"]
     fit_parts = sum(v for k, v in run_phases.items() if k != "driver_setup")
@@ -84,12 +108,26 @@ def test_merged_stages_match_separate_runs_and_resume_in_stage2(ray_cluster, dee
 
 
 def test_a_diverged_distributed_run_fails_once_with_the_loop_error(ray_cluster, deepspeed_warm, train_data, tmp_path):
-    cfg, manifest = config_for_data("ar", "tiny", train_data.path, {
-        "train.steps": 20, "train.ckpt_every": 1, "train.log_every": 1, "train.eval_every": 0, "train.eval_batches": 1,
-        "train.threads": 1, "train.micro_batch_size": 4, "train.workers": 2, "train.zero_stage": 1,
-        # eps 0: Adam's update of a parameter whose gradient is still 0 is 0/0 (DeepSpeed skips steps with
-        # non-finite gradients, so a huge learning rate alone does not make the loss non-finite)
-        "optim.eps": 0.0, "run.name": f"diverge-{tmp_path.name}"})
+    cfg, manifest = config_for_data(
+        "ar",
+        "tiny",
+        train_data.path,
+        {
+            "train.steps": 20,
+            "train.ckpt_every": 1,
+            "train.log_every": 1,
+            "train.eval_every": 0,
+            "train.eval_batches": 1,
+            "train.threads": 1,
+            "train.micro_batch_size": 4,
+            "train.workers": 2,
+            "train.zero_stage": 1,
+            # eps 0: Adam's update of a parameter whose gradient is still 0 is 0/0 (DeepSpeed skips steps with
+            # non-finite gradients, so a huge learning rate alone does not make the loss non-finite)
+            "optim.eps": 0.0,
+            "run.name": f"diverge-{tmp_path.name}",
+        },
+    )
     with pytest.raises(UserError, match=r"the training loss is (nan|inf) at step \d+: the run diverged") as err:
         train_distributed(cfg, tmp_path / "run", manifest, DistributedOptions(max_failures=2))
     assert "re-run the same command" not in str(err.value), "a deterministic error is not reported as retryable"

@@ -45,11 +45,15 @@ class Tied(nn.Module):
 
 
 def test_deepspeed_is_imported_without_mlflow_which_stays_importable_and_without_the_shm_op_build():
-    code = ("import sys; from cola_platform.training.deepspeed_engine import import_deepspeed; ds = import_deepspeed(); "
-            "assert 'mlflow' not in sys.modules and ds.__name__ == 'deepspeed'; "
-            "from deepspeed.comm.torch import build_shm_op; assert build_shm_op() is None; "
-            "import mlflow; print(mlflow.__name__)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "DS_ACCELERATOR": "cpu"})
+    code = (
+        "import sys; from cola_platform.training.deepspeed_engine import import_deepspeed; ds = import_deepspeed(); "
+        "assert 'mlflow' not in sys.modules and ds.__name__ == 'deepspeed'; "
+        "from deepspeed.comm.torch import build_shm_op; assert build_shm_op() is None; "
+        "import mlflow; print(mlflow.__name__)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "DS_ACCELERATOR": "cpu"}
+    )
     assert out.returncode == 0, out.stderr[-500:]
     assert out.stdout.strip().endswith("mlflow")
 
@@ -78,8 +82,8 @@ def test_every_model_supports_module_apply():
         cfg = Config()
         cfg.run.family = family
         cfg.train.stage = 2
-        seen = []
-        get_family(family).build_model(cfg).apply(lambda m: seen.append(m))
+        seen: list = []
+        get_family(family).build_model(cfg).apply(seen.append)
         assert len(seen) > 3
 
 

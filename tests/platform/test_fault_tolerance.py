@@ -50,8 +50,17 @@ def kill_when_marked(marker: Path, timeout: float = 300) -> threading.Thread:
 
 
 def overrides(**extra: object) -> dict[str, object]:
-    return {"train.steps": STEPS, "train.ckpt_every": CKPT_EVERY, "train.log_every": 1, "train.eval_every": 0,
-            "train.eval_batches": 1, "train.threads": 1, "data.shuffle": "false", "optim.warmup_steps": 2, **extra}
+    return {
+        "train.steps": STEPS,
+        "train.ckpt_every": CKPT_EVERY,
+        "train.log_every": 1,
+        "train.eval_every": 0,
+        "train.eval_batches": 1,
+        "train.threads": 1,
+        "data.shuffle": "false",
+        "optim.warmup_steps": 2,
+        **extra,
+    }
 
 
 def damage_newest_checkpoints(storage: Path) -> None:
@@ -59,25 +68,45 @@ def damage_newest_checkpoints(storage: Path) -> None:
     states = storage / "step_00000010" / MODEL_STATES
     payload = bytearray(states.read_bytes())
     middle = len(payload) // 2
-    payload[middle:middle + 4096] = bytes(b ^ 0xFF for b in payload[middle:middle + 4096])
+    payload[middle : middle + 4096] = bytes(b ^ 0xFF for b in payload[middle : middle + 4096])
     states.write_bytes(bytes(payload))
     states = storage / "step_00000008" / MODEL_STATES
     states.write_bytes(states.read_bytes()[: states.stat().st_size // 2])
 
 
-def test_sigkilled_worker_restarts_from_checkpoint_and_finishes(ray_cluster, deepspeed_warm, train_data,
-                                                                mlflow_server, tmp_path, caplog):
+def test_sigkilled_worker_restarts_from_checkpoint_and_finishes(
+    ray_cluster, deepspeed_warm, train_data, mlflow_server, tmp_path, caplog
+):
     from mlflow.tracking import MlflowClient
 
     name = f"ft-{tmp_path.name}"
-    cfg, manifest = config_for_data("ar", "tiny", train_data.path, overrides(
-        **{"train.workers": 2, "train.zero_stage": 2, "train.micro_batch_size": 4, "run.name": name,
-           "train.keep_checkpoints": 3, "run.tracking_uri": mlflow_server, "run.experiment": "fault-tolerance"}))
+    cfg, manifest = config_for_data(
+        "ar",
+        "tiny",
+        train_data.path,
+        overrides(
+            **{
+                "train.workers": 2,
+                "train.zero_stage": 2,
+                "train.micro_batch_size": 4,
+                "run.name": name,
+                "train.keep_checkpoints": 3,
+                "run.tracking_uri": mlflow_server,
+                "run.experiment": "fault-tolerance",
+            }
+        ),
+    )
     marker = tmp_path / "victim.pid"
     killer = kill_when_marked(marker)
     out = tmp_path / "dist"
-    result = train_distributed(cfg, out, manifest, DistributedOptions(
-        ingest="strided", max_failures=2, fault=FaultPlan(step=KILL_AT, rank=1, marker=str(marker), action="hang")))
+    result = train_distributed(
+        cfg,
+        out,
+        manifest,
+        DistributedOptions(
+            ingest="strided", max_failures=2, fault=FaultPlan(step=KILL_AT, rank=1, marker=str(marker), action="hang")
+        ),
+    )
     killer.join(timeout=1)
 
     assert marker.exists(), "the fault never fired"
@@ -98,14 +127,18 @@ def test_sigkilled_worker_restarts_from_checkpoint_and_finishes(ray_cluster, dee
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-5), key
 
     client = MlflowClient(mlflow_server)
-    runs = client.search_runs([client.get_experiment_by_name("fault-tolerance").experiment_id],
-                              filter_string=f"tags.`cola.run_name` = '{name}'")
+    runs = client.search_runs(
+        [client.get_experiment_by_name("fault-tolerance").experiment_id],
+        filter_string=f"tags.`cola.run_name` = '{name}'",
+    )
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
     run_id = runs[0].info.run_id
     assert result["mlflow_run_id"] == run_id
     steps = [m.step for m in client.get_metric_history(run_id, "loss")]
     assert sorted(steps) == list(range(1, STEPS + 1)), "duplicate or missing steps in MLflow"
-    artifacts = {f.path for f in client.list_artifacts(run_id)} | {f.path for f in client.list_artifacts(run_id, "model")}
+    artifacts = {f.path for f in client.list_artifacts(run_id)} | {
+        f.path for f in client.list_artifacts(run_id, "model")
+    }
     assert {"result.json", "model/model.safetensors"} <= artifacts
 
     damage_newest_checkpoints(out / "ray" / name)
@@ -123,7 +156,9 @@ def test_sigkilled_worker_restarts_from_checkpoint_and_finishes(ray_cluster, dee
     assert client.get_run(run_id).info.status == "FINISHED"
 
 
-def test_unreadable_shard_on_ray_train_is_reported_once_without_restarts(ray_cluster, deepspeed_warm, train_data, tmp_path):
+def test_unreadable_shard_on_ray_train_is_reported_once_without_restarts(
+    ray_cluster, deepspeed_warm, train_data, tmp_path
+):
     """A shard whose bytes no longer match the manifest is a deterministic error: the rank that reads it
     stops the run (its peer waits in a collective and is torn down), the restarted attempt ends at once,
     and the driver raises the checksum error itself, not "shard empty" or a retry traceback."""
@@ -140,9 +175,21 @@ def test_unreadable_shard_on_ray_train_is_reported_once_without_restarts(ray_clu
     payload[len(payload) // 2] ^= 0xFF
     shard.write_bytes(bytes(payload))
     steps = manifest.split_rows("train") // (2 * 4) + 2  # more than one epoch of both ranks
-    cfg, manifest = config_for_data("ar", "tiny", str(data), overrides(
-        **{"train.steps": steps, "train.ckpt_every": 0, "train.workers": 2, "train.zero_stage": 2,
-           "train.micro_batch_size": 4, "run.name": f"bad-shard-{tmp_path.name}"}))
+    cfg, manifest = config_for_data(
+        "ar",
+        "tiny",
+        str(data),
+        overrides(
+            **{
+                "train.steps": steps,
+                "train.ckpt_every": 0,
+                "train.workers": 2,
+                "train.zero_stage": 2,
+                "train.micro_batch_size": 4,
+                "run.name": f"bad-shard-{tmp_path.name}",
+            }
+        ),
+    )
     with pytest.raises(UserError) as caught:
         train_distributed(cfg, tmp_path / "run", manifest, DistributedOptions(max_failures=2))
     message = str(caught.value)

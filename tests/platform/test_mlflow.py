@@ -21,9 +21,20 @@ PASSWORD = "hunter2-but-longer"
 
 
 def tiny_config(data: str, **extra: object):
-    return config_for_data("ar", "tiny", data, {"train.steps": 4, "train.log_every": 1, "train.eval_every": 2,
-                                                "train.eval_batches": 1, "train.ckpt_every": 2, "train.threads": 1,
-                                                **extra})
+    return config_for_data(
+        "ar",
+        "tiny",
+        data,
+        {
+            "train.steps": 4,
+            "train.log_every": 1,
+            "train.eval_every": 2,
+            "train.eval_batches": 1,
+            "train.ckpt_every": 2,
+            "train.threads": 1,
+            **extra,
+        },
+    )
 
 
 def test_secret_names_and_uris_are_redacted():
@@ -52,8 +63,15 @@ def test_params_tags_metrics_artifacts_and_no_secrets(train_data, mlflow_server,
     monkeypatch.setenv("COLA_TEST_API_TOKEN", FAKE_SECRET)
     host = mlflow_server.split("://", 1)[1]
     uri_with_password = f"http://alice:{PASSWORD}@{host}"
-    cfg, manifest = tiny_config(train_data.path, **{"run.tracking_uri": uri_with_password, "run.name": "tracked",
-                                                    "run.study": "unit", "run.experiment": "mlflow-tests"})
+    cfg, manifest = tiny_config(
+        train_data.path,
+        **{
+            "run.tracking_uri": uri_with_password,
+            "run.name": "tracked",
+            "run.study": "unit",
+            "run.experiment": "mlflow-tests",
+        },
+    )
     with caplog.at_level(logging.DEBUG, logger="cola_platform"), caplog.at_level(logging.DEBUG, logger="mlflow"):
         result = train_in_process(cfg, tmp_path / "run", manifest)
     run_id = json.loads((tmp_path / "run" / "mlflow_run.json").read_text())["run_id"]
@@ -62,14 +80,18 @@ def test_params_tags_metrics_artifacts_and_no_secrets(train_data, mlflow_server,
     assert run.data.params["train.steps"] == "4" and run.data.params["run.tracking_uri"] == mlflow_server
     assert {run.data.tags[k] for k in ("family", "preset", "study")} == {"ar", "tiny", "unit"}
     assert "git_commit" in run.data.tags
-    everything = json.dumps([run.data.params, run.data.tags]) + caplog.text + (tmp_path / "run" / "mlflow_run.json").read_text()
+    everything = (
+        json.dumps([run.data.params, run.data.tags]) + caplog.text + (tmp_path / "run" / "mlflow_run.json").read_text()
+    )
     assert FAKE_SECRET not in everything and PASSWORD not in everything
     client = MlflowClient(mlflow_server)
     assert [m.step for m in client.get_metric_history(run_id, "loss")] == [1, 2, 3, 4]
     assert [m.step for m in client.get_metric_history(run_id, "eval_loss")] == [2, 4]
     assert {"lr", "tokens", "flops", "tokens_per_second", "grad_norm"} <= set(run.data.metrics)
     assert run.data.metrics["result/steps"] == result["steps"]
-    artifacts = {f.path for f in client.list_artifacts(run_id)} | {f.path for f in client.list_artifacts(run_id, "model")}
+    artifacts = {f.path for f in client.list_artifacts(run_id)} | {
+        f.path for f in client.list_artifacts(run_id, "model")
+    }
     assert {"result.json", "model/model.safetensors", "model/tokenizer.json"} <= artifacts
 
     # reopening the run directory continues the same MLflow run and skips steps it already holds
@@ -90,8 +112,9 @@ def test_a_run_trained_again_ends_the_mlflow_run_a_killed_process_left_running(t
 
     run_dir = tmp_path / "run"
     overrides = {"run.experiment": "stale-runs", "run.name": "stale"}
-    killed_cfg, manifest = tiny_config(train_data.path, **overrides,
-                                       **{"run.tracking_uri": mlflow_server.replace("127.0.0.1", "localhost")})
+    killed_cfg, manifest = tiny_config(
+        train_data.path, **overrides, **{"run.tracking_uri": mlflow_server.replace("127.0.0.1", "localhost")}
+    )
     killed = open_tracker(killed_cfg, run_dir)  # the killed process got this far and then logged a step
     assert isinstance(killed, MlflowTracker)
     killed.log_record({"step": 1, "loss": 5.0})

@@ -67,7 +67,9 @@ def test_tiny_study_runs_resubmits_idle_and_reports_from_mlflow(ray_cluster, mlf
     assert {p: p.stat().st_mtime_ns for p in out.glob("points/*/*/result.json")} == trained
     assert again["points"] == points
 
-    path.write_text(STUDY.format(data=tmp_path / "data").replace("budgets = [6e10, 1.2e11]", "budgets = [6e10, 1.2e11, 1.8e11]"))
+    path.write_text(
+        STUDY.format(data=tmp_path / "data").replace("budgets = [6e10, 1.2e11]", "budgets = [6e10, 1.2e11, 1.8e11]")
+    )
     extended = run_scaling(load_scaling_study(path), out)
     assert len(extended["points"]) == 6
     after = {p: p.stat().st_mtime_ns for p in out.glob("points/*/*/result.json")}
@@ -81,8 +83,23 @@ def test_tiny_study_runs_resubmits_idle_and_reports_from_mlflow(ray_cluster, mlf
     assert spent["study_wall_seconds"] >= max(row["wall"] for row in spent["per_point"])
 
     report_dir = tmp_path / "report"
-    proc = subprocess.run([sys.executable, "-m", "jobs.report", "--study", "tinyscale", "--out", str(report_dir),
-                           "--tracking-uri", mlflow_server], cwd=REPO, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jobs.report",
+            "--study",
+            "tinyscale",
+            "--out",
+            str(report_dir),
+            "--tracking-uri",
+            mlflow_server,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     rebuilt = json.loads((report_dir / "result.json").read_text())
     original = json.loads((out / "result.json").read_text())

@@ -52,8 +52,28 @@ seed = 3
 @pytest.fixture(scope="module")
 def sw_data(tmp_path_factory) -> str:
     out = tmp_path_factory.mktemp("sweep") / "data"
-    subprocess.run([sys.executable, "-m", "jobs.prepare_data", "--source", "storyworld", "--num-docs", "600", "--seq-len", "32",
-                    "--vocab-size", "400", "--out", str(out), "--engine", "local"], check=True, cwd=REPO, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jobs.prepare_data",
+            "--source",
+            "storyworld",
+            "--num-docs",
+            "600",
+            "--seq-len",
+            "32",
+            "--vocab-size",
+            "400",
+            "--out",
+            str(out),
+            "--engine",
+            "local",
+        ],
+        check=True,
+        cwd=REPO,
+        capture_output=True,
+    )
     return str(out)
 
 
@@ -92,8 +112,9 @@ seed = 3
 """
 
 
-def test_tpe_asha_over_ray_train_trials_stops_some_and_finishes_the_rest(ray_cluster, mlflow_server, sw_data, tmp_path,
-                                                                        monkeypatch):
+def test_tpe_asha_over_ray_train_trials_stops_some_and_finishes_the_rest(
+    ray_cluster, mlflow_server, sw_data, tmp_path, monkeypatch
+):
     """Each trial its own Ray Train run: ASHA stops some early, and a trial that reaches the full budget
     is not ended by Tune at its run's last report but finishes its run directory and trial.json."""
     from mlflow.tracking import MlflowClient
@@ -127,8 +148,15 @@ def test_tpe_asha_over_ray_train_trials_stops_some_and_finishes_the_rest(ray_clu
 
 
 def test_resumed_study_does_not_rerun_finished_trials(ray_cluster, sw_data, tmp_path):
-    path = write_study(tmp_path, name="resume3", data=sw_data, search="grid", samples=1, scheduler="none",
-                       space="{ grid = [0.0, 1.5, 3.0] }")
+    path = write_study(
+        tmp_path,
+        name="resume3",
+        data=sw_data,
+        search="grid",
+        samples=1,
+        scheduler="none",
+        space="{ grid = [0.0, 1.5, 3.0] }",
+    )
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "jobs.sweep", "--study", str(path), "--out", str(out)]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -12,8 +12,10 @@ from cola_core.registry import get_family
 
 
 def tiny_cfg(**over) -> Config:
-    cfg = apply_overrides(Config(), {"model.vocab_size": 97, "model.dim": 32, "model.n_heads": 4, "model.n_layers": 2,
-                                     "data.seq_len": 24, **over})
+    cfg = apply_overrides(
+        Config(),
+        {"model.vocab_size": 97, "model.dim": 32, "model.n_heads": 4, "model.n_layers": 2, "data.seq_len": 24, **over},
+    )
     cfg.run.family = "ar"
     return cfg
 
@@ -39,8 +41,11 @@ def test_cached_forward_matches_full_forward(model):
     with torch.no_grad():
         full = model(x)
         caches = model.new_cache()
-        parts = [model(x[:, :7], caches, update_cache=True), model(x[:, 7:8], caches, update_cache=True),
-                 model(x[:, 8:], caches, update_cache=True)]
+        parts = [
+            model(x[:, :7], caches, update_cache=True),
+            model(x[:, 7:8], caches, update_cache=True),
+            model(x[:, 8:], caches, update_cache=True),
+        ]
     assert torch.allclose(torch.cat(parts, dim=1), full, atol=1e-5)
 
 
@@ -56,8 +61,19 @@ def test_sampler_with_and_without_cache_agree(model, temperature, top_k, top_p):
 
 # Mixed lengths (0, 1, 3, 4): several groups, one split by batch_size=2, and the lengths interleaved
 # so that grouping reorders the work; the output must come back in this order.
-MIXED_PROMPTS = [[5, 6, 7, 8], [9], [], [11, 12, 13], [5, 6, 7, 9], [20, 21, 22, 23], [9], [30, 31, 32], [],
-                 [40, 41, 42, 43], [7, 7, 7]]
+MIXED_PROMPTS = [
+    [5, 6, 7, 8],
+    [9],
+    [],
+    [11, 12, 13],
+    [5, 6, 7, 9],
+    [20, 21, 22, 23],
+    [9],
+    [30, 31, 32],
+    [],
+    [40, 41, 42, 43],
+    [7, 7, 7],
+]
 
 
 def sharp_ar_model(cfg: Config, seed: int = 0) -> torch.nn.Module:

@@ -6,11 +6,17 @@ from cola_platform.bench.study import breakdown_markdown, point_breakdown, study
 
 
 def point(name: str, start: float, end: float, steps: float, evaluation: float) -> dict:
-    run = {"train_seconds": steps, "wall_seconds": end - start - evaluation,
-           "run_phases": {"driver_setup": 1.0, "worker_group_start": 10.0, "process_group": 2.0, "teardown": 5.0},
-           "phases": {"setup": 4.0, "first_step": 3.0, "loop": steps + 1.0, "steps": steps}}
-    return {"directory": f"/x/points/{name}", "wall_seconds": end - start,
-            "timing": {"started_at": start, "finished_at": end, "eval_seconds": evaluation, "runs": [run]}}
+    run = {
+        "train_seconds": steps,
+        "wall_seconds": end - start - evaluation,
+        "run_phases": {"driver_setup": 1.0, "worker_group_start": 10.0, "process_group": 2.0, "teardown": 5.0},
+        "phases": {"setup": 4.0, "first_step": 3.0, "loop": steps + 1.0, "steps": steps},
+    }
+    return {
+        "directory": f"/x/points/{name}",
+        "wall_seconds": end - start,
+        "timing": {"started_at": start, "finished_at": end, "eval_seconds": evaluation, "runs": [run]},
+    }
 
 
 def test_point_categories_add_up_to_its_wall_time():

@@ -22,8 +22,13 @@ def test_gate_stops_a_family_at_its_quality_and_at_its_time_cap() -> None:
 
 
 def test_first_reached_gives_the_smallest_budget_or_why_not() -> None:
-    pts = [point("ar", 1e12, 0.05, 1), point("ar", 2e12, 0.12, 1), point("ar", 4e12, 0.55, 1),
-           point("cola", 1e12, 0.0, 1), point("cola", 2e12, 0.02, 1)]
+    pts = [
+        point("ar", 1e12, 0.05, 1),
+        point("ar", 2e12, 0.12, 1),
+        point("ar", 4e12, 0.55, 1),
+        point("cola", 1e12, 0.0, 1),
+        point("cola", 2e12, 0.02, 1),
+    ]
     skipped = [{"family": "cola", "budget": 4e12, "reason": "cola time cap"}]
     rows = {(r["family"], r["threshold"]): r for r in first_reached(pts, ["ar", "cola"], "q", [0.1, 0.5], skipped)}
     assert rows["ar", 0.1]["budget"] == 2e12 and rows["ar", 0.5]["budget"] == 4e12

@@ -31,7 +31,9 @@ def test_rayjob_manifest_runs_a_real_study():
     assert cluster["rayVersion"] == "2.60.0"
     assert cluster["headGroupSpec"]["template"]["spec"]["containers"]
     workers = cluster["workerGroupSpecs"]
-    assert any(c["resources"]["limits"].get("nvidia.com/gpu") for w in workers for c in w["template"]["spec"]["containers"])
+    assert any(
+        c["resources"]["limits"].get("nvidia.com/gpu") for w in workers for c in w["template"]["spec"]["containers"]
+    )
     argv = shlex.split(spec["entrypoint"])
     assert argv[:3] == ["python", "-m", "jobs.scaling"]
     study_file = ROOT / argv[argv.index("--study") + 1]

@@ -29,8 +29,10 @@ def _sdpa_bwd(grad_out, q, k, v, *args, out_shape=None, **kwargs) -> int:
 
 # torch 2.13's FlopCounterMode has no formula for the CPU flash-attention kernel SDPA dispatches to
 # under a boolean mask, so attention would count as 0; register the standard SDPA formulas for it.
-CPU_SDPA = {aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_fwd,
-            aten._scaled_dot_product_flash_attention_for_cpu_backward: _sdpa_bwd}
+CPU_SDPA = {
+    aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_fwd,
+    aten._scaled_dot_product_flash_attention_for_cpu_backward: _sdpa_bwd,
+}
 
 CONFIGS = [
     dict(),

@@ -13,7 +13,7 @@ from test_cola_helpers import randomize_adaln, tiny_cfg
 
 def _changed_blocks(base: torch.Tensor, new: torch.Tensor, n_blocks: int, bs: int) -> list[bool]:
     diff = (base - new).abs().amax(dim=-1)[0]  # (n,)
-    return [bool(diff[b * bs:(b + 1) * bs].max() > 1e-9) for b in range(n_blocks)]
+    return [bool(diff[b * bs : (b + 1) * bs].max() > 1e-9) for b in range(n_blocks)]
 
 
 def test_mask_tensor_matches_rules() -> None:
@@ -46,7 +46,7 @@ def test_noisy_query_sees_exactly_clean_earlier_blocks_and_own_noisy_block() -> 
             for half in ("clean", "noisy"):
                 x2 = x.clone()
                 start = (0 if half == "clean" else n) + c * bs
-                x2[:, start:start + bs] += 1.0
+                x2[:, start : start + bs] += 1.0
                 out = dit(x2, t, positions, mask)
                 noisy = _changed_blocks(base[:, n:], out[:, n:], n_blocks, bs)
                 clean = _changed_blocks(base[:, :n], out[:, :n], n_blocks, bs)
@@ -77,11 +77,18 @@ def test_dit_kv_cache_matches_full_forward_and_partial_commit() -> None:
     t_cur = torch.full((1, 2), 0.7)
     caches = dit.new_cache()
     dit(ctx, torch.zeros(1, 4), torch.arange(4), prefix_mask(4, 2), caches, commit=4)
-    full = dit(torch.cat([ctx, prev, cur], 1), torch.cat([torch.zeros(1, 6), t_cur], 1), torch.arange(8),
-               prefix_mask(8, 2))
+    full = dit(
+        torch.cat([ctx, prev, cur], 1), torch.cat([torch.zeros(1, 6), t_cur], 1), torch.arange(8), prefix_mask(8, 2)
+    )
     # [prev (t = 0) | cur] in one pass, committing only prev: cur sees cache + prev + itself.
-    both = dit(torch.cat([prev, cur], 1), torch.cat([torch.zeros(1, 2), t_cur], 1), torch.arange(4, 8),
-               prefix_mask(8, 2)[4:], caches, commit=2)
+    both = dit(
+        torch.cat([prev, cur], 1),
+        torch.cat([torch.zeros(1, 2), t_cur], 1),
+        torch.arange(4, 8),
+        prefix_mask(8, 2)[4:],
+        caches,
+        commit=2,
+    )
     assert caches[0].length == 6
     assert torch.allclose(both, full[:, 4:], atol=1e-5)
     again = dit(cur, t_cur, torch.arange(6, 8), None, caches)  # the uncommitted block left no trace

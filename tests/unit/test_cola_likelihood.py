@@ -85,10 +85,21 @@ def test_elbo_and_eval_loss() -> None:
     assert elbo.shape == (3,) and torch.isfinite(elbo).all()
     with torch.no_grad():  # the loop's evaluate() runs under no_grad
         metrics = cola_eval_loss(model, tokens, cfg)
-    assert set(metrics) == {"eval_loss", "rec_ce", "recon_acc", "fm_loss", "fm_loss_uniform", "elbo_nats_per_token",
-                            "elbo_rec", "elbo_rate", "elbo_prior"}
+    assert set(metrics) == {
+        "eval_loss",
+        "rec_ce",
+        "recon_acc",
+        "fm_loss",
+        "fm_loss_uniform",
+        "elbo_nats_per_token",
+        "elbo_rec",
+        "elbo_rate",
+        "elbo_prior",
+    }
     assert all(math.isfinite(v) for v in metrics.values())
-    assert metrics["elbo_rec"] + metrics["elbo_rate"] + metrics["elbo_prior"] == pytest.approx(metrics["elbo_nats_per_token"])
+    assert metrics["elbo_rec"] + metrics["elbo_rate"] + metrics["elbo_prior"] == pytest.approx(
+        metrics["elbo_nats_per_token"]
+    )
     assert metrics["elbo_rate"] > 0
     assert metrics["elbo_nats_per_token"] > 0, "reported as the negative ELBO (NLL-style)"
     stage1 = tiny_cfg(stage=1)

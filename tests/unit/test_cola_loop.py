@@ -48,8 +48,10 @@ def _train(cfg: Config, out_dir: Path) -> tuple[Any, LocalEngine]:
     engine = LocalEngine(module, named_param_groups(spec, model, cfg, cfg.optim.weight_decay), cfg)
     held_out = MemoryStream(4, cfg.data.seq_len, cfg.model.vocab_size, seed=0)
     records: list[dict] = []
-    hooks = LoopHooks(on_record=[records.append],
-                      save_checkpoint=lambda step, state: (engine.save(out_dir, state), cfg.save(out_dir / "config.json")))
+    hooks = LoopHooks(
+        on_record=[records.append],
+        save_checkpoint=lambda step, state: (engine.save(out_dir, state), cfg.save(out_dir / "config.json")),
+    )
     result = run_loop(cfg, spec, engine, stream, lambda: [held_out.next_batch()], hooks)
     return result, engine
 

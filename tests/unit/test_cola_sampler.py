@@ -30,8 +30,15 @@ def _record_calls(module) -> list[dict]:
         names = ["z", "t", "positions", "mask", "caches", "commit"]
         call = dict(zip(names, args))
         call.update(kwargs)
-        calls.append({"z": call["z"].clone(), "t": call.get("t"), "positions": call.get("positions"),
-                      "mask": call.get("mask"), "commit": call.get("commit", 0)})
+        calls.append(
+            {
+                "z": call["z"].clone(),
+                "t": call.get("t"),
+                "positions": call.get("positions"),
+                "mask": call.get("mask"),
+                "commit": call.get("commit", 0),
+            }
+        )
 
     module.register_forward_hook(hook, with_kwargs=True)
     return calls

@@ -18,8 +18,17 @@ from test_cola_helpers import tiny_cfg, tiny_model
 EOS = 0  # in the vocabulary: an empty prompt becomes [EOS], and greedy rows may stop at it
 # lengths 0 (-> [EOS]) .. 21: partial patches (p = 2), prompts ending inside a block and on a block
 # boundary, zero to several complete prompt blocks
-MIXED = [[], [7], [5, 6], [3, 4, 5], [9, 8, 7, 6, 5, 4, 3], [1] * 8, list(range(3, 12)), list(range(10, 26)),
-         [4, 5, 6] * 7]
+MIXED = [
+    [],
+    [7],
+    [5, 6],
+    [3, 4, 5],
+    [9, 8, 7, 6, 5, 4, 3],
+    [1] * 8,
+    list(range(3, 12)),
+    list(range(10, 26)),
+    [4, 5, 6] * 7,
+]
 
 
 def _setup(patch_size: int, block_size: int, cfg_w: float = 4.0, **sampler):

@@ -57,7 +57,7 @@ def test_encoder_and_decoder_are_strictly_causal(p: int) -> None:
     z2 = z.clone()
     z2[0, j] += 1.0
     ldiff = (vae.decode(z) - vae.decode(z2)).abs().amax(-1)[0]  # (L,)
-    assert ldiff[: j * p].max() == 0 and ldiff[j * p:(j + 1) * p].min() > 0
+    assert ldiff[: j * p].max() == 0 and ldiff[j * p : (j + 1) * p].min() > 0
 
 
 def test_blockwise_cached_decoding_matches_full_decoding() -> None:
@@ -66,5 +66,5 @@ def test_blockwise_cached_decoding_matches_full_decoding() -> None:
     z = torch.randn(1, 8, 8)
     full = vae.decode(z)
     caches = vae.decoder.new_cache()
-    parts = [vae.decode(z[:, i:i + 4], caches, update_cache=True) for i in (0, 4)]
+    parts = [vae.decode(z[:, i : i + 4], caches, update_cache=True) for i in (0, 4)]
     assert torch.allclose(torch.cat(parts, 1), full, atol=1e-5)

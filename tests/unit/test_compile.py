@@ -15,8 +15,11 @@ def _losses(compile_forward: bool, steps: int = 3) -> list[float]:
     spec = get_family("ar")
     torch.manual_seed(0)
     model = spec.build_model(cfg)
-    engine = LocalEngine(ObjectiveModule(model, spec.build_objective(cfg)),
-                         named_param_groups(spec, model, cfg, cfg.optim.weight_decay), cfg)
+    engine = LocalEngine(
+        ObjectiveModule(model, spec.build_objective(cfg)),
+        named_param_groups(spec, model, cfg, cfg.optim.weight_decay),
+        cfg,
+    )
     tokens = torch.randint(3, 64, (4, 32), generator=torch.Generator().manual_seed(0))
     losses = []
     for _ in range(steps):

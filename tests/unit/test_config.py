@@ -7,7 +7,9 @@ from cola_core.config import Config, ConfigError, apply_overrides, load_toml, pa
 
 def test_override_coerces_types():
     cfg = Config()
-    apply_overrides(cfg, parse_set_args(["optim.lr=3e-4", "model.dim=96", "data.shuffle=false", "model.vae_logsnr=fixed:1.5"]))
+    apply_overrides(
+        cfg, parse_set_args(["optim.lr=3e-4", "model.dim=96", "data.shuffle=false", "model.vae_logsnr=fixed:1.5"])
+    )
     assert cfg.optim.lr == pytest.approx(3e-4) and isinstance(cfg.optim.lr, float)
     assert cfg.model.dim == 96 and isinstance(cfg.model.dim, int)
     assert cfg.data.shuffle is False
@@ -62,7 +64,7 @@ def test_validation_messages(overrides, fragment):
 
 def test_toml_roundtrip_and_errors(tmp_path):
     good = tmp_path / "s.toml"
-    good.write_text('[model]\ndim = 96\n[optim]\nlr = 0.002\n')
+    good.write_text("[model]\ndim = 96\n[optim]\nlr = 0.002\n")
     cfg = Config.from_dict(load_toml(good))
     assert cfg.model.dim == 96 and cfg.optim.lr == pytest.approx(0.002)
     bad = tmp_path / "bad.toml"

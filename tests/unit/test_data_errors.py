@@ -32,9 +32,11 @@ def test_storage_outages_and_other_failures_are_not_data_errors():
 
 def test_a_user_error_known_only_from_the_remote_traceback_is_a_data_error():
     """Ray Data's UserCodeException reaches the worker without its cause: only the traceback names it."""
-    traceback_text = ("Traceback (most recent call last):\n  File \"shards.py\", line 48, in read_shard\n"
-                      f"cola_platform.errors.UserError: {CHECKSUM}\n\nThe above exception was the direct cause ...\n"
-                      "ray.exceptions.UserCodeException: UDF failed to process a data block.")
+    traceback_text = (
+        'Traceback (most recent call last):\n  File "shards.py", line 48, in read_shard\n'
+        f"cola_platform.errors.UserError: {CHECKSUM}\n\nThe above exception was the direct cause ...\n"
+        "ray.exceptions.UserCodeException: UDF failed to process a data block."
+    )
     task_error = ray.exceptions.RayTaskError("MapBatches(_read_shards)", traceback_text, RuntimeError("UDF failed"))
     found = data_error(task_error.as_instanceof_cause())
     assert isinstance(found, DataError) and str(found) == CHECKSUM

@@ -136,8 +136,19 @@ def test_cola_diagnostics_report_every_number() -> None:
     cfg = tiny_cfg()
     cfg.sampler.steps = 2
     out = cola_diagnostics(tiny_model(cfg), torch.randint(3, 40, (4, 16)), cfg)
-    for key in ("fm_ctx", "fm_noctx", "context_gain", "fm_ideal_free", "dec_acc_s0.1", "dec_acc_s1",
-                "prior_probe_acc", "prior_probe_err", "prior_probe_unigram_acc", "prior_free_acc", "prior_context_err"):
+    for key in (
+        "fm_ctx",
+        "fm_noctx",
+        "context_gain",
+        "fm_ideal_free",
+        "dec_acc_s0.1",
+        "dec_acc_s1",
+        "prior_probe_acc",
+        "prior_probe_err",
+        "prior_probe_unigram_acc",
+        "prior_free_acc",
+        "prior_context_err",
+    ):
         assert math.isfinite(out[key]), key
     assert out["prior_probe_err"] == pytest.approx(1 - out["prior_probe_acc"])
     assert out["prior_context_err"] == pytest.approx(1 - out["prior_probe_acc"] + out["prior_free_acc"])

@@ -11,8 +11,17 @@ from cola_core.registry import get_family
 
 def setup(temperature: float):
     tok = train_bpe((generate_story(i).text for i in range(60)), vocab_size=300)
-    cfg = apply_overrides(Config(), {"model.vocab_size": tok.vocab_size, "model.dim": 32, "model.n_heads": 4,
-                                     "model.n_layers": 2, "data.seq_len": 48, "sampler.temperature": temperature})
+    cfg = apply_overrides(
+        Config(),
+        {
+            "model.vocab_size": tok.vocab_size,
+            "model.dim": 32,
+            "model.n_heads": 4,
+            "model.n_layers": 2,
+            "data.seq_len": 48,
+            "sampler.temperature": temperature,
+        },
+    )
     cfg.run.family = "ar"
     spec = get_family("ar")
     torch.manual_seed(0)

@@ -6,16 +6,22 @@ import pytest
 
 from cola_core.eval.generations import GenerationRecord
 from cola_core.eval.official import cut_generation, exact_correct, first_word, lambada_correct, normalize
-from cola_core.eval.options import (answer_segment, letter_from_option_text, letter_from_text, match_options,
-                                    predicted_option)
+from cola_core.eval.options import (
+    answer_segment,
+    letter_from_option_text,
+    letter_from_text,
+    match_options,
+    predicted_option,
+)
 from cola_core.eval.scorers import OFFICIAL_OPTIONS, score_records
 
 OPTS = ("Oxygen", "Carbon dioxide", "Nitrogen", "Hydrogen")
 
 
 def mc_record(generation: str, answer: str = "Nitrogen", choices: tuple[str, ...] = OPTS) -> GenerationRecord:
-    return GenerationRecord(id=0, prompt="Question: ...\nAnswer:", generate=generation, ground_truth=answer,
-                            choices=choices)
+    return GenerationRecord(
+        id=0, prompt="Question: ...\nAnswer:", generate=generation, ground_truth=answer, choices=choices
+    )
 
 
 def option_verdict(generation: str, answer: str = "Nitrogen", choices: tuple[str, ...] = OPTS):
@@ -25,14 +31,17 @@ def option_verdict(generation: str, answer: str = "Nitrogen", choices: tuple[str
 # rule 2: the cut
 
 
-@pytest.mark.parametrize("text,cut", [
-    (" Paris is big.\nQuestion: next", " Paris is big."),
-    (" no newline at all", " no newline at all"),
-    ("\n\n Paris\nRome", "\n\n Paris"),  # newlines before any word do not cut
-    ("\n \n", "\n \n"),  # no word anywhere: the whole generation
-    ("", ""),
-    ("...\n(B)\nmore", "...\n(B)"),  # punctuation is not a word character
-])
+@pytest.mark.parametrize(
+    "text,cut",
+    [
+        (" Paris is big.\nQuestion: next", " Paris is big."),
+        (" no newline at all", " no newline at all"),
+        ("\n\n Paris\nRome", "\n\n Paris"),  # newlines before any word do not cut
+        ("\n \n", "\n \n"),  # no word anywhere: the whole generation
+        ("", ""),
+        ("...\n(B)\nmore", "...\n(B)"),  # punctuation is not a word character
+    ],
+)
 def test_cut_at_the_first_newline_after_a_word(text, cut):
     assert cut_generation(text) == cut
 
@@ -89,17 +98,20 @@ def test_exact_match_is_difflib_ratio_one():
 # rule 5: the answer segment
 
 
-@pytest.mark.parametrize("text,segment", [
-    ("The answer is (C).", "(C)."),
-    ("I think.\nFinal answer: B\n", "B"),
-    ("answer = D", "D"),
-    ("Answer\uff1a A", "A"),  # full-width colon
-    ("Answer: A\nmore text\n\n", "A"),  # lines without the keyword are skipped from the last
-    ("Answer: A\nThe answer is B", "B"),  # the last line with a keyword wins
-    ("answer: A, no, answer: B", "A, no, answer: B"),  # the first keyword on that line
-    ("  Carbon dioxide ", "Carbon dioxide"),  # no keyword: the whole text
-    ("He answered well", "He answered well"),  # keywords are whole words
-])
+@pytest.mark.parametrize(
+    "text,segment",
+    [
+        ("The answer is (C).", "(C)."),
+        ("I think.\nFinal answer: B\n", "B"),
+        ("answer = D", "D"),
+        ("Answer\uff1a A", "A"),  # full-width colon
+        ("Answer: A\nmore text\n\n", "A"),  # lines without the keyword are skipped from the last
+        ("Answer: A\nThe answer is B", "B"),  # the last line with a keyword wins
+        ("answer: A, no, answer: B", "A, no, answer: B"),  # the first keyword on that line
+        ("  Carbon dioxide ", "Carbon dioxide"),  # no keyword: the whole text
+        ("He answered well", "He answered well"),  # keywords are whole words
+    ],
+)
 def test_answer_segment(text, segment):
     assert answer_segment(text) == segment
 
@@ -107,20 +119,34 @@ def test_answer_segment(text, segment):
 # rule 5: letter from a text
 
 
-@pytest.mark.parametrize("text,index", [
-    ("C", 2), ("(C)", 2), ("[C]", 2), ("C.", 2), ("(C).", 2), (" B ", 1),
-    ("The answer is (C).", 2), ("answer: D", 3), ("Final answer is [A]", 0), ("I pick option B, clearly", 1),
-    ("choice=C", 2), ("ANSWER IS C", 2),
-    ("Answer: A then answer: B", 1),  # the last keyword letter
-    ("Answer: B, not option E", 1),  # E names no option: the last letter that does
-    ("maybe (A) or (D)", 3),  # short text: last bracketed letter
-    ("E", None), ("(E)", None),  # a letter that names no option
-    ("c", None), ("answer: b", None),  # option letters are capitals
-    ("Answer: Carbon dioxide", None),  # "C" of a word is not a letter
-    ("The answer is a gas", None),
-    ("this text is longer than forty characters and ends with (A)", None),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    "text,index",
+    [
+        ("C", 2),
+        ("(C)", 2),
+        ("[C]", 2),
+        ("C.", 2),
+        ("(C).", 2),
+        (" B ", 1),
+        ("The answer is (C).", 2),
+        ("answer: D", 3),
+        ("Final answer is [A]", 0),
+        ("I pick option B, clearly", 1),
+        ("choice=C", 2),
+        ("ANSWER IS C", 2),
+        ("Answer: A then answer: B", 1),  # the last keyword letter
+        ("Answer: B, not option E", 1),  # E names no option: the last letter that does
+        ("maybe (A) or (D)", 3),  # short text: last bracketed letter
+        ("E", None),
+        ("(E)", None),  # a letter that names no option
+        ("c", None),
+        ("answer: b", None),  # option letters are capitals
+        ("Answer: Carbon dioxide", None),  # "C" of a word is not a letter
+        ("The answer is a gas", None),
+        ("this text is longer than forty characters and ends with (A)", None),
+        ("", None),
+    ],
+)
 def test_letter_from_text(text, index):
     assert letter_from_text(text, 4) == index
 
@@ -128,15 +154,20 @@ def test_letter_from_text(text, index):
 # rule 5: letter from option text
 
 
-@pytest.mark.parametrize("text,index", [
-    ("carbon dioxide", 1), ("Carbon dioxide.", 1),  # normalised equality
-    ("The correct answer is nitrogen", 2), ("option: Hydrogen", 3),  # leading keyword stripped
-    ("it must be nitrogen i guess", 2),  # exactly one option contained
-    ("nitrogen and oxygen", None),  # two contained, none similar enough
-    ("carbon dioxid", 1),  # similarity >= 0.9
-    ("carbon", None),  # contained the wrong way round, similarity < 0.9
-    ("", None),
-])
+@pytest.mark.parametrize(
+    "text,index",
+    [
+        ("carbon dioxide", 1),
+        ("Carbon dioxide.", 1),  # normalised equality
+        ("The correct answer is nitrogen", 2),
+        ("option: Hydrogen", 3),  # leading keyword stripped
+        ("it must be nitrogen i guess", 2),  # exactly one option contained
+        ("nitrogen and oxygen", None),  # two contained, none similar enough
+        ("carbon dioxid", 1),  # similarity >= 0.9
+        ("carbon", None),  # contained the wrong way round, similarity < 0.9
+        ("", None),
+    ],
+)
 def test_letter_from_option_text(text, index):
     assert letter_from_option_text(text, OPTS) == index
 

@@ -30,23 +30,43 @@ def llada_run(tmp_path_factory) -> Path:
     words = "the a fox owl river hill ran sang over under quietly bright old new".split()
     texts = [" ".join(rng.choice(words) for _ in range(rng.randint(8, 40))) + "." for _ in range(300)]
     root = tmp_path_factory.mktemp("eval_only")
-    manifest = prepare_texts(PrepareSpec(out=str(root / "data"), seq_len=SEQ_LEN, vocab_size=300, source="test",
-                                         val_fraction=0.1), texts)
+    manifest = prepare_texts(
+        PrepareSpec(out=str(root / "data"), seq_len=SEQ_LEN, vocab_size=300, source="test", val_fraction=0.1), texts
+    )
     cfg = Config()
     cfg.run.family = "llada"
-    apply_overrides(cfg, {
-        "data.path": str(root / "data"), "data.seq_len": SEQ_LEN, "data.tokenizer_hash": manifest.tokenizer_hash,
-        "model.vocab_size": manifest.vocab_size, "model.dim": 32, "model.n_heads": 4, "model.n_layers": 2,
-        "model.mask_id": manifest.special_tokens["mask"], "train.steps": 3, "train.micro_batch_size": 4,
-        "train.eval_batches": 1, "optim.warmup_steps": 1, "sampler.steps": 16,
-    })
+    apply_overrides(
+        cfg,
+        {
+            "data.path": str(root / "data"),
+            "data.seq_len": SEQ_LEN,
+            "data.tokenizer_hash": manifest.tokenizer_hash,
+            "model.vocab_size": manifest.vocab_size,
+            "model.dim": 32,
+            "model.n_heads": 4,
+            "model.n_layers": 2,
+            "model.mask_id": manifest.special_tokens["mask"],
+            "train.steps": 3,
+            "train.micro_batch_size": 4,
+            "train.eval_batches": 1,
+            "optim.warmup_steps": 1,
+            "sampler.steps": 16,
+        },
+    )
     train_in_process(validate(cfg), root / "run", manifest)
     return root / "run"
 
 
 def context(run: Path, out: Path) -> TrialContext:
-    study = SweepStudy(name="eval_only", family="llada", data=str(run.parent / "data"), checkpoint=str(run),
-                       eval_tasks=["sw-quality"], eval_items=2, objective=["masked_ce_15"])
+    study = SweepStudy(
+        name="eval_only",
+        family="llada",
+        data=str(run.parent / "data"),
+        checkpoint=str(run),
+        eval_tasks=["sw-quality"],
+        eval_items=2,
+        objective=["masked_ce_15"],
+    )
     return TrialContext(study=study, base={}, out=str(out))
 
 

@@ -42,8 +42,11 @@ def paper_files(d: Path, answers: dict[str, list[str]] | None = None) -> list[st
     for task in ("mmlu", "squad"):
         rows = []
         for i in range(8):
-            prompt = f"Question: {' '.join(words[: i + 2])}?" + ("\n" + "\n".join(
-                f"({c}) {o}" for c, o in zip("ABCD", MC)) if task == "mmlu" else "") + "\nAnswer:"
+            prompt = (
+                f"Question: {' '.join(words[: i + 2])}?"
+                + ("\n" + "\n".join(f"({c}) {o}" for c, o in zip("ABCD", MC)) if task == "mmlu" else "")
+                + "\nAnswer:"
+            )
             truth = answers[task][i] if answers else (MC[i % 4] if task == "mmlu" else "the mill")
             extra = {"choices": MC} if task == "mmlu" else {}
             rows.append({"id": i, "prompt": prompt, "ground_truth": truth, **extra})
@@ -52,21 +55,31 @@ def paper_files(d: Path, answers: dict[str, list[str]] | None = None) -> list[st
 
 
 def evaluate(loaded: LoadedRun, files: list[str], gens: Path) -> dict:
-    req = EvalRequest(tasks=["sw-qa"], task_files=files, items=3, max_new_tokens=MAX_NEW, likelihood_batches=0,
-                      generations_dir=str(gens))
+    req = EvalRequest(
+        tasks=["sw-qa"],
+        task_files=files,
+        items=3,
+        max_new_tokens=MAX_NEW,
+        likelihood_batches=0,
+        generations_dir=str(gens),
+    )
     return evaluate_run(loaded, req)
 
 
 def test_eval_generations_rescore_to_the_same_accuracies(loaded, tmp_path):
     first = evaluate(loaded, paper_files(tmp_path / "tasks1"), tmp_path / "gens1")
-    gens = {t: [json.loads(x) for x in (tmp_path / "gens1" / f"{t}.jsonl").read_text().splitlines()]
-            for t in ("mmlu", "squad", "sw-qa")}
+    gens = {
+        t: [json.loads(x) for x in (tmp_path / "gens1" / f"{t}.jsonl").read_text().splitlines()]
+        for t in ("mmlu", "squad", "sw-qa")
+    }
     assert first["generations"] == str(tmp_path / "gens1") and first["patch_size"] == 2
     assert all(g["choices"] == MC and g["prompt_len_mod_patch_size"] in (0, 1) for g in gens["mmlu"])
     assert all("type" not in g for g in gens["squad"]) and all(g["type"] == "qa" for g in gens["sw-qa"])
     # ground truths that the (deterministic, greedy) model's own outputs match on even items
-    own = {"squad": [cut_generation(g["generate"]) if i % 2 == 0 else "zzz" for i, g in enumerate(gens["squad"])],
-           "mmlu": [MC[i % 4] for i in range(8)]}
+    own = {
+        "squad": [cut_generation(g["generate"]) if i % 2 == 0 else "zzz" for i, g in enumerate(gens["squad"])],
+        "mmlu": [MC[i % 4] for i in range(8)],
+    }
     record = evaluate(loaded, paper_files(tmp_path / "tasks2", own), tmp_path / "gens2")
     assert record["tasks"]["squad"]["accuracy"] >= 0.5
     assert record["tasks"]["mmlu"]["scorer"] == "official-options"
@@ -109,15 +122,18 @@ def test_paper_tasks_run_all_eight_and_count_truncated_prompts(loaded, tmp_path,
         paper_task_files(d)
     long_prompt = "the fox ran to the mill " * 60 + "\nAnswer:"  # far over the 124-token prompt budget
     for task in OFFICIAL_TASKS:
-        rows = [{"id": 0, "prompt": "Question: where?\nAnswer:", "ground_truth": MC[0]},
-                {"id": 1, "prompt": long_prompt, "ground_truth": MC[1]}]
+        rows = [
+            {"id": 0, "prompt": "Question: where?\nAnswer:", "ground_truth": MC[0]},
+            {"id": 1, "prompt": long_prompt, "ground_truth": MC[1]},
+        ]
         if task not in ("lambada", "squad"):
             rows = [{**r, "choices": MC} for r in rows]
         (d / f"{task}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     files = paper_task_files(d)
     assert [Path(f).stem for f in files] == list(OFFICIAL_TASKS)
-    req = EvalRequest(tasks=[], task_files=files, max_new_tokens=MAX_NEW, likelihood_batches=0,
-                      generations_dir=str(tmp_path / "gens"))
+    req = EvalRequest(
+        tasks=[], task_files=files, max_new_tokens=MAX_NEW, likelihood_batches=0, generations_dir=str(tmp_path / "gens")
+    )
     with caplog.at_level("WARNING"):
         record = evaluate_run(loaded, req)
     assert list(record["tasks"]) == list(OFFICIAL_TASKS)

@@ -14,8 +14,13 @@ from cola_core.eval.tasks import TYPES, TaskItem, build_prompts, item_from_recor
 
 
 def mc(i: int) -> TaskItem:
-    return TaskItem(id=str(i), type="multiple_choice", context=f"Q{i}?", choices=("red fox", "blue owl", "green cat"),
-                    answer=("red fox", "blue owl", "green cat")[i % 3])
+    return TaskItem(
+        id=str(i),
+        type="multiple_choice",
+        context=f"Q{i}?",
+        choices=("red fox", "blue owl", "green cat"),
+        answer=("red fox", "blue owl", "green cat")[i % 3],
+    )
 
 
 def test_lambada_scores_first_word_only():
@@ -63,9 +68,15 @@ def test_k_shot_prompts_are_seeded_and_exclude_the_item():
 
 def test_both_file_formats_and_bad_files(tmp_path):
     ours = tmp_path / "mine.jsonl"
-    ours.write_text("\n".join(json.dumps(r) for r in [
-        {"context": "c", "answer": "a", "type": "qa"},
-        {"context": "c", "answer": "x", "choices": ["x", "y"], "type": "multiple_choice"}]))
+    ours.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {"context": "c", "answer": "a", "type": "qa"},
+                {"context": "c", "answer": "x", "choices": ["x", "y"], "type": "multiple_choice"},
+            ]
+        )
+    )
     assert [i.type for i in load_jsonl_tasks(ours)] == ["qa", "multiple_choice"]
     paper = tmp_path / "lambada.jsonl"
     paper.write_text(json.dumps({"id": 1, "prompt": "He said", "ground_truth": "hello"}))
@@ -93,21 +104,35 @@ def test_run_task_with_an_oracle_and_a_wrong_model():
 
 
 def paper_item(i: int, answer: str = "Nitrogen") -> TaskItem:
-    return TaskItem(id=str(i), type="qa", answer=answer, prompt=f"Question {i}?\n(A) Oxygen\n(B) Nitrogen\nAnswer:",
-                    choices=("Oxygen", "Nitrogen"))
+    return TaskItem(
+        id=str(i),
+        type="qa",
+        answer=answer,
+        prompt=f"Question {i}?\n(A) Oxygen\n(B) Nitrogen\nAnswer:",
+        choices=("Oxygen", "Nitrogen"),
+    )
 
 
 def record(generation: str, answer: str, kind: str | None = None, choices=()) -> GenerationRecord:
     return GenerationRecord(id=0, prompt="p", generate=generation, ground_truth=answer, type=kind, choices=choices)
 
 
-@pytest.mark.parametrize("task,scorer", [
-    ("lambada", "official-lambada"), ("LAMBADA", "official-lambada"),
-    ("mmlu", "official-options"), ("obqa", "official-options"), ("race", "official-options"),
-    ("siqa", "official-options"),
-    ("hellaswag", "official-exact"), ("squad", "official-exact"), ("story_cloze", "official-exact"),
-    ("lambada_openai", "official-exact"), ("my_task", "official-exact"),
-])
+@pytest.mark.parametrize(
+    "task,scorer",
+    [
+        ("lambada", "official-lambada"),
+        ("LAMBADA", "official-lambada"),
+        ("mmlu", "official-options"),
+        ("obqa", "official-options"),
+        ("race", "official-options"),
+        ("siqa", "official-options"),
+        ("hellaswag", "official-exact"),
+        ("squad", "official-exact"),
+        ("story_cloze", "official-exact"),
+        ("lambada_openai", "official-exact"),
+        ("my_task", "official-exact"),
+    ],
+)
 def test_scorer_is_chosen_by_task_name(task, scorer):
     assert scorer_for(task, [record("x", "x", choices=("x", "y"))]).name == scorer
 
@@ -142,8 +167,12 @@ def test_option_tasks_need_choices_and_remainders_all_or_none():
     with pytest.raises(ConfigError, match=r"mmlu\.jsonl:7: mmlu is scored by its option letters"):
         check_records("mmlu", [GenerationRecord(id=1, prompt="p", generate="", ground_truth="a", line=7)], "mmlu.jsonl")
     check_records("squad", [GenerationRecord(id=1, prompt="p", generate="", ground_truth="a")], "squad.jsonl")
-    mixed = [GenerationRecord(id=i, prompt="p", generate="", ground_truth="a", line=i + 1,
-                              prompt_len_mod_patch_size=None if i == 2 else 1) for i in range(3)]
+    mixed = [
+        GenerationRecord(
+            id=i, prompt="p", generate="", ground_truth="a", line=i + 1, prompt_len_mod_patch_size=None if i == 2 else 1
+        )
+        for i in range(3)
+    ]
     with pytest.raises(ConfigError, match="x.jsonl:3: prompt_len_mod_patch_size is set on some"):
         check_records("x", mixed, "x.jsonl")
     with pytest.raises(ConfigError, match="needs.jsonl:1"):
@@ -170,8 +199,12 @@ def test_run_task_uses_the_official_rules_records_and_remainders():
 
 def test_paper_format_items_keep_their_choices(tmp_path):
     f = tmp_path / "mmlu.jsonl"
-    f.write_text(json.dumps({"id": 3, "prompt": "Q\nAnswer:", "ground_truth": "4", "choices": ["0", "4"],
-                             "few_shot_prefix": "ignored"}) + "\n")
+    f.write_text(
+        json.dumps(
+            {"id": 3, "prompt": "Q\nAnswer:", "ground_truth": "4", "choices": ["0", "4"], "few_shot_prefix": "ignored"}
+        )
+        + "\n"
+    )
     (item,) = load_jsonl_tasks(f)
     assert item.choices == ("0", "4") and item.prompt == "Q\nAnswer:"
     f.write_text(json.dumps({"id": 3, "prompt": "Q", "ground_truth": "4", "choices": "0,4"}))

@@ -42,12 +42,24 @@ def train(data, root: Path, family: str, **over) -> Path:
     data_dir, manifest = data
     cfg = Config()
     cfg.run.family = family
-    apply_overrides(cfg, {
-        "data.path": data_dir, "data.seq_len": SEQ_LEN, "data.tokenizer_hash": manifest.tokenizer_hash,
-        "model.vocab_size": manifest.vocab_size, "model.dim": 32, "model.n_heads": 4, "model.n_layers": 2,
-        "model.mask_id": manifest.special_tokens["mask"], "train.steps": 3, "train.micro_batch_size": 4,
-        "train.eval_batches": 1, "optim.warmup_steps": 1, **over,
-    })
+    apply_overrides(
+        cfg,
+        {
+            "data.path": data_dir,
+            "data.seq_len": SEQ_LEN,
+            "data.tokenizer_hash": manifest.tokenizer_hash,
+            "model.vocab_size": manifest.vocab_size,
+            "model.dim": 32,
+            "model.n_heads": 4,
+            "model.n_layers": 2,
+            "model.mask_id": manifest.special_tokens["mask"],
+            "train.steps": 3,
+            "train.micro_batch_size": 4,
+            "train.eval_batches": 1,
+            "optim.warmup_steps": 1,
+            **over,
+        },
+    )
     train_in_process(validate(cfg), root / family, manifest)
     return root / family
 
@@ -55,10 +67,19 @@ def train(data, root: Path, family: str, **over) -> Path:
 @pytest.fixture(scope="module")
 def runs(data, tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("runs")
-    cola = {"train.stage": 2, "train.latent_evolution": "scratch", "model.vae_dim": 32, "model.vae_heads": 4,
-            "model.latent_dim": 8, "model.timestep_freq_dim": 32}
-    return {"ar": train(data, root, "ar", **{"model.rope_theta": 500.0}), "llada": train(data, root, "llada"),
-            "cola": train(data, root, "cola", **cola)}
+    cola = {
+        "train.stage": 2,
+        "train.latent_evolution": "scratch",
+        "model.vae_dim": 32,
+        "model.vae_heads": 4,
+        "model.latent_dim": 8,
+        "model.timestep_freq_dim": 32,
+    }
+    return {
+        "ar": train(data, root, "ar", **{"model.rope_theta": 500.0}),
+        "llada": train(data, root, "llada"),
+        "cola": train(data, root, "cola", **cola),
+    }
 
 
 def export(run: Path, fmt: str, out: Path) -> Path:
@@ -81,9 +102,16 @@ def random_ids(vocab: int, shape=(3, 24)) -> torch.Tensor:
 
 def test_ar_llama_export_loads_in_transformers_with_our_logits(runs, tmp_path):
     import transformers  # the `test` extra; imported here so the other tests start without it
+
     out = export(runs["ar"], "llama", tmp_path / "ar-hf")
-    assert {p.name for p in out.iterdir()} == {"config.json", "generation_config.json", "model.safetensors",
-                                               "tokenizer.json", "tokenizer_config.json", "result.json"}
+    assert {p.name for p in out.iterdir()} == {
+        "config.json",
+        "generation_config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "result.json",
+    }
     ours = load_run(runs["ar"])
     hf = transformers.AutoModelForCausalLM.from_pretrained(out).eval()
     assert type(hf).__name__ == "LlamaForCausalLM" and hf.config.rope_parameters["rope_theta"] == 500.0
@@ -96,7 +124,7 @@ def test_ar_llama_export_loads_in_transformers_with_our_logits(runs, tmp_path):
     # greedy decoding agrees too (the run's sampler is greedy; generation_config.json says so)
     prompt = ours.tokenizer.encode("the fox")
     with torch.no_grad():
-        theirs = hf.generate(torch.tensor([prompt]), max_new_tokens=6)[0, len(prompt):].tolist()
+        theirs = hf.generate(torch.tensor([prompt]), max_new_tokens=6)[0, len(prompt) :].tolist()
     mine = ours.spec.build_sampler(ours.model, ours.cfg).generate([prompt], 6)[0]
     assert mine == cut_at_eos(theirs, ours.cfg.model.eos_id)  # HF keeps the EOS it stops at, ours drops it
 
@@ -109,8 +137,17 @@ def test_llama_map_on_large_random_weights(tmp_path, tied):
     from cola_core.data.tokenizer import train_bpe
 
     tok = train_bpe(["the fox ran over the hill."] * 20, vocab_size=280)
-    cfg = apply_overrides(Config(), {"model.vocab_size": tok.vocab_size, "model.dim": 32, "model.n_heads": 2,
-                                     "model.ffn_hidden": 48, "model.rope_theta": 300.0, "model.tie_embeddings": tied})
+    cfg = apply_overrides(
+        Config(),
+        {
+            "model.vocab_size": tok.vocab_size,
+            "model.dim": 32,
+            "model.n_heads": 2,
+            "model.ffn_hidden": 48,
+            "model.rope_theta": 300.0,
+            "model.tie_embeddings": tied,
+        },
+    )
     torch.manual_seed(0)
     model = get_family("ar").build_model(cfg).eval()
     with torch.no_grad():
@@ -138,6 +175,7 @@ def test_llada_llama_export_round_trips_and_is_marked_bidirectional(runs, tmp_pa
     assert all(torch.equal(v, ours.model.state_dict()[k]) for k, v in back.model.state_dict().items())
 
     import transformers
+
     hf = transformers.AutoModelForCausalLM.from_pretrained(out).eval()
     ids = random_ids(ours.cfg.model.vocab_size)
     ids[:, ::3] = ours.cfg.model.mask_id
@@ -189,8 +227,10 @@ def test_export_leaves_the_model_untouched(tmp_path):
     before = {k: (v.clone(), v.data_ptr()) for k, v in model.state_dict().items()}
     write_export(model, cfg, tok, "llama", tmp_path / "bf16")
     after = model.state_dict()
-    assert all(after[k].dtype == torch.bfloat16 and after[k].data_ptr() == ptr and torch.equal(after[k], v)
-               for k, (v, ptr) in before.items())
+    assert all(
+        after[k].dtype == torch.bfloat16 and after[k].data_ptr() == ptr and torch.equal(after[k], v)
+        for k, (v, ptr) in before.items()
+    )
     back = load_export(tmp_path / "bf16").model
     assert all(p.dtype == torch.float32 for p in back.parameters())
     assert torch.equal(back.embed.weight, model.embed.weight.float())
@@ -201,8 +241,9 @@ def test_bad_input_is_one_error_line(runs, tmp_path, capsys):
     assert "does not exist" in job_error(capsys, "--run", missing, "--format", "llama", "--out", str(tmp_path / "a"))
     err = job_error(capsys, "--run", str(runs["cola"]), "--format", "llama", "--out", str(tmp_path / "b"))
     assert "cola model cannot be exported as 'llama'" in err and "cola" in err.split("formats:")[1]
-    assert "cannot be exported as 'cola'" in job_error(capsys, "--run", str(runs["ar"]), "--format", "cola",
-                                                         "--out", str(tmp_path / "c"))
+    assert "cannot be exported as 'cola'" in job_error(
+        capsys, "--run", str(runs["ar"]), "--format", "cola", "--out", str(tmp_path / "c")
+    )
     assert "invalid choice: 'onnx'" in job_error(capsys, "--run", str(runs["ar"]), "--format", "onnx")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("keep me")

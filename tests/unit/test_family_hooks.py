@@ -25,12 +25,39 @@ _MATCHED = {
     "s": {"model.dim": 256, "model.n_layers": 4, "model.n_heads": 4, "model.ffn_hidden": 1309},
 }
 _COLA = {
-    "tiny": {"model.dim": 64, "model.n_layers": 2, "model.n_heads": 4, "model.ffn_hidden": 0, "model.vae_dim": 64,
-             "model.vae_layers": 1, "model.vae_heads": 4, "model.vae_ffn_hidden": 0, "model.block_size": 4},
-    "xs": {"model.dim": 128, "model.n_layers": 2, "model.n_heads": 4, "model.ffn_hidden": 0, "model.vae_dim": 128,
-           "model.vae_layers": 1, "model.vae_heads": 4, "model.vae_ffn_hidden": 0, "model.block_size": 8},
-    "s": {"model.dim": 256, "model.n_layers": 4, "model.n_heads": 4, "model.ffn_hidden": 0, "model.vae_dim": 192,
-          "model.vae_layers": 2, "model.vae_heads": 4, "model.vae_ffn_hidden": 0, "model.block_size": 8},
+    "tiny": {
+        "model.dim": 64,
+        "model.n_layers": 2,
+        "model.n_heads": 4,
+        "model.ffn_hidden": 0,
+        "model.vae_dim": 64,
+        "model.vae_layers": 1,
+        "model.vae_heads": 4,
+        "model.vae_ffn_hidden": 0,
+        "model.block_size": 4,
+    },
+    "xs": {
+        "model.dim": 128,
+        "model.n_layers": 2,
+        "model.n_heads": 4,
+        "model.ffn_hidden": 0,
+        "model.vae_dim": 128,
+        "model.vae_layers": 1,
+        "model.vae_heads": 4,
+        "model.vae_ffn_hidden": 0,
+        "model.block_size": 8,
+    },
+    "s": {
+        "model.dim": 256,
+        "model.n_layers": 4,
+        "model.n_heads": 4,
+        "model.ffn_hidden": 0,
+        "model.vae_dim": 192,
+        "model.vae_layers": 2,
+        "model.vae_heads": 4,
+        "model.vae_ffn_hidden": 0,
+        "model.block_size": 8,
+    },
 }
 _PINNED = {(f, p): {**_COMMON[p], **(_COLA if f == "cola" else _MATCHED)[p]} for f in FAMILIES for p in _COMMON}
 
@@ -56,9 +83,16 @@ def test_check_config_refuses_partial_blocks_for_cola_only(family):
     if family == "cola":
         with pytest.raises(ConfigError, match=r"model\.block_size=5 must divide data\.seq_len=256"):
             validate(partial)
-        with pytest.raises(ConfigError, match=r"model\.block_size=4 x model\.patch_size=3 must divide data\.seq_len=64"):
+        with pytest.raises(
+            ConfigError, match=r"model\.block_size=4 x model\.patch_size=3 must divide data\.seq_len=64"
+        ):
             validate(patched)
-        assert validate(_config(family, **{"model.block_size": 4, "model.patch_size": 2, "data.seq_len": 64})).model.patch_size == 2
+        assert (
+            validate(
+                _config(family, **{"model.block_size": 4, "model.patch_size": 2, "data.seq_len": 64})
+            ).model.patch_size
+            == 2
+        )
     else:
         assert validate(partial) is partial and validate(patched) is patched
 
@@ -73,7 +107,8 @@ def test_preset_shape_gives_the_pinned_overrides(family, preset):
     assert preset_overrides(preset, family) == _PINNED[family, preset]
     model = resolve_config(family, preset).model
     assert {k: getattr(model, k.split(".")[1]) for k in _PINNED[family, preset] if k.startswith("model.")} == {
-        k: v for k, v in _PINNED[family, preset].items() if k.startswith("model.")}
+        k: v for k, v in _PINNED[family, preset].items() if k.startswith("model.")
+    }
 
 
 def test_family_without_preset_shape_is_refused_clearly(bare_family):
@@ -87,11 +122,16 @@ def test_needs_stage1_only_for_cola_stage2_from_a_vae(family):
     from cola_platform.tune.trial import needs_stage1
 
     study = SweepStudy(name="t", family=family, data="d", steps=10, stage1_steps=5)
-    joint, scratch = _config(family, **{"train.stage": 2}), _config(family, **{"train.stage": 2, "train.latent_evolution": "scratch"})
+    joint, scratch = (
+        _config(family, **{"train.stage": 2}),
+        _config(family, **{"train.stage": 2, "train.latent_evolution": "scratch"}),
+    )
     assert needs_stage1(joint, study) is (family == "cola")
     assert not needs_stage1(scratch, study)
     assert not needs_stage1(_config(family, **{"train.stage": 1}), study)
-    assert not needs_stage1(joint, replace(study, stage1_steps=0)), "no Stage-1 steps in the study: nothing to start from"
+    assert not needs_stage1(joint, replace(study, stage1_steps=0)), (
+        "no Stage-1 steps in the study: nothing to start from"
+    )
 
 
 def test_a_shared_stage1_run_takes_only_the_familys_stage1_keys_from_the_trial():
@@ -102,13 +142,15 @@ def test_a_shared_stage1_run_takes_only_the_familys_stage1_keys_from_the_trial()
     ctx = TrialContext(study=study, base=base.to_dict(), out="o")
     keys = get_family("cola").stage1_keys
     assert {"model.latent_dim", "model.vae_logsnr", "objective.beta_kl"} <= set(keys) <= set(base.flat())
-    trial = apply_overrides(Config.from_dict(base.to_dict()), {"model.latent_dim": 4, "optim.lr": 0.5,
-                                                               "model.block_size": 2})
+    trial = apply_overrides(
+        Config.from_dict(base.to_dict()), {"model.latent_dim": 4, "optim.lr": 0.5, "model.block_size": 2}
+    )
     s1 = stage1_config(ctx, trial)
     assert (s1.model.latent_dim, s1.train.stage, s1.train.steps) == (4, 1, 5)
     assert (s1.optim.lr, s1.model.block_size) == (base.optim.lr, base.model.block_size)
-    assert s1.run.name == stage1_config(ctx, apply_overrides(trial, {"optim.lr": 0.1})).run.name, \
+    assert s1.run.name == stage1_config(ctx, apply_overrides(trial, {"optim.lr": 0.1})).run.name, (
         "trials that differ outside the Stage-1 keys share one Stage-1 run"
+    )
     assert get_family("ar").stage1_keys == ()
 
 

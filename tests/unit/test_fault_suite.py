@@ -25,8 +25,17 @@ FAULT_KEYS = {"name", "fault", "claim", "verdict", "seconds", "observed", "check
 
 def test_two_in_process_faults_held_with_their_evidence(tmp_path):
     out = tmp_path / "faults.json"
-    code = bench.main(["faults", "--only", "diverged-loss,checkpoint-corrupt", "--json", str(out),
-                       "--workdir", str(tmp_path / "work")])
+    code = bench.main(
+        [
+            "faults",
+            "--only",
+            "diverged-loss,checkpoint-corrupt",
+            "--json",
+            str(out),
+            "--workdir",
+            str(tmp_path / "work"),
+        ]
+    )
     report = json.loads(out.read_text())
     assert code == 0 and report["verdicts"] == {"held": 2, "failed": 0}
     assert report["command"].startswith("python -m jobs.bench faults --only diverged-loss,checkpoint-corrupt")
@@ -53,9 +62,11 @@ def test_a_broken_claim_a_crashing_drill_and_an_empty_drill_are_failed(tmp_path)
         probe.expect("reached", True)
         raise RuntimeError("the drill could not inject its fault")
 
-    catalog = [Fault("broken-claim", "the loss diverges", "result.json is written", broken_claim),
-               Fault("crashes", "a drill that raises", "nothing", crashes),
-               Fault("checks-nothing", "a drill that checks nothing", "nothing", lambda ctx, probe: None)]
+    catalog = [
+        Fault("broken-claim", "the loss diverges", "result.json is written", broken_claim),
+        Fault("crashes", "a drill that raises", "nothing", crashes),
+        Fault("checks-nothing", "a drill that checks nothing", "nothing", lambda ctx, probe: None),
+    ]
     report = run_suite(tmp_path / "f.json", "test", workdir=str(tmp_path / "work"), catalog=catalog)
     faults = {f["name"]: f for f in report["faults"]}
     assert report["verdicts"] == {"held": 0, "failed": 3}
@@ -64,7 +75,10 @@ def test_a_broken_claim_a_crashing_drill_and_an_empty_drill_are_failed(tmp_path)
     assert [c["claim"] for c in broken["checks"] if not c["ok"]] == ["a diverged run writes result.json"]
     assert len([c for c in broken["checks"] if c["ok"]]) >= 3, "the real drill's own checks held"
     assert faults["crashes"]["verdict"] == "failed" and "could not inject" in faults["crashes"]["error"]
-    assert faults["checks-nothing"]["verdict"] == "failed" and faults["checks-nothing"]["error"] == "the drill checked nothing"
+    assert (
+        faults["checks-nothing"]["verdict"] == "failed"
+        and faults["checks-nothing"]["error"] == "the drill checked nothing"
+    )
     table = (tmp_path / "f.md").read_text()
     assert table.count("**failed**") == 3 and "*Not met:* a diverged run writes result.json" in table
     assert "none yet (this drill only)" in table

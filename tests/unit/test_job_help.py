@@ -52,16 +52,34 @@ def test_export_help_keeps_examples_and_format_choices(capsys) -> None:
 HEAVY = ("torch", "ray", "mlflow", "deepspeed", "pandas", "matplotlib", "optuna")
 
 
-@pytest.mark.parametrize("job", ["train", "scaling", "eval", "sample", "prepare_data", "export", "score", "report",
-                                 "presets", "lm_eval", "bench", "cluster", "demo"])
+@pytest.mark.parametrize(
+    "job",
+    [
+        "train",
+        "scaling",
+        "eval",
+        "sample",
+        "prepare_data",
+        "export",
+        "score",
+        "report",
+        "presets",
+        "lm_eval",
+        "bench",
+        "cluster",
+        "demo",
+    ],
+)
 def test_help_imports_no_heavy_library(job: str) -> None:
     """`--help` builds the parser from light modules only: the heavy libraries wait for the job's work."""
     import subprocess
     import sys
 
-    code = (f"import contextlib, io, sys\nfrom jobs.{job} import main\n"
-            "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
-            "    main(['--help'])\n"
-            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    code = (
+        f"import contextlib, io, sys\nfrom jobs.{job} import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main(['--help'])\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout[-1000:] + out.stderr[-1000:]

@@ -178,8 +178,9 @@ def _check_semi_ar(trace: list[UnmaskEvent], block_length: int, n_blocks: int, p
 
 @pytest.mark.parametrize("remasking,steps,temperature", [("low_confidence", 6, 0.0), ("random", 7, 1.0)])
 def test_semi_autoregressive_order(remasking: str, steps: int, temperature: float) -> None:
-    cfg = tiny_cfg(sampler__block_length=4, sampler__steps=steps, sampler__remasking=remasking,
-                   sampler__temperature=temperature)
+    cfg = tiny_cfg(
+        sampler__block_length=4, sampler__steps=steps, sampler__remasking=remasking, sampler__temperature=temperature
+    )
     sampler = get_family("llada").build_sampler(random_model(cfg), cfg)
     trace: list[UnmaskEvent] = []
     sampler.generate([[5, 6, 7]], max_new_tokens=12, trace=trace)
@@ -232,15 +233,27 @@ def test_block_logits_equal_the_full_projection() -> None:
 
 # Mixed lengths (0, 1, 3, 4): several groups, one split by batch_size=2, and the lengths interleaved
 # so that grouping reorders the work; outputs and trace must come back in this order.
-MIXED_PROMPTS = [[5, 6, 7, 8], [9], [], [11, 12, 13], [5, 6, 7, 9], [20, 21, 22, 23], [9], [30, 31, 32], [],
-                 [40, 41, 42, 43], [7, 7, 7]]
+MIXED_PROMPTS = [
+    [5, 6, 7, 8],
+    [9],
+    [],
+    [11, 12, 13],
+    [5, 6, 7, 9],
+    [20, 21, 22, 23],
+    [9],
+    [30, 31, 32],
+    [],
+    [40, 41, 42, 43],
+    [7, 7, 7],
+]
 
 
 def preset_sampler(eos_id: int = EOS, **overrides: Any) -> LLaDASampler:
     """The tiny preset (vocab 64) with sharp random weights, so a last-bit difference between batched
     and single-row matmuls cannot flip an argmax or a confidence ranking."""
-    cfg = resolve_config("llada", "tiny", {"model.vocab_size": 64, "sampler.block_length": 4, "sampler.steps": 6,
-                                           **overrides})
+    cfg = resolve_config(
+        "llada", "tiny", {"model.vocab_size": 64, "sampler.block_length": 4, "sampler.steps": 6, **overrides}
+    )
     return LLaDASampler(random_model(cfg), cfg.sampler, cfg.model.mask_id, eos_id)
 
 
@@ -387,8 +400,14 @@ def test_run_loop_reduces_the_loss() -> None:
     from cola_core.train.loop import LoopHooks, evaluate, run_loop
     from cola_core.train.objective_module import ObjectiveModule, named_param_groups
 
-    cfg = tiny_cfg(train__steps=30, train__micro_batch_size=8, train__eval_every=0, train__log_every=10,
-                   optim__lr=1e-2, optim__warmup_steps=3)
+    cfg = tiny_cfg(
+        train__steps=30,
+        train__micro_batch_size=8,
+        train__eval_every=0,
+        train__log_every=10,
+        optim__lr=1e-2,
+        optim__warmup_steps=3,
+    )
     spec = get_family("llada")
     torch.manual_seed(0)
     pattern = torch.arange(16) % 7 + 3  # a learnable periodic sequence

@@ -33,9 +33,19 @@ def tok():
 
 
 def build(tok, family: str, **over):
-    cfg = apply_overrides(Config(), {"model.vocab_size": tok.vocab_size, "model.dim": 32, "model.n_heads": 4,
-                                     "model.n_layers": 2, "data.seq_len": SEQ_LEN, "model.eos_id": tok.eos_id,
-                                     "model.mask_id": tok.mask_id, **over})
+    cfg = apply_overrides(
+        Config(),
+        {
+            "model.vocab_size": tok.vocab_size,
+            "model.dim": 32,
+            "model.n_heads": 4,
+            "model.n_layers": 2,
+            "data.seq_len": SEQ_LEN,
+            "model.eos_id": tok.eos_id,
+            "model.mask_id": tok.mask_id,
+            **over,
+        },
+    )
     cfg.run.family = family
     torch.manual_seed(0)
     return cfg, get_family(family).build_model(cfg).eval()
@@ -84,18 +94,28 @@ def test_rolling_loglikelihood_covers_the_whole_document_in_windows(ar, tok):
     got, short = ar.loglikelihood_rolling([Req(doc), Req("Once upon a time")])
     expected = rolling_by_hand(ar.loaded.model, tokens, tok.eos_id, SEQ_LEN - 1)
     assert math.isclose(got, expected, rel_tol=1e-5, abs_tol=1e-3), (got, expected)
-    assert math.isclose(short, rolling_by_hand(ar.loaded.model, tok.encode("Once upon a time"), tok.eos_id,
-                                               SEQ_LEN - 1), rel_tol=1e-5, abs_tol=1e-3)
+    assert math.isclose(
+        short,
+        rolling_by_hand(ar.loaded.model, tok.encode("Once upon a time"), tok.eos_id, SEQ_LEN - 1),
+        rel_tol=1e-5,
+        abs_tol=1e-3,
+    )
     windows = math.ceil(len(tokens) / (SEQ_LEN - 1)) + 1
     assert sum(calls) == windows and len(calls) < windows  # full-length windows share a call
     # the old rolling likelihood was this one, truncated to the last seq_len - 1 tokens
-    (last_only, _), = ar.loglikelihood([Req("", doc)])
+    ((last_only, _),) = ar.loglikelihood([Req("", doc)])
     assert got < last_only - len(tokens)
 
 
 def test_batched_loglikelihood_equals_unbatched(ar, tok):
-    contexts = ["Once upon a time, there was", "The cat sat on the", "A little girl named Mia", "One day, the dog",
-                "The sun was shining and", "She looked at the big tree"]
+    contexts = [
+        "Once upon a time, there was",
+        "The cat sat on the",
+        "A little girl named Mia",
+        "One day, the dog",
+        "The sun was shining and",
+        "She looked at the big tree",
+    ]
     conts = [" a", " mat and looked around", " liked to play", " ran away", " the birds sang", " and smiled"]
     requests = [Req(c, x) for c in contexts for x in conts[:3]] + [Req("", "Once upon a time")]
     calls = with_spy(ar)
@@ -117,11 +137,12 @@ def test_gen_kwargs_until_and_max_gen_toks_are_honoured(ar, tok):
     full = greedy(prompts, 12)
     assert ar.generate_until([Req(p, {"max_gen_toks": 12}) for p in prompts]) == full
     assert ar.generate_until([Req(p, {"max_gen_toks": 3}) for p in prompts]) == greedy(prompts, 3)
-    stops = [text[len(text) // 2: len(text) // 2 + 2] for text in full]
-    outs = ar.generate_until([Req(p, {"max_gen_toks": 12, "until": [s, "\u2603never"]})
-                              for p, s in zip(prompts, stops)])
+    stops = [text[len(text) // 2 : len(text) // 2 + 2] for text in full]
+    outs = ar.generate_until(
+        [Req(p, {"max_gen_toks": 12, "until": [s, "\u2603never"]}) for p, s in zip(prompts, stops)]
+    )
     for out, text, stop in zip(outs, full, stops):
-        assert text.startswith(out) and stop not in out and text[len(out):].startswith(stop)
+        assert text.startswith(out) and stop not in out and text[len(out) :].startswith(stop)
         assert len(out) <= len(text) // 2
     (single,) = ar.generate_until([Req(prompts[0], {"max_gen_toks": 12, "until": stops[0]})])  # a bare string
     assert single == outs[0]
@@ -132,11 +153,18 @@ def test_gen_kwargs_temperature_and_do_sample(ar, tok):
     greedy = ar.generate_until([Req(p, {"max_gen_toks": 10, "do_sample": False}) for p in prompts])
     sampled = ar.generate_until([Req(p, {"max_gen_toks": 10, "do_sample": True, "temperature": 1.5}) for p in prompts])
     assert greedy[0] == greedy[1] and sampled != greedy and sampled[0] != sampled[1]
-    mixed = ar.generate_until([Req(prompts[0], {"max_gen_toks": 10, "temperature": 1.5}),
-                               Req(prompts[0], {"max_gen_toks": 10, "do_sample": False, "temperature": 1.5})])
+    mixed = ar.generate_until(
+        [
+            Req(prompts[0], {"max_gen_toks": 10, "temperature": 1.5}),
+            Req(prompts[0], {"max_gen_toks": 10, "do_sample": False, "temperature": 1.5}),
+        ]
+    )
     assert mixed[1] == greedy[0]  # do_sample false wins over a temperature, and the order of requests is kept
-    hot = PlatformLM(dataclasses.replace(ar.loaded, cfg=apply_overrides(Config.from_dict(ar.loaded.cfg.to_dict()),
-                                                                        {"sampler.temperature": 1.5})))
+    hot = PlatformLM(
+        dataclasses.replace(
+            ar.loaded, cfg=apply_overrides(Config.from_dict(ar.loaded.cfg.to_dict()), {"sampler.temperature": 1.5})
+        )
+    )
     assert hot.generate_until([Req(p, {"max_gen_toks": 10, "do_sample": False}) for p in prompts]) == greedy
 
 

@@ -9,7 +9,10 @@ from cola_core.registry import get_family
 
 @pytest.mark.parametrize("preset", preset_names())
 def test_backbones_match_within_two_percent(preset):
-    counts = {f: get_family(f).count_params(resolve_config(f, preset, {"model.vocab_size": 4096}).model) for f in ("ar", "llada", "cola")}
+    counts = {
+        f: get_family(f).count_params(resolve_config(f, preset, {"model.vocab_size": 4096}).model)
+        for f in ("ar", "llada", "cola")
+    }
     dit = counts["cola"].backbone
     assert dit > 0 and counts["cola"].vae > 0
     for family in ("ar", "llada"):

@@ -29,9 +29,19 @@ def tok():
 
 
 def build(tok, family: str, tmp_path) -> LoadedRun:
-    cfg = apply_overrides(Config(), {"model.vocab_size": tok.vocab_size, "model.dim": 32, "model.n_heads": 4,
-                                     "model.n_layers": 2, "data.seq_len": 48, "model.eos_id": tok.eos_id,
-                                     "model.mask_id": tok.mask_id, "data.path": str(tmp_path / "nodata")})
+    cfg = apply_overrides(
+        Config(),
+        {
+            "model.vocab_size": tok.vocab_size,
+            "model.dim": 32,
+            "model.n_heads": 4,
+            "model.n_layers": 2,
+            "data.seq_len": 48,
+            "model.eos_id": tok.eos_id,
+            "model.mask_id": tok.mask_id,
+            "data.path": str(tmp_path / "nodata"),
+        },
+    )
     cfg.run.family = family
     torch.manual_seed(0)
     spec = get_family(family)
@@ -126,8 +136,10 @@ def test_evaluate_run_ranks_for_ar_and_skips_cola_with_a_reason(tok, tmp_path):
 
 def test_a_task_file_may_not_mix_ranked_and_generative_items(tok, tmp_path):
     path = tmp_path / "mixed.jsonl"
-    path.write_text('{"context": "a", "answer": "x", "choices": ["x", "y"], "type": "ranked"}\n'
-                    '{"context": "b", "answer": "x", "type": "qa"}\n')
+    path.write_text(
+        '{"context": "a", "answer": "x", "choices": ["x", "y"], "type": "ranked"}\n'
+        '{"context": "b", "answer": "x", "type": "qa"}\n'
+    )
     req = EvalRequest(tasks=[], task_files=[str(path)], items=2, max_new_tokens=4, likelihood_batches=0)
     with pytest.raises(ConfigError, match="mixes likelihood-ranked and generative"):
         evaluate_run(build(tok, "ar", tmp_path), req)

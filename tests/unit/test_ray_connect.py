@@ -40,8 +40,13 @@ def test_training_and_data_callers_share_one_helper() -> None:
 def test_auto_starts_a_local_instance_with_the_dashboard_and_the_s3_endpoint(calls, monkeypatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     assert ensure_ray() is True
-    assert calls == [("local", {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", PREEMPTION_WATCHER_ENV: "0"},
-                      {"include_dashboard": True, "log_to_driver": True})]
+    assert calls == [
+        (
+            "local",
+            {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", PREEMPTION_WATCHER_ENV: "0"},
+            {"include_dashboard": True, "log_to_driver": True},
+        )
+    ]
 
 
 def test_a_quiet_local_instance_for_data_jobs(calls) -> None:
@@ -55,8 +60,10 @@ def test_job_drivers_and_explicit_addresses_connect_with_the_forwarded_env(calls
     ensure_ray()
     ensure_ray("10.0.0.7:6379", log_to_driver=False)
     env = {"runtime_env": {"env_vars": {"AWS_REGION": "eu-west-1"}}}
-    assert calls == [("init", "10.0.0.5:6379", {**env, "log_to_driver": True}),
-                     ("init", "10.0.0.7:6379", {**env, "log_to_driver": False})]
+    assert calls == [
+        ("init", "10.0.0.5:6379", {**env, "log_to_driver": True}),
+        ("init", "10.0.0.7:6379", {**env, "log_to_driver": False}),
+    ]
 
 
 def test_a_sourced_shell_uses_the_gcs_address_not_the_job_api(calls, monkeypatch) -> None:

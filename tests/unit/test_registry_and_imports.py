@@ -25,8 +25,16 @@ def test_result_fields_name_config_fields_and_reach_result_json():
     from cola_core.train.loop import LoopResult
     from cola_platform.training.result import build_result
 
-    loop = LoopResult(steps=1, initial_loss=1.0, final_loss=1.0, eval={}, tokens_seen=1, train_flops=1.0,
-                      tokens_per_second=1.0, train_seconds=1.0)
+    loop = LoopResult(
+        steps=1,
+        initial_loss=1.0,
+        final_loss=1.0,
+        eval={},
+        tokens_seen=1,
+        train_flops=1.0,
+        tokens_per_second=1.0,
+        train_seconds=1.0,
+    )
     for name in family_names():
         cfg = resolve_config(name, "tiny")
         result = build_result(cfg, loop, world_size=1)
@@ -38,9 +46,11 @@ def test_result_fields_name_config_fields_and_reach_result_json():
 
 
 def test_family_names_import_no_family_package():
-    code = ("import sys\nfrom cola_core.registry import export_format_names, family_names\n"
-            "print(family_names(), export_format_names(),\n"
-            "      sorted(m for m in ('torch', 'cola_core.families.ar') if m in sys.modules))")
+    code = (
+        "import sys\nfrom cola_core.registry import export_format_names, family_names\n"
+        "print(family_names(), export_format_names(),\n"
+        "      sorted(m for m in ('torch', 'cola_core.families.ar') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['ar', 'cola', 'llada'] ['cola', 'llama'] []"
 

@@ -18,19 +18,35 @@ def data(tmp_path_factory):
     words = "the a fox owl river hill ran sang over under quietly bright old new".split()
     texts = [" ".join(rng.choice(words) for _ in range(rng.randint(8, 40))) + "." for _ in range(600)]
     out = tmp_path_factory.mktemp("data") / "d"
-    manifest = prepare_texts(PrepareSpec(out=str(out), seq_len=32, vocab_size=300, source="test", val_fraction=0.1), texts)
+    manifest = prepare_texts(
+        PrepareSpec(out=str(out), seq_len=32, vocab_size=300, source="test", val_fraction=0.1), texts
+    )
     return str(out), manifest
 
 
 def make_cfg(data_dir, manifest, family="ar") -> Config:
     cfg = Config()
     cfg.run.family = family
-    apply_overrides(cfg, {
-        "data.path": data_dir, "data.seq_len": 32, "data.tokenizer_hash": manifest.tokenizer_hash,
-        "model.vocab_size": manifest.vocab_size, "model.dim": 32, "model.n_heads": 4, "model.mask_id": manifest.special_tokens["mask"],
-        "train.steps": 12, "train.micro_batch_size": 4, "train.grad_accum": 2, "train.log_every": 1,
-        "train.eval_every": 4, "train.ckpt_every": 5, "train.eval_batches": 2, "optim.warmup_steps": 3,
-    })
+    apply_overrides(
+        cfg,
+        {
+            "data.path": data_dir,
+            "data.seq_len": 32,
+            "data.tokenizer_hash": manifest.tokenizer_hash,
+            "model.vocab_size": manifest.vocab_size,
+            "model.dim": 32,
+            "model.n_heads": 4,
+            "model.mask_id": manifest.special_tokens["mask"],
+            "train.steps": 12,
+            "train.micro_batch_size": 4,
+            "train.grad_accum": 2,
+            "train.log_every": 1,
+            "train.eval_every": 4,
+            "train.ckpt_every": 5,
+            "train.eval_batches": 2,
+            "optim.warmup_steps": 3,
+        },
+    )
     return validate(cfg)
 
 
@@ -40,7 +56,9 @@ def test_resumed_run_reproduces_loss_curve(data, tmp_path, family):
     full = train_in_process(make_cfg(data_dir, manifest, family), tmp_path / "full", manifest)
 
     with pytest.raises(Interrupt):
-        train_in_process(make_cfg(data_dir, manifest, family), tmp_path / "cut", manifest, LoopHooks(on_record=[stop_at(7)]))
+        train_in_process(
+            make_cfg(data_dir, manifest, family), tmp_path / "cut", manifest, LoopHooks(on_record=[stop_at(7)])
+        )
     assert not (tmp_path / "cut" / "result.json").exists()
     resumed = train_in_process(make_cfg(data_dir, manifest, family), tmp_path / "cut", manifest)
 
@@ -57,7 +75,7 @@ def test_resumed_run_reproduces_loss_curve(data, tmp_path, family):
 def test_resume_skips_a_damaged_checkpoint_and_falls_back_to_the_previous_one(data, tmp_path, caplog):
     data_dir, manifest = data
     cfg = lambda: apply_overrides(make_cfg(data_dir, manifest), {"train.ckpt_every": 3})  # noqa: E731
-    full = train_in_process(cfg(), tmp_path / "full", manifest)
+    train_in_process(cfg(), tmp_path / "full", manifest)  # the uninterrupted reference run
 
     with pytest.raises(Interrupt):
         train_in_process(cfg(), tmp_path / "cut", manifest, LoopHooks(on_record=[stop_at(8)]))
@@ -84,7 +102,9 @@ def test_truncated_or_unmanifested_checkpoints_are_not_valid(tmp_path):
     latest, skipped = ckpts.latest_valid()
     assert latest == tmp_path / "step_1"
     assert [(s.path.name, s.reason) for s in skipped] == [
-        ("step_3", "no readable checkpoint.json"), ("step_2", "optimizer.pt has 10 bytes, its manifest 100")]
+        ("step_3", "no readable checkpoint.json"),
+        ("step_2", "optimizer.pt has 10 bytes, its manifest 100"),
+    ]
     assert verify(tmp_path / "step_1") == ""
 
 
@@ -92,8 +112,10 @@ def test_a_diverged_run_fails_clearly_and_writes_no_result(data, tmp_path):
     from cola_core.train.loop import DivergedError
 
     data_dir, manifest = data
-    cfg = apply_overrides(make_cfg(data_dir, manifest), {"optim.lr": 1e30, "optim.warmup_steps": 0, "optim.grad_clip": 0.0,
-                                                         "train.ckpt_every": 1})
+    cfg = apply_overrides(
+        make_cfg(data_dir, manifest),
+        {"optim.lr": 1e30, "optim.warmup_steps": 0, "optim.grad_clip": 0.0, "train.ckpt_every": 1},
+    )
     with pytest.raises(DivergedError, match=r"the training loss is (nan|inf) at step \d+: the run diverged"):
         train_in_process(cfg, tmp_path / "run", manifest)
     assert not (tmp_path / "run" / "result.json").exists()

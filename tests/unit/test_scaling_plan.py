@@ -9,7 +9,9 @@ DATA = {"data.seq_len": 64, "model.vocab_size": 512}
 
 
 def study(**kw) -> ScalingStudy:
-    base = dict(name="t", families=["ar", "llada", "cola"], budgets=[3e12, 1e13, 4e13], presets=["tiny", "xs"], data="d")
+    base = dict(
+        name="t", families=["ar", "llada", "cola"], budgets=[3e12, 1e13, 4e13], presets=["tiny", "xs"], data="d"
+    )
     return ScalingStudy(**{**base, **kw})
 
 
@@ -31,17 +33,22 @@ def test_too_small_budget_is_skipped_with_a_reason():
 
 def test_study_file_validation(tmp_path):
     good = tmp_path / "s.toml"
-    good.write_text('[study]\nname="s"\nfamilies=["ar","cola"]\nbudgets=[1e13]\npresets=["tiny"]\ndata="d"\n'
-                    '[overrides]\n"train.micro_batch_size"=4\n[overrides.cola]\n"objective.noise_loc"=1.5\n')
+    good.write_text(
+        '[study]\nname="s"\nfamilies=["ar","cola"]\nbudgets=[1e13]\npresets=["tiny"]\ndata="d"\n'
+        '[overrides]\n"train.micro_batch_size"=4\n[overrides.cola]\n"objective.noise_loc"=1.5\n'
+    )
     s = load_scaling_study(good)
     assert s.family_overrides == {"cola": {"objective.noise_loc": 1.5}} and s.overrides == {"train.micro_batch_size": 4}
     for text, fragment in [
         ('[study]\nname="s"\nfamilies=["gpt"]\nbudgets=[1e13]\npresets=["tiny"]\ndata="d"\n', "unknown family"),
         ('[study]\nname="s"\nfamilies=["ar"]\nbudgets=[1e13]\npresets=["huge"]\ndata="d"\n', "unknown preset"),
         ('[study]\nname="s"\nfamilies=["ar"]\nbudgets=[-1]\npresets=["tiny"]\ndata="d"\n', "positive"),
-        ('[study]\nname="s"\nfamilies=["ar"]\nbudgets=[1e13]\npresets=["tiny"]\ndata="d"\nbogus=1\n', "unknown [study] key"),
+        (
+            '[study]\nname="s"\nfamilies=["ar"]\nbudgets=[1e13]\npresets=["tiny"]\ndata="d"\nbogus=1\n',
+            "unknown [study] key",
+        ),
         ('[study]\nname="s"\n', "needs 'families'"),
-        ('[stdy]\n', "unknown table"),
+        ("[stdy]\n", "unknown table"),
     ]:
         bad = tmp_path / "bad.toml"
         bad.write_text(text)

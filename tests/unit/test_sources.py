@@ -61,12 +61,15 @@ def _csv_file(p):
     return p / "x.csv"
 
 
-@pytest.mark.parametrize("make,fragment", [
-    (lambda p: p / "missing.txt", "does not exist"),
-    (_empty_file, "is empty"),
-    (_dir_without_text, "no .txt/.jsonl/.parquet files"),
-    (_csv_file, "is not .txt, .jsonl or .parquet"),
-])
+@pytest.mark.parametrize(
+    "make,fragment",
+    [
+        (lambda p: p / "missing.txt", "does not exist"),
+        (_empty_file, "is empty"),
+        (_dir_without_text, "no .txt/.jsonl/.parquet files"),
+        (_csv_file, "is not .txt, .jsonl or .parquet"),
+    ],
+)
 def test_bad_paths(tmp_path, make, fragment):
     with pytest.raises(UserError, match=fragment):
         resolve_files(Source(f"file:{make(tmp_path)}"))
@@ -115,7 +118,9 @@ def test_huge_document_is_streamed_in_bounded_chunks():
     data = words.encode()
     stats, budget = ReadStats(), 1000
     CountingReader.largest = 0
-    docs = list(read_txt(CountingReader(data), "big.txt", "big.txt", len(data), ReadOptions(max_doc_bytes=budget), stats))
+    docs = list(
+        read_txt(CountingReader(data), "big.txt", "big.txt", len(data), ReadOptions(max_doc_bytes=budget), stats)
+    )
     assert CountingReader.largest <= budget and len(docs) > len(data) // budget
     assert all(not d.final for d in docs[:-1]) and docs[-1].final
     assert all(len(d.text.encode()) <= budget + 16 for d in docs)
@@ -141,8 +146,12 @@ def test_jsonl_byte_ranges_cover_each_record_once(tmp_path):
     write_jsonl(path, recs)
     data, whole = path.read_bytes(), []
     for start in range(0, len(data), 333):
-        whole += [d.text for d in read_jsonl(io.BytesIO(data), "r", "r", start, min(start + 333, len(data)),
-                                             ReadOptions(), ReadStats())]
+        whole += [
+            d.text
+            for d in read_jsonl(
+                io.BytesIO(data), "r", "r", start, min(start + 333, len(data)), ReadOptions(), ReadStats()
+            )
+        ]
     assert whole == [r["text"].strip() for r in recs]
 
 

@@ -54,11 +54,21 @@ def test_same_seed_same_story_and_different_seeds_differ() -> None:
 
 
 def test_story_seed_is_stable_across_processes() -> None:
-    code = ("from cola_core.data.storyworld import story_seed, generate_story;"
-            "print(story_seed(5, 77)); print(generate_story(story_seed(5, 77)).text)")
-    outs = {subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                           check=True, env={"PYTHONHASHSEED": str(h), "PYTHONPATH": str(ROOT)}).stdout
-            for h in (1, 2)}
+    code = (
+        "from cola_core.data.storyworld import story_seed, generate_story;"
+        "print(story_seed(5, 77)); print(generate_story(story_seed(5, 77)).text)"
+    )
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONHASHSEED": str(h), "PYTHONPATH": str(ROOT)},
+        ).stdout
+        for h in (1, 2)
+    }
     assert outs == {f"{story_seed(5, 77)}\n{generate_story(story_seed(5, 77)).text}\n"}
 
 
@@ -180,11 +190,12 @@ def test_validator_rejects_spliced_stories(stories: list) -> None:
     rejected = by_entities = 0
     pairs = list(zip(stories[0:400:2], stories[1:400:2]))
     for a, b in pairs:
-        text = " ".join(a.sentences[: len(a.sentences) // 2] + b.sentences[len(b.sentences) // 2:])
+        text = " ".join(a.sentences[: len(a.sentences) // 2] + b.sentences[len(b.sentences) // 2 :])
         check = validate_story(text)
         rejected += not check.valid
-        by_entities += any(k in r for r in check.reasons
-                           for k in ("the hero is", "place changes", "without being introduced"))
+        by_entities += any(
+            k in r for r in check.reasons for k in ("the hero is", "place changes", "without being introduced")
+        )
     assert rejected >= 0.95 * len(pairs)
     assert by_entities >= 0.9 * len(pairs)
 
@@ -276,7 +287,6 @@ def test_tasks_are_deterministic_and_held_out() -> None:
         assert build(20, 3) == build(20, 3)
         assert build(20, 3) != build(20, 4)
         assert len({it["id"] for it in build(20, 3)}) == 20, name
-    assert all(eval_seed(t, 0, i) >= EVAL_SEED_OFFSET > story_seed(0, i)
-               for t in TASK_BUILDERS for i in range(100))
+    assert all(eval_seed(t, 0, i) >= EVAL_SEED_OFFSET > story_seed(0, i) for t in TASK_BUILDERS for i in range(100))
     train = set(iter_texts(200, seed=0))
     assert not train & {it["context"].split("\n")[0] for it in make_qa(50, seed=0)}

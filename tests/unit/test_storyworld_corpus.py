@@ -105,7 +105,7 @@ def test_qa_documents_answer_their_own_story(docs: list) -> None:
         parsed = []
         for line in qa:
             assert line.startswith("Question: ") and line.count(" Answer: ") == 1, line
-            question, answer = line[len("Question: "):].split(" Answer: ")
+            question, answer = line[len("Question: ") :].split(" Answer: ")
             parsed.append((question, answer))
             assert answer == _expected_answer(question, doc.story.plan)
             assert answer in story
@@ -117,7 +117,7 @@ def test_qa_documents_use_the_evaluation_format(docs: list) -> None:
     for doc in (d for d in docs if d.kind == "qa"):
         (question, answer), *_ = doc.pairs
         item = TaskItem(id="x", type="qa", answer=answer, context=doc.story.text + qa_line(question))
-        own = doc.text[len(doc.demo) + 2:] if doc.demo else doc.text
+        own = doc.text[len(doc.demo) + 2 :] if doc.demo else doc.text
         assert own.startswith(item.render(with_answer=True))
     real = make_qa(5, seed=0)[0]  # the evaluation builder uses the same line layout
     assert real["context"].endswith(" Answer:") and "\nQuestion: " in real["context"]
@@ -130,9 +130,8 @@ def test_mc_documents_render_like_task_items(docs: list) -> None:
     mcs = [d for d in docs if d.kind == "mc"]
     for doc in mcs:
         context = " ".join(doc.story.sentences[:-1])
-        item = TaskItem(id="x", type="multiple_choice", answer=doc.answer, context=context,
-                        choices=tuple(doc.choices))
-        own = doc.text[len(doc.demo) + 2:] if doc.demo else doc.text
+        item = TaskItem(id="x", type="multiple_choice", answer=doc.answer, context=context, choices=tuple(doc.choices))
+        own = doc.text[len(doc.demo) + 2 :] if doc.demo else doc.text
         assert own == item.render(with_answer=True)
         assert own.startswith(item.render()) and doc.text.endswith(f"\nAnswer: {doc.answer}")
         assert doc.answer in doc.choices and len(set(doc.choices)) == 4  # the answer re-draws word choices
@@ -143,14 +142,18 @@ def test_mc_documents_render_like_task_items(docs: list) -> None:
 
 def test_mc_documents_match_evaluation_demonstrations() -> None:
     """A 1-shot evaluation prompt plus its answer has the layout of a demonstrated training document."""
-    items = [TaskItem(id=r["id"], type=r["type"], answer=r["answer"], context=r["context"],
-                      choices=tuple(r["choices"])) for r in make_cloze(6, seed=0)]
+    items = [
+        TaskItem(id=r["id"], type=r["type"], answer=r["answer"], context=r["context"], choices=tuple(r["choices"]))
+        for r in make_cloze(6, seed=0)
+    ]
     prompt = build_prompts(items, k_shot=1, seed=0)[0] + " " + items[0].answer
     doc = next(d for d in iter_documents(400, seed=0) if d.kind == "mc" and d.demo)
 
     def shape(text: str) -> list[str]:
-        return [line[:4] if line.startswith("(") else line[:8] if line.startswith("Answer: ") or not line
-                else "<context>" for line in text.split("\n")]
+        return [
+            line[:4] if line.startswith("(") else line[:8] if line.startswith("Answer: ") or not line else "<context>"
+            for line in text.split("\n")
+        ]
 
     block = ["<context>", "(A) ", "(B) ", "(C) ", "(D) ", "Answer: "]
     assert shape(prompt) == shape(doc.text) == [*block, "", *block]
@@ -160,14 +163,15 @@ def test_mc_documents_match_evaluation_demonstrations() -> None:
 
 def test_qa_demonstrations_match_one_shot_prompts() -> None:
     """A 1-shot sw-qa prompt plus its answer has the layout of a demonstrated QA document."""
-    items = [TaskItem(id=r["id"], type=r["type"], answer=r["answer"], context=r["context"])
-             for r in make_qa(6, seed=0)]
+    items = [TaskItem(id=r["id"], type=r["type"], answer=r["answer"], context=r["context"]) for r in make_qa(6, seed=0)]
     prompt = build_prompts(items, k_shot=1, seed=0)[0] + " " + items[0].answer
     doc = next(d for d in iter_documents(400, seed=0) if d.kind == "qa" and d.demo and len(d.pairs) == 1)
 
     def shape(text: str) -> list[str]:
-        return ["Question:|Answer: " if line.startswith("Question: ") and " Answer: " in line
-                else "<story>" if line else "" for line in text.split("\n")]
+        return [
+            "Question:|Answer: " if line.startswith("Question: ") and " Answer: " in line else "<story>" if line else ""
+            for line in text.split("\n")
+        ]
 
     assert shape(prompt) == shape(doc.text) == ["<story>", "Question:|Answer: ", "", "<story>", "Question:|Answer: "]
 
@@ -180,7 +184,7 @@ def test_demonstrations_are_complete_items_of_the_same_kind(docs: list) -> None:
         assert doc.text.startswith(doc.demo + "\n\n") and doc.text.count("\n\n") == 1
         if doc.kind == "qa":
             story, question = doc.demo.split("\n")
-            _, a = question[len("Question: "):].split(" Answer: ")
+            _, a = question[len("Question: ") :].split(" Answer: ")
             assert validate_story(story).valid and a in story and story != doc.story.text
         else:
             assert doc.demo.split("\n")[1].startswith("(A) ") and doc.demo.count("\nAnswer: ") == 1
@@ -201,8 +205,11 @@ def test_determinism_and_split_ranges() -> None:
 
 def test_no_training_story_is_an_evaluation_story(docs: list) -> None:
     n = 300
-    assert all(story_seed(0, i) < EVAL_SEED_OFFSET <= eval_seed(t, 0, i)
-               for t in ("sw-lambada", "sw-cloze", "sw-qa") for i in range(N_DOCS))
+    assert all(
+        story_seed(0, i) < EVAL_SEED_OFFSET <= eval_seed(t, 0, i)
+        for t in ("sw-lambada", "sw-cloze", "sw-qa")
+        for i in range(N_DOCS)
+    )
     lambada = [it["context"] + it["answer"] + "." for it in make_lambada(n, seed=0)]
     cloze = [it["context"] for it in make_cloze(n, seed=0)]
     qa = [it["context"].split("\n")[0] for it in make_qa(n, seed=0)]

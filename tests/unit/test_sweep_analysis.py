@@ -27,8 +27,13 @@ def synthetic_rq1(drift: float, seed: int):
         best = 1.0 + drift * np.log(d / 16)
         for loc in np.linspace(0.0, 3.0, 7):
             for _ in range(2):
-                rows.append({"model.latent_dim": d, "objective.noise_loc": loc,
-                             "fm_loss_uniform": 1.0 + 0.1 * (loc - best) ** 2 + rng.normal(0, 0.005)})
+                rows.append(
+                    {
+                        "model.latent_dim": d,
+                        "objective.noise_loc": loc,
+                        "fm_loss_uniform": 1.0 + 0.1 * (loc - best) ** 2 + rng.normal(0, 0.005),
+                    }
+                )
     return rows
 
 
@@ -49,7 +54,7 @@ def test_rq1_reports_no_drift_when_there_is_none(seed):
 
 def test_power_law_recovers_exponent():
     c = np.logspace(15, 19, 6)
-    m = 3e3 * c ** -0.12 * np.exp(np.random.default_rng(0).normal(0, 0.005, 6))
+    m = 3e3 * c**-0.12 * np.exp(np.random.default_rng(0).normal(0, 0.005, 6))
     fit = fit_power_law(c, m)
     assert fit.alpha == pytest.approx(-0.12, abs=0.01) and fit.r2 > 0.99
     assert fit.alpha_ci[0] < -0.12 < fit.alpha_ci[1] or abs(fit.alpha + 0.12) < 0.005
@@ -75,7 +80,7 @@ def test_isoflop_recovers_optimal_size_exponent():
 
 def test_crossover_found_only_when_lines_cross():
     c = np.logspace(15, 18, 5)
-    cola = 0.05 * (c / 1e15) ** 0.30   # steeper accuracy growth
+    cola = 0.05 * (c / 1e15) ** 0.30  # steeper accuracy growth
     ar = 0.10 * (c / 1e15) ** 0.15
     x = crossover(list(c), list(cola), list(c), list(ar), higher_is_better=True)
     expected = 1e15 * 2 ** (1 / 0.15)  # 0.05 r^.3 = 0.1 r^.15  ->  r = 2^(1/.15)
@@ -91,10 +96,23 @@ def test_scaling_analysis_carries_each_familys_readable_metric(tmp_path):
     from sweeps.scaling_plots import curves_plot
     from sweeps.scaling_report import analyze
 
-    points = [{"family": fam, "preset": "tiny", "budget": b, "flops": b, "readable_name": name,
-               "readable_metric": value, "nll_nats_per_token": 3.0, "accuracy_mean": 0.1}
-              for fam, name, values in (("ar", "nll_per_token", (4.0, 3.0, 2.0)), ("cola", "prior_context_err", (0.99, 0.9, 0.8)))
-              for b, value in zip((1e11, 2e11, 4e11), values)]
+    points = [
+        {
+            "family": fam,
+            "preset": "tiny",
+            "budget": b,
+            "flops": b,
+            "readable_name": name,
+            "readable_metric": value,
+            "nll_nats_per_token": 3.0,
+            "accuracy_mean": 0.1,
+        }
+        for fam, name, values in (
+            ("ar", "nll_per_token", (4.0, 3.0, 2.0)),
+            ("cola", "prior_context_err", (0.99, 0.9, 0.8)),
+        )
+        for b, value in zip((1e11, 2e11, 4e11), values)
+    ]
     points.append({**points[0], "preset": "xs", "readable_metric": 5.0})  # a worse preset at the first budget
     analysis = analyze(points, ["ar", "cola"], "eval_loss", "accuracy_mean")
     ar = analysis["families"]["ar"]
@@ -109,12 +127,16 @@ def test_sweep_best_is_a_full_trial_and_the_table_marks_stopped_ones(tmp_path):
     from sweeps.sweep_report import summarize
 
     study_file = tmp_path / "s.toml"
-    study_file.write_text('[study]\nname = "s"\nfamily = "ar"\npreset = "tiny"\ndata = "d"\nsteps = 10\nsearch = "tpe"\n'
-                          'scheduler = "asha"\nobjective = "gain"\nmode = "max"\n[space]\n"optim.lr" = { loguniform = [1e-3, 1e-2] }\n')
+    study_file.write_text(
+        '[study]\nname = "s"\nfamily = "ar"\npreset = "tiny"\ndata = "d"\nsteps = 10\nsearch = "tpe"\n'
+        'scheduler = "asha"\nobjective = "gain"\nmode = "max"\n[space]\n"optim.lr" = { loguniform = [1e-3, 1e-2] }\n'
+    )
     study = load_sweep_study(study_file)
-    records = [{"optim.lr": 1e-3, "gain": 0.5, "tokens": 40, "flops": 4.0, "status": "ok"},  # stopped early, noisy
-               {"optim.lr": 2e-3, "gain": 0.2, "tokens": 100, "flops": 10.0, "status": "ok"},
-               {"optim.lr": 3e-3, "gain": 0.3, "tokens": 100, "flops": 10.0, "status": "ok"}]
+    records = [
+        {"optim.lr": 1e-3, "gain": 0.5, "tokens": 40, "flops": 4.0, "status": "ok"},  # stopped early, noisy
+        {"optim.lr": 2e-3, "gain": 0.2, "tokens": 100, "flops": 10.0, "status": "ok"},
+        {"optim.lr": 3e-3, "gain": 0.3, "tokens": 100, "flops": 10.0, "status": "ok"},
+    ]
     s = summarize(study, records, tmp_path, full_trial_flops=10.0, full_trial_tokens=100)
     assert s["best"]["optim.lr"] == 3e-3
     table = (tmp_path / "summary.md").read_text()
@@ -126,15 +148,31 @@ def test_a_trial_whose_point_sets_steps_and_batch_is_measured_against_its_own_fu
     from sweeps.sweep_report import compute_spent, summarize
 
     study_file = tmp_path / "s.toml"
-    study_file.write_text('[study]\nname = "s"\nfamily = "ar"\npreset = "tiny"\ndata = "d"\nsteps = 10\nsearch = "grid"\n'
-                          'objective = "nll"\n[space]\n"train.micro_batch_size" = { grid = [8, 16] }\n')
+    study_file.write_text(
+        '[study]\nname = "s"\nfamily = "ar"\npreset = "tiny"\ndata = "d"\nsteps = 10\nsearch = "grid"\n'
+        'objective = "nll"\n[space]\n"train.micro_batch_size" = { grid = [8, 16] }\n'
+    )
     study = load_sweep_study(study_file)
     # the study's base trains 100 tokens; the second trial's point doubles its batch (full = 200 tokens)
-    records = [{"train.micro_batch_size": 8, "nll": 2.0, "tokens": 100, "flops": 10.0, "status": "ok"},
-               {"train.micro_batch_size": 16, "nll": 1.9, "tokens": 200, "flops": 20.0, "status": "ok",
-                "full_trial_tokens": 200},
-               {"train.micro_batch_size": 16, "nll": 1.5, "tokens": 100, "flops": 10.0, "status": "ok",
-                "full_trial_tokens": 200}]  # stopped half-way
+    records = [
+        {"train.micro_batch_size": 8, "nll": 2.0, "tokens": 100, "flops": 10.0, "status": "ok"},
+        {
+            "train.micro_batch_size": 16,
+            "nll": 1.9,
+            "tokens": 200,
+            "flops": 20.0,
+            "status": "ok",
+            "full_trial_tokens": 200,
+        },
+        {
+            "train.micro_batch_size": 16,
+            "nll": 1.5,
+            "tokens": 100,
+            "flops": 10.0,
+            "status": "ok",
+            "full_trial_tokens": 200,
+        },
+    ]  # stopped half-way
     c = compute_spent(records, study, full_trial_flops=10.0, full_trial_tokens=100, full_grid_flops=30.0)
     assert c["trials_stopped_early"] == 1 and c["flops_all_trials_full"] == 50.0 and c["flops_full_grid"] == 30.0
     s = summarize(study, records, tmp_path, full_trial_flops=10.0, full_trial_tokens=100)
@@ -151,14 +189,18 @@ def test_an_evaluation_only_studys_trials_count_as_run_to_the_end(tmp_path):
     from sweeps.sweep_report import compute_spent, summarize
 
     study_file = tmp_path / "s.toml"
-    study_file.write_text('[study]\nname = "s"\nfamily = "llada"\npreset = "tiny"\ndata = "d"\nsteps = 10\n'
-                          'checkpoint = "ckpt"\nsearch = "grid"\nobjective = "q"\nmode = "max"\nworkers_per_trial = 0\n'
-                          '[space]\n"sampler.steps" = { grid = [8, 16] }\n')
+    study_file.write_text(
+        '[study]\nname = "s"\nfamily = "llada"\npreset = "tiny"\ndata = "d"\nsteps = 10\n'
+        'checkpoint = "ckpt"\nsearch = "grid"\nobjective = "q"\nmode = "max"\nworkers_per_trial = 0\n'
+        '[space]\n"sampler.steps" = { grid = [8, 16] }\n'
+    )
     study = load_sweep_study(study_file)
     full_tokens = trial_tokens(study, resolve_config("llada", "tiny", {"train.steps": 10}))
     assert full_tokens == 0
-    records = [{"sampler.steps": 8, "q": 0.1, "tokens": 0, "flops": 0.0, "status": "ok"},
-               {"sampler.steps": 16, "q": 0.3, "tokens": 0, "flops": 0.0, "status": "ok"}]
+    records = [
+        {"sampler.steps": 8, "q": 0.1, "tokens": 0, "flops": 0.0, "status": "ok"},
+        {"sampler.steps": 16, "q": 0.3, "tokens": 0, "flops": 0.0, "status": "ok"},
+    ]
     assert compute_spent(records, study, 0.0, full_tokens)["trials_stopped_early"] == 0
     s = summarize(study, records, tmp_path, full_trial_flops=0.0, full_trial_tokens=full_tokens)
     assert s["best"]["sampler.steps"] == 16 and "(stopped)" not in (tmp_path / "summary.md").read_text()

@@ -12,8 +12,11 @@ from cola_platform.tracking.mlflow_tracker import MlflowTracker, NullTracker, Tr
 
 def public_methods(cls: type) -> dict[str, inspect.Signature]:
     """Public instance methods and their signatures (classmethods such as `attach` construct, they are not calls on a tracker)."""
-    return {name: inspect.signature(member) for name, member in inspect.getmembers(cls, inspect.isfunction)
-            if not name.startswith("_")}
+    return {
+        name: inspect.signature(member)
+        for name, member in inspect.getmembers(cls, inspect.isfunction)
+        if not name.startswith("_")
+    }
 
 
 def test_null_tracker_has_every_public_method_of_the_mlflow_tracker() -> None:

@@ -25,10 +25,16 @@ def benchmark(num_docs: int = 20000) -> dict[str, float]:
     t0 = time.perf_counter()
     valid = sum(validate_story(t).valid for t in texts[:n_val])
     val_rate = n_val / (time.perf_counter() - t0)
-    logger.info("generation: %.0f stories/s (%d stories, %d words)", gen_rate, num_docs,
-                sum(len(t.split()) for t in texts))
-    logger.info("validation: %.0f stories/s after %.2f s of template compilation; %d/%d valid",
-                val_rate, compile_s, valid, n_val)
+    logger.info(
+        "generation: %.0f stories/s (%d stories, %d words)", gen_rate, num_docs, sum(len(t.split()) for t in texts)
+    )
+    logger.info(
+        "validation: %.0f stories/s after %.2f s of template compilation; %d/%d valid",
+        val_rate,
+        compile_s,
+        valid,
+        n_val,
+    )
     return {"generate_per_s": gen_rate, "validate_per_s": val_rate, "compile_s": compile_s}
 
 

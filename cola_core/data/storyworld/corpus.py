@@ -69,8 +69,9 @@ class CorpusMix:
 
     def __post_init__(self) -> None:
         if not (0 <= self.qa_share <= 1 and 0 <= self.mc_share <= 1 and self.qa_share + self.mc_share <= 1):
-            raise ValueError(f"need 0 <= qa_share, mc_share and qa_share + mc_share <= 1, "
-                             f"got {self.qa_share}, {self.mc_share}")
+            raise ValueError(
+                f"need 0 <= qa_share, mc_share and qa_share + mc_share <= 1, got {self.qa_share}, {self.mc_share}"
+            )
         if self.max_qa_lines < 1:
             raise ValueError(f"max_qa_lines must be >= 1, got {self.max_qa_lines}")
         if not 0 <= self.demo_share <= 1:
@@ -143,8 +144,7 @@ def corpus_document(doc_seed: int, mix: CorpusMix = DEFAULT_MIX) -> CorpusDoc:
     return doc
 
 
-def iter_documents(num_docs: int, seed: int = 0, start: int = 0,
-                   mix: CorpusMix = DEFAULT_MIX) -> Iterator[CorpusDoc]:
+def iter_documents(num_docs: int, seed: int = 0, start: int = 0, mix: CorpusMix = DEFAULT_MIX) -> Iterator[CorpusDoc]:
     """Yield documents ``start .. start + num_docs - 1`` of the mixed corpus with base ``seed``.
 
     Document ``i`` is ``corpus_document(story_seed(seed, i), mix)``: split index ranges give
@@ -154,8 +154,7 @@ def iter_documents(num_docs: int, seed: int = 0, start: int = 0,
         yield corpus_document(story_seed(seed, i), mix)
 
 
-def iter_texts(num_docs: int, seed: int = 0, start: int = 0,
-               mix: CorpusMix = DEFAULT_MIX) -> Iterator[str]:
+def iter_texts(num_docs: int, seed: int = 0, start: int = 0, mix: CorpusMix = DEFAULT_MIX) -> Iterator[str]:
     """The training corpus the data pipeline reads (``--source storyworld``): the texts of
     :func:`iter_documents`. For plain stories only, use :func:`iter_stories`."""
     for doc in iter_documents(num_docs, seed, start, mix):

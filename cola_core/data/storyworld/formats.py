@@ -50,8 +50,7 @@ def mc_text(context: str, choices: list[str], answer: str | None = None) -> str:
 def questions(plan: Plan) -> list[tuple[str, str]]:
     """Every ``(question, answer)`` pair the plan supports (answers are story spans, no article)."""
     hero, g = plan.hero.name, plan.goal
-    qs = [("Who is the main character of the story?", hero),
-          ("Where did the story take place?", plan.place.text)]
+    qs = [("Who is the main character of the story?", hero), ("Where did the story take place?", plan.place.text)]
     if g.kind == "find":
         qs.append((f"What did {hero} lose?", g.obj.text))
     elif g.kind == "deliver":
@@ -80,16 +79,15 @@ def _wrong_goal(plan: Plan, rng: random.Random) -> Plan:
     """A copy of ``plan`` whose goal argument (object, destination, task, contest) differs."""
     g = dataclasses.replace(plan.goal)
     if g.obj is not None:
-        g.obj = Thing(_other(rng, lx.OBJECT_ADJS, {g.obj.adj}),
-                      _other(rng, lx.OBJECT_NOUNS, {g.obj.noun}))
+        g.obj = Thing(_other(rng, lx.OBJECT_ADJS, {g.obj.adj}), _other(rng, lx.OBJECT_NOUNS, {g.obj.noun}))
     elif g.dest is not None:
-        g.dest = Thing(_other(rng, lx.LANDMARK_ADJS, {g.dest.adj}),
-                       _other(rng, lx.LANDMARK_NOUNS, {g.dest.noun}))
+        g.dest = Thing(_other(rng, lx.LANDMARK_ADJS, {g.dest.adj}), _other(rng, lx.LANDMARK_NOUNS, {g.dest.noun}))
     elif g.task is not None:
         g.task = _other(rng, lx.TASK_BASE, {g.task})
     elif g.contest is not None:
-        g.contest = Thing(_other(rng, lx.CONTEST_ADJS, {g.contest.adj}),
-                          _other(rng, lx.CONTEST_NOUNS, {g.contest.noun}))
+        g.contest = Thing(
+            _other(rng, lx.CONTEST_ADJS, {g.contest.adj}), _other(rng, lx.CONTEST_NOUNS, {g.contest.noun})
+        )
     return dataclasses.replace(plan, goal=g)
 
 
@@ -110,12 +108,14 @@ def cloze_choices(story: Story, rng: random.Random) -> tuple[str, list[str]]:
     """
     plan = story.plan
     kind, index = story.template_ids[-1].rsplit(".", 1)
-    flipped = ("endbad" if kind.startswith("endgood") else "endgood") + kind[kind.index("_"):]
+    flipped = ("endbad" if kind.startswith("endgood") else "endgood") + kind[kind.index("_") :]
     draws = rng.getrandbits(64)
     correct = _ending(plan, kind, int(index), draws)
-    choices = [correct,
-               _ending(_wrong_name(plan, rng), kind, int(index), draws),
-               _ending(_wrong_goal(plan, rng), kind, int(index), draws),
-               _ending(plan, flipped, rng.randrange(len(TEMPLATES[flipped])), draws)]
+    choices = [
+        correct,
+        _ending(_wrong_name(plan, rng), kind, int(index), draws),
+        _ending(_wrong_goal(plan, rng), kind, int(index), draws),
+        _ending(plan, flipped, rng.randrange(len(TEMPLATES[flipped])), draws),
+    ]
     rng.shuffle(choices)
     return correct, choices

@@ -25,11 +25,22 @@ MAX_SENTENCES = 14
 MIN_WORDS = 70
 _MASK64 = (1 << 64) - 1
 _ARTICLE_RE = re.compile(r"\b([Aa])n? (?=([A-Za-z]+))")
-_EVENT_KIND = {"obstacle": "obstacle", "overcome": "overcome", "help": "help",
-               "discovery": "discovery", "conflict": "conflict", "rest": "rest"}
-_DETAIL_AFTER = {"travel": ("scenery", 0.45), "travelwith": ("scenery", 0.45),
-                 "obstacle": ("feeling", 0.3), "conflict": ("feeling", 0.3),
-                 "meetrival": ("feeling", 0.2), "setback": ("feeling", 0.3)}
+_EVENT_KIND = {
+    "obstacle": "obstacle",
+    "overcome": "overcome",
+    "help": "help",
+    "discovery": "discovery",
+    "conflict": "conflict",
+    "rest": "rest",
+}
+_DETAIL_AFTER = {
+    "travel": ("scenery", 0.45),
+    "travelwith": ("scenery", 0.45),
+    "obstacle": ("feeling", 0.3),
+    "conflict": ("feeling", 0.3),
+    "meetrival": ("feeling", 0.2),
+    "setback": ("feeling", 0.3),
+}
 
 
 @dataclass
@@ -104,8 +115,14 @@ def story_values(plan: Plan) -> dict[str, str]:
     return values
 
 
-def render(kind: str, plan: Plan, rng: random.Random, base: dict[str, str],
-           extra: dict[str, str] | None = None, index: int | None = None) -> tuple[str, str]:
+def render(
+    kind: str,
+    plan: Plan,
+    rng: random.Random,
+    base: dict[str, str],
+    extra: dict[str, str] | None = None,
+    index: int | None = None,
+) -> tuple[str, str]:
     """Realise one sentence of ``kind``; returns ``(sentence, template_id)``.
 
     ``base`` holds the story-level slot values, ``extra`` the event-level ones (``X``, ``L``,
@@ -212,9 +229,11 @@ def realise(plan: Plan, rng: random.Random, closing: str = "auto") -> Story:
     return Story(" ".join(sentences), plan, sentences, [t for _, t in out])
 
 
-def _lengthen(out: list[tuple[str, str]], plan: Plan, rng: random.Random, base: dict[str, str],
-              goal_at: int, may_close: bool) -> None:
+def _lengthen(
+    out: list[tuple[str, str]], plan: Plan, rng: random.Random, base: dict[str, str], goal_at: int, may_close: bool
+) -> None:
     """Add a reason sentence, then a closing line, while the story is under MIN_WORDS words."""
+
     def words() -> int:
         return sum(s.count(" ") + 1 for s, _ in out)
 
@@ -240,4 +259,3 @@ def iter_stories(num_docs: int, seed: int = 0, start: int = 0) -> Iterator[Story
     """
     for i in range(start, start + num_docs):
         yield generate_story(story_seed(seed, i))
-

@@ -145,5 +145,4 @@ brother godmother godfather nanny mentor
 
 # Words that take "an" although they start with a consonant, and "a" although they start with a vowel.
 AN_EXCEPTIONS = frozenset({"honest", "hour", "hourglass", "heir", "honor", "honorable"})
-A_EXCEPTIONS = frozenset({"unicorn", "useful", "uniform", "one", "university", "unique", "user",
-                          "usual", "ukulele"})
+A_EXCEPTIONS = frozenset({"unicorn", "useful", "uniform", "one", "university", "unique", "user", "usual", "ukulele"})

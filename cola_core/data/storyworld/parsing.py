@@ -79,9 +79,15 @@ def slot_words(slot: str) -> tuple[str, ...] | None:
             return tuple(dict.fromkeys(p[form] for p in lx.PRONOUNS.values()))
         return {"trait": lx.TRAITS, "kind": lx.KINDS, "traits": None}[form]
     simple = {
-        "Pn": lx.PLACE_NOUNS, "On": lx.OBJECT_NOUNS, "R": lx.RELATIVES, "T": lx.TASK_BASE,
-        "Td": tuple(lx.TASK_PAST.values()), "Tg": tuple(lx.TASK_GERUND.values()),
-        "B": tuple(lx.OBSTACLES), "C": lx.CLUES, "F": lx.FOODS,
+        "Pn": lx.PLACE_NOUNS,
+        "On": lx.OBJECT_NOUNS,
+        "R": lx.RELATIVES,
+        "T": lx.TASK_BASE,
+        "Td": tuple(lx.TASK_PAST.values()),
+        "Tg": tuple(lx.TASK_GERUND.values()),
+        "B": tuple(lx.OBSTACLES),
+        "C": lx.CLUES,
+        "F": lx.FOODS,
         "Bfix": tuple(dict.fromkeys(f for fixes in lx.OBSTACLES.values() for f in fixes)),
     }
     return simple.get(slot)
@@ -99,9 +105,13 @@ def _slot_regex(slot: str, initial: bool) -> str:
     if slot.endswith("_traits"):
         trait = trie_regex(lx.TRAITS)
         return f"{trait}(?: and {trait})?"
-    pairs = {"P": (lx.PLACE_ADJS, lx.PLACE_NOUNS), "O": (lx.OBJECT_ADJS, lx.OBJECT_NOUNS),
-             "D": (lx.LANDMARK_ADJS, lx.LANDMARK_NOUNS), "L": (lx.LANDMARK_ADJS, lx.LANDMARK_NOUNS),
-             "W": (lx.CONTEST_ADJS, lx.CONTEST_NOUNS)}
+    pairs = {
+        "P": (lx.PLACE_ADJS, lx.PLACE_NOUNS),
+        "O": (lx.OBJECT_ADJS, lx.OBJECT_NOUNS),
+        "D": (lx.LANDMARK_ADJS, lx.LANDMARK_NOUNS),
+        "L": (lx.LANDMARK_ADJS, lx.LANDMARK_NOUNS),
+        "W": (lx.CONTEST_ADJS, lx.CONTEST_NOUNS),
+    }
     return _pair(*pairs[slot])
 
 
@@ -117,7 +127,7 @@ def _literal_regex(text: str) -> str:
     """Escape literal template text; the articles "a"/"an" match either form (checked later)."""
     out, pos = [], 0
     for m in _LITERAL_ARTICLE_RE.finditer(text):
-        out.append(re.escape(text[pos:m.start()]) + m.group(1) + "n?")
+        out.append(re.escape(text[pos : m.start()]) + m.group(1) + "n?")
         pos = m.end()
     out.append(re.escape(text[pos:]))
     return "".join(out)

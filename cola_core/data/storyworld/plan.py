@@ -122,13 +122,20 @@ class Plan:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Plan:
         """Rebuild a plan from :meth:`to_dict` output."""
+
         def thing(d: dict[str, str] | None) -> Thing | None:
             return None if d is None else Thing(**d)
 
         g = data["goal"]
-        goal = Goal(kind=g["kind"], obj=thing(g["obj"]), dest=thing(g["dest"]),
-                    relative=g["relative"], friend=g["friend"], task=g["task"],
-                    contest=thing(g["contest"]))
+        goal = Goal(
+            kind=g["kind"],
+            obj=thing(g["obj"]),
+            dest=thing(g["dest"]),
+            relative=g["relative"],
+            friend=g["friend"],
+            task=g["task"],
+            contest=thing(g["contest"]),
+        )
         return cls(
             characters=[Character(**{**c, "traits": list(c["traits"])}) for c in data["characters"]],
             place=Thing(**data["place"]),
@@ -195,8 +202,7 @@ def _sample_goal(rng: random.Random, cast: list[Character]) -> Goal:
     if kind == "reach":
         return Goal(kind, dest=_thing(rng, lx.LANDMARK_ADJS, lx.LANDMARK_NOUNS))
     if kind == "deliver":
-        return Goal(kind, obj=_thing(rng, lx.OBJECT_ADJS, lx.OBJECT_NOUNS),
-                    relative=rng.choice(lx.RELATIVES))
+        return Goal(kind, obj=_thing(rng, lx.OBJECT_ADJS, lx.OBJECT_NOUNS), relative=rng.choice(lx.RELATIVES))
     if kind == "help":
         first.introduced = "intro"  # the goal sentence names this friend, so meet them first
         return Goal(kind, friend=first.name, task=rng.choice(lx.TASK_BASE))
@@ -205,8 +211,7 @@ def _sample_goal(rng: random.Random, cast: list[Character]) -> Goal:
 
 def _middle_units(rng: random.Random, cast: list[Character], n_events: int) -> list[list[Event]]:
     """Sample the events before the outcome as units (an obstacle and its resolution stay together)."""
-    units = [[Event("meet", {"who": c.name, "landmark": _landmark(rng)})]
-             for c in cast[1:] if c.introduced == "meet"]
+    units = [[Event("meet", {"who": c.name, "landmark": _landmark(rng)})] for c in cast[1:] if c.introduced == "meet"]
     rival = next((c for c in cast if c.role == RIVAL), None)
     if rival is not None:
         units.append([Event("conflict", {"who": rival.name})])
@@ -216,8 +221,12 @@ def _middle_units(rng: random.Random, cast: list[Character], n_events: int) -> l
         kind = rng.choice(options)
         if kind == "obstacle":
             obstacle = rng.choice(tuple(lx.OBSTACLES))
-            units.append([Event("obstacle", {"obstacle": obstacle, "landmark": _landmark(rng)}),
-                          Event("overcome", {"obstacle": obstacle})])
+            units.append(
+                [
+                    Event("obstacle", {"obstacle": obstacle, "landmark": _landmark(rng)}),
+                    Event("overcome", {"obstacle": obstacle}),
+                ]
+            )
             budget -= 2
             continue
         if kind == "travel":
@@ -232,13 +241,15 @@ def _middle_units(rng: random.Random, cast: list[Character], n_events: int) -> l
     return units
 
 
-def _order_and_assign(rng: random.Random, cast: list[Character],
-                      units: list[list[Event]]) -> list[Event]:
+def _order_and_assign(rng: random.Random, cast: list[Character], units: list[list[Event]]) -> list[Event]:
     """Put the rival's meet before the conflict, then pick helpers and travel companions."""
     kinds = [u[0].kind for u in units]
     if "conflict" in kinds:  # the rival is always introduced by a meet event
-        meet_i = next(i for i, u in enumerate(units) if u[0].kind == "meet"
-                      and u[0].args["who"] == next(c.name for c in cast if c.role == RIVAL))
+        meet_i = next(
+            i
+            for i, u in enumerate(units)
+            if u[0].kind == "meet" and u[0].args["who"] == next(c.name for c in cast if c.role == RIVAL)
+        )
         conf_i = kinds.index("conflict")
         if conf_i < meet_i:
             units[conf_i], units[meet_i] = units[meet_i], units[conf_i]

@@ -65,8 +65,7 @@ def make_lambada(n: int, seed: int) -> list[dict[str, Any]]:
         story, _ = _eval_story("sw-lambada", seed, i, closing="lambada")
         body = story.text[:-1]  # drop the final '.'
         cut = body.rindex(" ") + 1
-        items.append({"context": body[:cut], "answer": body[cut:], "type": "lambada",
-                      "id": f"sw-lambada-{seed}-{i}"})
+        items.append({"context": body[:cut], "answer": body[cut:], "type": "lambada", "id": f"sw-lambada-{seed}-{i}"})
     return items
 
 
@@ -76,8 +75,15 @@ def make_cloze(n: int, seed: int) -> list[dict[str, Any]]:
     for i in range(n):
         story, rng = _eval_story("sw-cloze", seed, i, closing="none")
         correct, choices = cloze_choices(story, rng)
-        items.append({"context": " ".join(story.sentences[:-1]), "choices": choices,
-                      "answer": correct, "type": "multiple_choice", "id": f"sw-cloze-{seed}-{i}"})
+        items.append(
+            {
+                "context": " ".join(story.sentences[:-1]),
+                "choices": choices,
+                "answer": correct,
+                "type": "multiple_choice",
+                "id": f"sw-cloze-{seed}-{i}",
+            }
+        )
     return items
 
 
@@ -87,17 +93,24 @@ def make_qa(n: int, seed: int) -> list[dict[str, Any]]:
     for i in range(n):
         story, rng = _eval_story("sw-qa", seed, i, closing="auto")
         question, answer = rng.choice(questions(story.plan))
-        items.append({"context": story.text + qa_line(question), "answer": answer,
-                      "type": "qa", "id": f"sw-qa-{seed}-{i}"})
+        items.append(
+            {"context": story.text + qa_line(question), "answer": answer, "type": "qa", "id": f"sw-qa-{seed}-{i}"}
+        )
     return items
 
 
-def _ranked_item(task: str, seed: int, i: int, story: Story, k: int, good: str, bad: str,
-                 rng: random.Random) -> dict[str, Any]:
+def _ranked_item(
+    task: str, seed: int, i: int, story: Story, k: int, good: str, bad: str, rng: random.Random
+) -> dict[str, Any]:
     choices = [good, bad]
     rng.shuffle(choices)  # a model that cannot tell them apart (a tie) is right half of the time
-    return {"context": " ".join(story.sentences[:k]), "choices": choices, "answer": good, "type": "ranked",
-            "id": f"{task}-{seed}-{i}"}
+    return {
+        "context": " ".join(story.sentences[:k]),
+        "choices": choices,
+        "answer": good,
+        "type": "ranked",
+        "id": f"{task}-{seed}-{i}",
+    }
 
 
 def make_order(n: int, seed: int) -> list[dict[str, Any]]:
@@ -109,7 +122,7 @@ def make_order(n: int, seed: int) -> list[dict[str, Any]]:
         k = rng.randrange(1, len(story.sentences))
         words = story.sentences[k].split()
         j = rng.choice([j for j in range(len(words) - 1) if words[j] != words[j + 1]])
-        bad = " ".join([*words[:j], words[j + 1], words[j], *words[j + 2:]])
+        bad = " ".join([*words[:j], words[j + 1], words[j], *words[j + 2 :]])
         items.append(_ranked_item("sw-order", seed, i, story, k, story.sentences[k], bad, rng))
     return items
 
@@ -129,13 +142,17 @@ def make_agreement(n: int, seed: int) -> list[dict[str, Any]]:
         rng = random.Random(eval_seed("sw-agreement", seed, i))
         while True:
             story = realise(sample_plan(rng), rng, closing="auto")
-            spots = [(k, m) for k in range(1, len(story.sentences))
-                     for m in _SUBJECT.finditer(story.sentences[k]) if m.group().lower() == want]
+            spots = [
+                (k, m)
+                for k in range(1, len(story.sentences))
+                for m in _SUBJECT.finditer(story.sentences[k])
+                if m.group().lower() == want
+            ]
             if spots:
                 break
         k, m = rng.choice(spots)
         good = story.sentences[k]
-        bad = good[:m.start()] + _FLIP[m.group()] + good[m.end():]
+        bad = good[: m.start()] + _FLIP[m.group()] + good[m.end() :]
         items.append(_ranked_item("sw-agreement", seed, i, story, k, good, bad, rng))
     return items
 

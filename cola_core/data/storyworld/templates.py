@@ -25,16 +25,43 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
 }
 
 # Families of sentence kinds whose name has no goal suffix.
-_PLAIN_FAMILIES = frozenset({
-    "intro", "introfriend", "meetfriend", "meetrival", "travel", "travelwith", "scenery",
-    "obstacle", "overcome", "help", "discovery", "conflict", "rest", "feeling", "closing",
-    "closefriend", "closeobject", "closeplace",
-})
+_PLAIN_FAMILIES = frozenset(
+    {
+        "intro",
+        "introfriend",
+        "meetfriend",
+        "meetrival",
+        "travel",
+        "travelwith",
+        "scenery",
+        "obstacle",
+        "overcome",
+        "help",
+        "discovery",
+        "conflict",
+        "rest",
+        "feeling",
+        "closing",
+        "closefriend",
+        "closeobject",
+        "closeplace",
+    }
+)
 GOAL_FAMILIES = frozenset({"goal", "reason", "achieve", "setback", "endgood", "endbad"})
-EVENT_FAMILIES = frozenset({
-    "meetfriend", "meetrival", "travel", "travelwith", "obstacle", "overcome", "help",
-    "discovery", "conflict", "rest",
-})
+EVENT_FAMILIES = frozenset(
+    {
+        "meetfriend",
+        "meetrival",
+        "travel",
+        "travelwith",
+        "obstacle",
+        "overcome",
+        "help",
+        "discovery",
+        "conflict",
+        "rest",
+    }
+)
 DETAIL_FAMILIES = frozenset({"scenery", "feeling"})
 CLOSING_FAMILIES = frozenset({"closing", "closefriend", "closeobject", "closeplace"})
 

@@ -29,16 +29,22 @@ _WORD_RE = re.compile(r"[A-Za-z]+")
 _ALL_PRONOUNS = frozenset(lx.PRONOUNS)
 # pronoun form -> value -> pronoun sets it fits ("was" fits she and he).
 _PRONOUN_FITS: dict[str, dict[str, frozenset[str]]] = {
-    form: {v: frozenset(p for p, f in lx.PRONOUNS.items() if f[form] == v)
-           for v in {f[form] for f in lx.PRONOUNS.values()}}
+    form: {
+        v: frozenset(p for p, f in lx.PRONOUNS.items() if f[form] == v) for v in {f[form] for f in lx.PRONOUNS.values()}
+    }
     for form in lx.PRONOUNS["she"]
 }
-_TASK_BY_FORM = {**{t: t for t in lx.TASK_BASE}, **{v: k for k, v in lx.TASK_PAST.items()},
-                 **{v: k for k, v in lx.TASK_GERUND.items()}}
+_TASK_BY_FORM = {
+    **{t: t for t in lx.TASK_BASE},
+    **{v: k for k, v in lx.TASK_PAST.items()},
+    **{v: k for k, v in lx.TASK_GERUND.items()},
+}
 _GOAL_SLOT_KEYS = {"O": "O", "D": "D", "R": "R", "T": "T", "Td": "T", "Tg": "T", "W": "W"}
 _INTRODUCING = {"introfriend": "friend", "meetfriend": "friend", "meetrival": "rival"}
-_DETAIL_PARENTS = {"scenery": frozenset({"travel", "travelwith"}),
-                   "feeling": frozenset({"obstacle", "conflict", "meetrival", "setback"})}
+_DETAIL_PARENTS = {
+    "scenery": frozenset({"travel", "travelwith"}),
+    "feeling": frozenset({"obstacle", "conflict", "meetrival", "setback"}),
+}
 _SLOT_ORDER = {"": 0, "kind": 1, "traits": 2}
 
 
@@ -205,8 +211,7 @@ class _Checker:
                 return [f"the goal is to help {s.goal_args.get('X')}, not {name}"]
         return []
 
-    def _check_attr(self, char: _Char, name: str | None, form: str, value: str,
-                    introducing: bool) -> list[str]:
+    def _check_attr(self, char: _Char, name: str | None, form: str, value: str, introducing: bool) -> list[str]:
         if form == "kind":
             if introducing and char.kind is None:
                 char.kind = value
@@ -321,13 +326,25 @@ def _check(sentences: list[str], complete: bool, truncated: bool) -> StoryCheck:
     if complete:
         consistency += checker.finish()
     s = checker.s
-    entities = {"hero": s.hero, "names": list(s.chars), "goal": s.goal,
-                "place": " ".join(w for w in s.place if w) if s.place else None}
+    entities = {
+        "hero": s.hero,
+        "names": list(s.chars),
+        "goal": s.goal,
+        "place": " ".join(w for w in s.place if w) if s.place else None,
+    }
     n = len(sentences)
     consistent = not consistency
-    return StoryCheck(n, grammatical, grammatical / n if n else 0.0, consistent,
-                      reasons + consistency, entities, n > 0 and grammatical == n and consistent,
-                      ids, truncated)
+    return StoryCheck(
+        n,
+        grammatical,
+        grammatical / n if n else 0.0,
+        consistent,
+        reasons + consistency,
+        entities,
+        n > 0 and grammatical == n and consistent,
+        ids,
+        truncated,
+    )
 
 
 def validate_story(text: str) -> StoryCheck:
@@ -349,6 +366,10 @@ def check_partial(text: str) -> StoryCheck:
     unknown = [w for w in complete_words if w.lower() not in known_words()]
     if unknown:
         result.reasons.append(f"the truncated sentence has unknown words: {unknown[:5]}")
-    result.valid = (result.num_grammatical == result.num_sentences and result.consistent
-                    and not unknown and (result.num_sentences > 0 or bool(tail)))
+    result.valid = (
+        result.num_grammatical == result.num_sentences
+        and result.consistent
+        and not unknown
+        and (result.num_sentences > 0 or bool(tail))
+    )
     return result

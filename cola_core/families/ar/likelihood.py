@@ -10,8 +10,9 @@ from cola_core.config import Config
 
 
 @torch.no_grad()
-def ar_score_tokens(model: nn.Module, cfg: Config, tokens: torch.Tensor, n_targets: list[int],
-                    mc_num: int = 0) -> list[tuple[float, bool]]:
+def ar_score_tokens(
+    model: nn.Module, cfg: Config, tokens: torch.Tensor, n_targets: list[int], mc_num: int = 0
+) -> list[tuple[float, bool]]:
     """Per row of tokens (B, T): (sum of log p(x_t | x_<t) over its last n_targets[i] tokens, whether
     each of them is the argmax). One forward for the whole batch; `cfg` and `mc_num` are unused (exact)."""
     device = next(model.parameters()).device
@@ -25,5 +26,5 @@ def ar_score_tokens(model: nn.Module, cfg: Config, tokens: torch.Tensor, n_targe
     for i, n in enumerate(n_targets):
         if not 1 <= n <= width:
             raise ValueError(f"n_targets[{i}]={n} must be in 1..{width} (rows of {width + 1} tokens)")
-        out.append((token_logp[i, width - n:].sum().item(), bool(greedy[i, width - n:].all())))
+        out.append((token_logp[i, width - n :].sum().item(), bool(greedy[i, width - n :].all())))
     return out

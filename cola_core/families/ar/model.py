@@ -13,8 +13,13 @@ from cola_core.nn.token_model import TokenTransformer
 class ARModel(TokenTransformer):
     """Decoder-only transformer; `forward` applies the causal mask (offset by the cache length)."""
 
-    def forward(self, tokens: torch.Tensor, caches: list[KVCache] | None = None, update_cache: bool = False,
-                logits_for: slice | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        caches: list[KVCache] | None = None,
+        update_cache: bool = False,
+        logits_for: slice | None = None,
+    ) -> torch.Tensor:
         """tokens (B, T) -> next-token logits (B, T, V) (or only at `logits_for`)."""
         T = tokens.shape[1]
         past = 0 if caches is None else caches[0].length

@@ -15,17 +15,37 @@ from cola_core.families.cola.diagnostics import cola_diagnostics
 from cola_core.families.cola.export import COLA_FORMAT
 from cola_core.families.cola.hooks import check_cola_config, cola_networks, cola_preset_shape
 from cola_core.families.cola.likelihood import cola_elbo_per_token, cola_eval_loss
-from cola_core.families.cola.model import (STAGE1_KEYS, ColaModel, build_cola_model, check_train_config, needs_stage1,
-                                          prepare_latent_stats)
+from cola_core.families.cola.model import (
+    STAGE1_KEYS,
+    ColaModel,
+    build_cola_model,
+    check_train_config,
+    needs_stage1,
+    prepare_latent_stats,
+)
 from cola_core.families.cola.objective import ColaObjective, cola_lr_scale, cola_param_groups
 from cola_core.families.cola.sampler import ColaSampler, build_cola_sampler
 from cola_core.registry import FamilySpec, register_family
 
 __all__ = [
-    "COLA_FORMAT", "ColaModel", "ColaObjective", "ColaSampler", "build_cola_model", "check_cola_config",
-    "cola_diagnostics", "cola_elbo_per_token", "cola_eval_loss", "cola_flops_per_token", "cola_lr_scale",
-    "cola_networks", "cola_param_counts", "cola_param_groups", "cola_preset_shape", "prepare_latent_stats",
-    "sampling_flops_per_token", "SPEC",
+    "COLA_FORMAT",
+    "ColaModel",
+    "ColaObjective",
+    "ColaSampler",
+    "build_cola_model",
+    "check_cola_config",
+    "cola_diagnostics",
+    "cola_elbo_per_token",
+    "cola_eval_loss",
+    "cola_flops_per_token",
+    "cola_lr_scale",
+    "cola_networks",
+    "cola_param_counts",
+    "cola_param_groups",
+    "cola_preset_shape",
+    "prepare_latent_stats",
+    "sampling_flops_per_token",
+    "SPEC",
 ]
 
 SPEC = register_family(

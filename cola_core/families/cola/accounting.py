@@ -102,7 +102,9 @@ def _vae_parts(cfg: Config) -> tuple[float, float]:
     if cfg.train.stage == 2 and cfg.train.latent_evolution == "fixed_vae":
         return enc + dec, enc + dec  # frozen: one forward of each, no mask pass, no backward
     fwd, train = passes * (enc + dec), 3.0 * passes * (enc + dec)
-    stage2_ref = cfg.train.stage == 2 and cfg.objective.lambda_ref > 0 and cfg.train.latent_evolution in ("joint", "interval")
+    stage2_ref = (
+        cfg.train.stage == 2 and cfg.objective.lambda_ref > 0 and cfg.train.latent_evolution in ("joint", "interval")
+    )
     if stage2_ref:
         fwd, train = fwd + enc, train + enc  # the frozen reference encoder: forward only
     return fwd, train

@@ -71,8 +71,9 @@ def fit_latent_marginal(latents: torch.Tensor, keys: torch.Tensor) -> LatentMarg
     means = torch.zeros(len(uniq), d, dtype=latents.dtype).index_add_(0, inverse, latents) / counts[:, None]
     spread = (latents - means[inverse]).pow(2).sum()  # within-key sum of squares
     dof = (counts - 1).sum().item() * d
-    return LatentMarginal(weights=counts.to(latents.dtype) / counts.sum(), means=means,
-                          var=spread.item() / dof if dof else 0.0)
+    return LatentMarginal(
+        weights=counts.to(latents.dtype) / counts.sum(), means=means, var=spread.item() / dof if dof else 0.0
+    )
 
 
 def ideal_context_free_velocity(z_t: torch.Tensor, t: torch.Tensor, marginal: LatentMarginal) -> torch.Tensor:
@@ -100,8 +101,14 @@ def patch_keys(tokens: torch.Tensor, patch_size: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def prior_sample_teacher_forced(model: ColaModel, zn: torch.Tensor, steps: int, guidance: float,
-                                noise: torch.Tensor | None = None, context: bool = True) -> torch.Tensor:
+def prior_sample_teacher_forced(
+    model: ColaModel,
+    zn: torch.Tensor,
+    steps: int,
+    guidance: float,
+    noise: torch.Tensor | None = None,
+    context: bool = True,
+) -> torch.Tensor:
     """Every block sampled from the prior given the real earlier blocks of `zn` (B, n, d), all at once:
     Euler on a uniform grid from t = 1 to 0, starting at `noise` (default: fresh N(0, I)), with
     guidance v_u + w (v_c - v_u) -> (B, n, d). `context=False` cuts the earlier blocks (and guidance)."""
@@ -166,4 +173,3 @@ def cola_diagnostics(model: ColaModel, tokens: torch.Tensor, cfg: Config) -> dic
     out["prior_context_err"] = 1.0 - out["prior_probe_gain"]
     out["prior_probe_unigram_acc"] = unigram_sample_accuracy(tokens)
     return out
-

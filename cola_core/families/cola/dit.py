@@ -85,7 +85,9 @@ class BlockCausalDiT(nn.Module):
         super().__init__()
         self.in_proj = nn.Linear(m.latent_dim, m.dim)
         self.t_embed = TimestepEmbedder(m.dim, m.timestep_freq_dim)
-        self.blocks = nn.ModuleList(DiTBlock(m.dim, m.n_heads, m.backbone_ffn(), m.rope_theta) for _ in range(m.n_layers))
+        self.blocks = nn.ModuleList(
+            DiTBlock(m.dim, m.n_heads, m.backbone_ffn(), m.rope_theta) for _ in range(m.n_layers)
+        )
         self.final = FinalLayer(m.dim, m.latent_dim)
         for module in (self.in_proj, self.t_embed):  # blocks and final layer initialise themselves (adaLN-Zero)
             for mod in module.modules():

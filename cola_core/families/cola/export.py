@@ -52,5 +52,8 @@ def read_cola_export(files: ExportFiles) -> tuple[Config, nn.Module]:
     return cfg, model.eval()
 
 
-COLA_FORMAT = ExportFormat(description="Cola VAE + DiT safetensors with the run's config (read back by this project)",
-                           write=write_cola_export, read=read_cola_export)
+COLA_FORMAT = ExportFormat(
+    description="Cola VAE + DiT safetensors with the run's config (read back by this project)",
+    write=write_cola_export,
+    read=read_cola_export,
+)

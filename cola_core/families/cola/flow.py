@@ -16,8 +16,9 @@ from cola_core.config import ObjectiveConfig
 from cola_core.families.cola.masks import two_l_mask
 
 
-def sample_t(batch: int, ocfg: ObjectiveConfig, generator: torch.Generator | None = None,
-             device: torch.device | None = None) -> torch.Tensor:
+def sample_t(
+    batch: int, ocfg: ObjectiveConfig, generator: torch.Generator | None = None, device: torch.device | None = None
+) -> torch.Tensor:
     """One time per sequence, (B,): sigmoid(loc + scale * N(0, 1)) (`logit_normal`) or U(0, 1)."""
     if ocfg.t_sampling == "uniform":
         return torch.rand(batch, generator=generator, device=device)
@@ -25,8 +26,14 @@ def sample_t(batch: int, ocfg: ObjectiveConfig, generator: torch.Generator | Non
     return torch.sigmoid(ocfg.noise_loc + ocfg.noise_scale * normal)
 
 
-def clean_prefix_pins(batch: int, n: int, block_size: int, prob: float,
-                      generator: torch.Generator | None = None, device: torch.device | None = None) -> torch.Tensor:
+def clean_prefix_pins(
+    batch: int,
+    n: int,
+    block_size: int,
+    prob: float,
+    generator: torch.Generator | None = None,
+    device: torch.device | None = None,
+) -> torch.Tensor:
     """Boolean (B, n), True where a noisy-half latent is pinned clean (t = 0, z_t = z0, no loss).
 
     Each block independently, with probability `prob`, gets a prefix of 1..block_size-1 latents pinned;
@@ -71,8 +78,9 @@ class FMBranch:
     """(B,) the per-sequence time."""
 
 
-def fm_branch(dit: nn.Module, zn: torch.Tensor, ocfg: ObjectiveConfig, block_size: int,
-              generator: torch.Generator | None = None) -> FMBranch:
+def fm_branch(
+    dit: nn.Module, zn: torch.Tensor, ocfg: ObjectiveConfig, block_size: int, generator: torch.Generator | None = None
+) -> FMBranch:
     """Flow-matching loss of the block-causal DiT on normalised latents `zn` (B, n, C) in the 2L layout.
 
     The clean half is `zn.detach()`: context latents are stop-gradient. The noisy half z_t and the

@@ -22,9 +22,15 @@ def check_cola_config(cfg: Config) -> None:
 def cola_preset_shape(p: Preset) -> dict[str, Any]:
     """The preset's own shape: the DiT (width, depth, heads, FFN), the VAE and the block size."""
     return {
-        "model.dim": p.dim, "model.n_layers": p.n_layers, "model.n_heads": p.n_heads, "model.ffn_hidden": p.ffn_hidden,
-        "model.vae_dim": p.vae_dim, "model.vae_layers": p.vae_layers, "model.vae_heads": p.vae_heads,
-        "model.vae_ffn_hidden": p.vae_ffn_hidden, "model.block_size": p.block_size,
+        "model.dim": p.dim,
+        "model.n_layers": p.n_layers,
+        "model.n_heads": p.n_heads,
+        "model.ffn_hidden": p.ffn_hidden,
+        "model.vae_dim": p.vae_dim,
+        "model.vae_layers": p.vae_layers,
+        "model.vae_heads": p.vae_heads,
+        "model.vae_ffn_hidden": p.vae_ffn_hidden,
+        "model.block_size": p.block_size,
     }
 
 

@@ -36,8 +36,9 @@ def _std_normal_logpdf(z: torch.Tensor) -> torch.Tensor:
     return (-0.5 * (z.pow(2) + math.log(2 * math.pi))).sum(dim=(1, 2))
 
 
-def prior_log_density(model: ColaModel, z0: torch.Tensor, steps: int = 8, probes: int = 1,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
+def prior_log_density(
+    model: ColaModel, z0: torch.Tensor, steps: int = 8, probes: int = 1, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """log p_prior(z0) in the VAE latent space (B,), z0 (B, N, d) un-normalised."""
     zn = model.normalize(z0).detach()
     B, n, _ = zn.shape
@@ -65,8 +66,9 @@ def prior_log_density(model: ColaModel, z0: torch.Tensor, steps: int = 8, probes
     return (log_pn + n * torch.log(model.latent_scale.abs()).sum().double()).float()
 
 
-def negative_elbo_terms(model: ColaModel, tokens: torch.Tensor, steps: int = 8, probes: int = 1,
-                        generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+def negative_elbo_terms(
+    model: ColaModel, tokens: torch.Tensor, steps: int = 8, probes: int = 1, generator: torch.Generator | None = None
+) -> dict[str, torch.Tensor]:
     """The negative ELBO per token split into `rec` + `rate` + `prior` (each (B,), nats per token).
 
     rec = -log p(x | z0); rate = KL(q || N(0, I)) (analytic); prior = the rest of KL(q || p_prior),
@@ -86,8 +88,9 @@ def negative_elbo_terms(model: ColaModel, tokens: torch.Tensor, steps: int = 8, 
     return {"rec": rec / L, "rate": rate / L, "prior": (log_q - log_prior - rate) / L}
 
 
-def cola_elbo_per_token(model: ColaModel, tokens: torch.Tensor, steps: int = 8, probes: int = 1,
-                        generator: torch.Generator | None = None) -> torch.Tensor:
+def cola_elbo_per_token(
+    model: ColaModel, tokens: torch.Tensor, steps: int = 8, probes: int = 1, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """ELBO estimate per token in nats (B,): [log p(x|z0) + log p_prior(z0) - log q(z0|x)] / L."""
     terms = negative_elbo_terms(model, tokens, steps, probes, generator)
     return -(terms["rec"] + terms["rate"] + terms["prior"])
@@ -106,8 +109,9 @@ def fm_loss_uniform(model: ColaModel, tokens: torch.Tensor, cfg: Config) -> floa
     return fm_branch(model.dit, zn, uniform, model.block_size).loss.item()
 
 
-def cola_eval_loss(model: ColaModel, tokens: torch.Tensor, cfg: Config, elbo_steps: int = 8,
-                   elbo_sequences: int = 2) -> dict[str, float]:
+def cola_eval_loss(
+    model: ColaModel, tokens: torch.Tensor, cfg: Config, elbo_steps: int = 8, elbo_sequences: int = 2
+) -> dict[str, float]:
     """Held-out metrics: `eval_loss` (the stage's training loss), `rec_ce`, `recon_acc`; in Stage 2 also
     `fm_loss` and `elbo_nats_per_token` = the *negative* ELBO estimate per token (an NLL-style number,
     lower is better, comparable to AR's `nll_per_token`) on the first `elbo_sequences` sequences,

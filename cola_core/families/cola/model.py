@@ -24,9 +24,23 @@ from cola_core.families.cola.vae import TextVAE, VAEEncoder
 log = logging.getLogger(__name__)
 
 # Model fields that define the VAE; a Stage-1 run must agree with the Stage-2 config on all of them.
-VAE_FIELDS = ("vocab_size", "latent_dim", "patch_size", "vae_dim", "vae_layers", "vae_heads", "vae_ffn_hidden",
-              "vae_logsnr", "rope_theta")
-STAGE1_KEYS = (*(f"model.{k}" for k in VAE_FIELDS), "objective.beta_kl", "objective.lambda_mask", "objective.mask_ratio")
+VAE_FIELDS = (
+    "vocab_size",
+    "latent_dim",
+    "patch_size",
+    "vae_dim",
+    "vae_layers",
+    "vae_heads",
+    "vae_ffn_hidden",
+    "vae_logsnr",
+    "rope_theta",
+)
+STAGE1_KEYS = (
+    *(f"model.{k}" for k in VAE_FIELDS),
+    "objective.beta_kl",
+    "objective.lambda_mask",
+    "objective.mask_ratio",
+)
 """What a Stage-1 VAE depends on besides the data, optimizer and seed (not the DiT or the FM loss)."""
 
 
@@ -82,8 +96,10 @@ def check_train_config(cfg: Config) -> None:
     if not needs_stage1(cfg):
         return
     if not cfg.run.init_from:
-        raise ConfigError(f"train.stage=2 with train.latent_evolution={cfg.train.latent_evolution!r} needs "
-                          "run.init_from=<Stage-1 run dir> (or latent_evolution=scratch)")
+        raise ConfigError(
+            f"train.stage=2 with train.latent_evolution={cfg.train.latent_evolution!r} needs "
+            "run.init_from=<Stage-1 run dir> (or latent_evolution=scratch)"
+        )
     _stage1_weights(cfg)
 
 
@@ -92,8 +108,10 @@ def _stage1_weights(cfg: Config) -> Path:
     directory = Path(cfg.run.init_from)
     weights = directory / "model.safetensors"
     if not directory.is_dir() or not weights.is_file():
-        raise ConfigError(f"run.init_from={str(directory)!r} must be a directory holding model.safetensors "
-                          "and config.json from a Stage-1 run")
+        raise ConfigError(
+            f"run.init_from={str(directory)!r} must be a directory holding model.safetensors "
+            "and config.json from a Stage-1 run"
+        )
     _check_stage1_config(directory, cfg)
     return weights
 
@@ -121,24 +139,34 @@ def _check_stage1_config(directory: Path, cfg: Config) -> None:
     if not cfg_path.is_file():
         raise ConfigError(f"run.init_from={str(directory)!r} has no config.json: point it at a finished Stage-1 run")
     old = Config.load(cfg_path)
-    diffs = [f"model.{k}: stage-1 {getattr(old.model, k)!r} vs {getattr(cfg.model, k)!r}"
-             for k in VAE_FIELDS if getattr(old.model, k) != getattr(cfg.model, k)]
+    diffs = [
+        f"model.{k}: stage-1 {getattr(old.model, k)!r} vs {getattr(cfg.model, k)!r}"
+        for k in VAE_FIELDS
+        if getattr(old.model, k) != getattr(cfg.model, k)
+    ]
     if diffs:
-        raise ConfigError(f"the Stage-1 VAE in {str(directory)!r} differs from this config ({'; '.join(diffs)}): "
-                          "use the same VAE settings in Stage 2")
+        raise ConfigError(
+            f"the Stage-1 VAE in {str(directory)!r} differs from this config ({'; '.join(diffs)}): "
+            "use the same VAE settings in Stage 2"
+        )
 
 
 def load_stage1_vae(model: ColaModel, cfg: Config) -> None:
     """Copy the `vae.*` weights of the Stage-1 run at `cfg.run.init_from` into `model.vae` (ConfigError if unusable)."""
-    directory = Path(cfg.run.init_from)
     weights = _stage1_weights(cfg)
-    saved = {k[len("vae."):]: v for k, v in load_file(str(weights)).items() if k.startswith("vae.")}
+    saved = {k[len("vae.") :]: v for k, v in load_file(str(weights)).items() if k.startswith("vae.")}
     own = model.vae.state_dict()
     missing = sorted(set(own) - set(saved))
-    bad = [f"{k} {tuple(saved[k].shape)} vs {tuple(v.shape)}" for k, v in own.items() if k in saved and saved[k].shape != v.shape]
+    bad = [
+        f"{k} {tuple(saved[k].shape)} vs {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in saved and saved[k].shape != v.shape
+    ]
     if missing or bad:
         what = f"missing {missing[:3]}" if missing else f"shape mismatch {bad[:3]}"
-        raise ConfigError(f"the Stage-1 VAE in {str(weights)!r} does not fit this config ({what}): use the same VAE settings")
+        raise ConfigError(
+            f"the Stage-1 VAE in {str(weights)!r} does not fit this config ({what}): use the same VAE settings"
+        )
     model.vae.load_state_dict({k: saved[k] for k in own})
     log.info("loaded the Stage-1 VAE from %s", weights)
 
@@ -170,5 +198,9 @@ def prepare_latent_stats(model: ColaModel, cfg: Config, next_batch: Callable[[],
     model.latent_shift.copy_(mean.to(model.latent_shift.dtype))
     model.latent_scale.copy_((1.0 / std.clamp_min(1e-4)).to(model.latent_scale.dtype))
     model.train(was_training)
-    log.info("latent stats from %d latents: shift mean %.4f, scale mean %.4f", count, mean.mean().item(),
-             model.latent_scale.mean().item())
+    log.info(
+        "latent stats from %d latents: shift mean %.4f, scale mean %.4f",
+        count,
+        mean.mean().item(),
+        model.latent_scale.mean().item(),
+    )

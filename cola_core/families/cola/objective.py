@@ -87,8 +87,13 @@ class ColaObjective:
         kl = kl_to_standard_normal(q, p)
         mask_ce = self._mask_term(model, tokens)
         loss = rec + o.beta_kl * kl + o.lambda_mask * mask_ce
-        metrics = {"rec_ce": rec.item(), "kl": kl.item(), "mask_ce": mask_ce.item(), "recon_acc": acc.item(),
-                   "logsnr": measure_logsnr(q.mean, q.logvar).item()}
+        metrics = {
+            "rec_ce": rec.item(),
+            "kl": kl.item(),
+            "mask_ce": mask_ce.item(),
+            "recon_acc": acc.item(),
+            "logsnr": measure_logsnr(q.mean, q.logvar).item(),
+        }
         return LossOutput(loss=loss, metrics=metrics)
 
     def stage2(self, model: ColaModel, tokens: torch.Tensor) -> LossOutput:
@@ -116,9 +121,15 @@ class ColaObjective:
                 ref_kl = kl_gaussians(q, ref, p)
             vae_terms = rec + o.beta_kl * neg_ent + o.lambda_mask * mask_ce
             loss = o.lambda_vae * vae_terms + o.lambda_fm * fm.loss + o.lambda_ref * ref_kl
-        metrics = {"rec_ce": rec.item(), "recon_acc": acc.item(), "fm_loss": fm.loss.item(), "ref_kl": ref_kl.item(),
-                   "neg_entropy": neg_ent.item(), "mask_ce": mask_ce.item(),
-                   "logsnr": measure_logsnr(q.mean, q.logvar).item()}
+        metrics = {
+            "rec_ce": rec.item(),
+            "recon_acc": acc.item(),
+            "fm_loss": fm.loss.item(),
+            "ref_kl": ref_kl.item(),
+            "neg_entropy": neg_ent.item(),
+            "mask_ce": mask_ce.item(),
+            "logsnr": measure_logsnr(q.mean, q.logvar).item(),
+        }
         return LossOutput(loss=loss, metrics=metrics)
 
 

@@ -139,8 +139,9 @@ class ColaSampler:
             gens.append(torch.Generator(device=self.device).manual_seed(int.from_bytes(digest, "little") >> 1))
         return gens
 
-    def _batch(self, prompts: list[list[int]], max_new_tokens: int,
-               gens: list[torch.Generator]) -> tuple[list[list[int]], list[torch.Tensor]]:
+    def _batch(
+        self, prompts: list[list[int]], max_new_tokens: int, gens: list[torch.Generator]
+    ) -> tuple[list[list[int]], list[torch.Tensor]]:
         """Generate for B prompts of any lengths -> (token lists, clean latents (1, n_i, d) per prompt)."""
         B, bs, p, d = len(prompts), self.bs, self.p, self.model.latent_dim
         n_patches = [len(pr) // p for pr in prompts]  # complete patches = prompt latents per row
@@ -164,7 +165,9 @@ class ColaSampler:
         produced = -torch.tensor(skip, device=self.device)  # (B,) new tokens before this block (< 0: prompt)
         offsets = torch.arange(width, device=self.device)
         blocks: list[torch.Tensor] = []
-        finished_at = torch.zeros(B, dtype=torch.long, device=self.device)  # latents in ctx when a row finished (0: running)
+        finished_at = torch.zeros(
+            B, dtype=torch.long, device=self.device
+        )  # latents in ctx when a row finished (0: running)
         while max_new_tokens > 0:
             zn = self._integrate(state, gens)
             tokens = self._decode(state, zn, gens)  # (B, width)
@@ -254,16 +257,18 @@ class ColaSampler:
         if key not in state.masks:
             state.masks[key] = self._pass_mask(cached, commit, z.shape[0], guided, state.keys_valid(bs))
         mask = state.masks[key]
-        v = self.model.dit(self._rows(x, guided), self._rows(tt, guided), positions, mask, state.dit_caches,
-                           commit=commit)[:, commit:]
+        v = self.model.dit(
+            self._rows(x, guided), self._rows(tt, guided), positions, mask, state.dit_caches, commit=commit
+        )[:, commit:]
         state.pending = None
         if not guided:
             return v  # (B, bs, d)
         v_c, v_u = v.chunk(2, dim=0)  # 2 x (B, bs, d)
         return v_u + w * (v_c - v_u)
 
-    def _pass_mask(self, cached: int, commit: int, batch: int, guided: bool,
-                   valid: torch.Tensor | None) -> torch.Tensor | None:
+    def _pass_mask(
+        self, cached: int, commit: int, batch: int, guided: bool, valid: torch.Tensor | None
+    ) -> torch.Tensor | None:
         """Keys [cache (cached) | pending (commit) | block (bs)] -> mask (T_q, T_k) or (B or 2B, 1, T_q, T_k).
 
         Conditional rows: the pending block sees the cache and itself, the current block sees everything,

@@ -94,8 +94,13 @@ class VAEDecoder(nn.Module):
         """Empty per-layer KV caches for block-wise decoding."""
         return self.stack.new_cache()
 
-    def forward(self, z: torch.Tensor, caches: list[KVCache] | None = None, update_cache: bool = False,
-                valid: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        z: torch.Tensor,
+        caches: list[KVCache] | None = None,
+        update_cache: bool = False,
+        valid: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """z (B, N, d) (un-normalised latents, after any cached ones) -> logits (B, N*p, V).
 
         `valid` (B, past + N): False at keys no query may attend (a sampler's left padding)."""
@@ -123,8 +128,9 @@ class VAEDecoder(nn.Module):
         hist_hist = pos[None, :] <= pos[:, None]  # causal over the history
         block_hist = blk[None, :] < blk[:, None]  # earlier blocks only
         block_block = (blk[None, :] == blk[:, None]) & hist_hist  # causal within the own block
-        mask = torch.cat([torch.cat([hist_hist, torch.zeros_like(hist_hist)], 1),
-                          torch.cat([block_hist, block_block], 1)], 0)  # (2N, 2N)
+        mask = torch.cat(
+            [torch.cat([hist_hist, torch.zeros_like(hist_hist)], 1), torch.cat([block_hist, block_block], 1)], 0
+        )  # (2N, 2N)
         x = self.in_proj(torch.cat([history, blocks], dim=1))  # (B, 2N, E)
         h = self.stack(x, torch.cat([pos, pos]), mask)[:, n:]  # (B, N, E)
         if self.unpatch is not None:

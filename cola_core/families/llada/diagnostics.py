@@ -31,4 +31,6 @@ def masked_ce_at_ratio(model: nn.Module, tokens: torch.Tensor, mask_id: int, rat
 
 def llada_diagnostics(model: nn.Module, tokens: torch.Tensor, cfg: Config) -> dict[str, float]:
     """`masked_ce_15` and `masked_ce_50` on a held-out batch (nats per masked token)."""
-    return {f"masked_ce_{round(r * 100)}": masked_ce_at_ratio(model, tokens, cfg.model.mask_id, r) for r in FIXED_RATIOS}
+    return {
+        f"masked_ce_{round(r * 100)}": masked_ce_at_ratio(model, tokens, cfg.model.mask_id, r) for r in FIXED_RATIOS
+    }

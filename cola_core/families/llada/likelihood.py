@@ -39,8 +39,13 @@ def _random_masks(counts: torch.Tensor, target_len: int, generator: torch.Genera
 
 @torch.no_grad()
 def mc_nll_bound(
-    model: nn.Module, seq: torch.Tensor, mask_id: int, mc_num: int = 128, batch_size: int = 16,
-    prompt_len: int = 0, generator: torch.Generator | None = None,
+    model: nn.Module,
+    seq: torch.Tensor,
+    mask_id: int,
+    mc_num: int = 128,
+    batch_size: int = 16,
+    prompt_len: int = 0,
+    generator: torch.Generator | None = None,
 ) -> float:
     """Upper bound on -log p(seq[prompt_len:] | seq[:prompt_len]) in nats per target token.
 
@@ -88,11 +93,20 @@ def llada_eval_loss(model: nn.Module, tokens: torch.Tensor, cfg: Config) -> dict
     return {"eval_loss": out.loss.item(), "eval_masked_ce": out.metrics["masked_ce"], "nll_bound_per_token": bound}
 
 
-def llada_score_tokens(model: nn.Module, cfg: Config, tokens: torch.Tensor, n_targets: list[int],
-                       mc_num: int = 32) -> list[tuple[float, bool]]:
+def llada_score_tokens(
+    model: nn.Module, cfg: Config, tokens: torch.Tensor, n_targets: list[int], mc_num: int = 32
+) -> list[tuple[float, bool]]:
     """Per row of tokens (B, T): (minus the MC upper bound on the NLL of its last n_targets[i] tokens given
     the rest, False): an estimate of a lower bound on the log-likelihood, never a greedy match. Each row's
     `mc_num` samples share forwards in batches of up to 16."""
     batch_size = math.gcd(mc_num, 16)
-    return [(-mc_nll_bound(model, row, cfg.model.mask_id, mc_num=mc_num, batch_size=batch_size,
-                           prompt_len=row.shape[0] - n) * n, False) for row, n in zip(tokens, n_targets)]
+    return [
+        (
+            -mc_nll_bound(
+                model, row, cfg.model.mask_id, mc_num=mc_num, batch_size=batch_size, prompt_len=row.shape[0] - n
+            )
+            * n,
+            False,
+        )
+        for row, n in zip(tokens, n_targets)
+    ]

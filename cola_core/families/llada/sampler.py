@@ -96,8 +96,14 @@ class LLaDASampler:
             trace.extend(sorted(events, key=lambda e: e.prompt))  # stable: steps stay in order
         return outs
 
-    def _batch(self, prompts: list[list[int]], indices: list[int], max_new_tokens: int, gen: torch.Generator,
-               trace: list[UnmaskEvent] | None) -> list[list[int]]:
+    def _batch(
+        self,
+        prompts: list[list[int]],
+        indices: list[int],
+        max_new_tokens: int,
+        gen: torch.Generator,
+        trace: list[UnmaskEvent] | None,
+    ) -> list[list[int]]:
         """Denoise prompts of one common length together; `indices` are their places in the caller's list."""
         if max_new_tokens <= 0:
             return [[] for _ in prompts]
