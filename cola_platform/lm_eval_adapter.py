@@ -146,7 +146,7 @@ class PlatformLM(TemplateLM):
             scores = scorer(self.loaded.model, self.loaded.cfg, tokens, [n_targets[i] for i in idx], self.mc_num)
             for i, score in zip(idx, scores):
                 results[i] = score
-        for (key, _, _), score in zip(requests, results):
+        for (key, _context, _continuation), score in zip(requests, results):
             if key is not None:
                 self.cache_hook.add_partial("loglikelihood", key, score)
         return results

@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 import sys
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from cola_core.config import ConfigError
 from cola_platform.allocator import keep_freed_memory
@@ -59,7 +59,7 @@ class Parser(argparse.ArgumentParser):
     """argparse that reports usage errors as one `error:` line and exit code 2, and whose `--help`
     shows the whole description (pass the job's docstring) and the defaults."""
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
 

@@ -41,7 +41,7 @@ def build_parser() -> Parser:
     return p
 
 
-def overrides_from_args(args) -> dict[str, str]:
+def overrides_from_args(args) -> dict[str, object]:
     """Fold the convenience flags into dotted-key overrides (explicit --set wins)."""
     flags: dict[str, object] = {}
     if args.steps is not None:

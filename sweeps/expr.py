@@ -10,9 +10,17 @@ from __future__ import annotations
 
 import ast
 import math
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
-FUNCTIONS = {"log": math.log, "exp": math.exp, "sqrt": math.sqrt, "min": min, "max": max, "abs": abs, "round": round}
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "log": math.log,
+    "exp": math.exp,
+    "sqrt": math.sqrt,
+    "min": min,
+    "max": max,
+    "abs": abs,
+    "round": round,
+}
 _BINOPS = {
     ast.Add: lambda a, b: a + b,
     ast.Sub: lambda a, b: a - b,
@@ -65,7 +73,7 @@ def evaluate(expr: str, env: Mapping[str, Any]) -> float:
             return node.value
         if isinstance(node, (ast.Name, ast.Attribute)):
             name = _dotted(node)
-            if name not in env:
+            if name is None or name not in env:
                 raise ExprError(f"{expr!r} uses unknown name {name!r} (known: {', '.join(sorted(env))})")
             return env[name]
         if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:

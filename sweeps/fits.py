@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Sequence
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -93,7 +94,7 @@ def fit_isoflop(budget: float, params: list[float], loss: list[float]) -> IsoFlo
     )
 
 
-def fit_optimal_size(isoflops: list[IsoFlop]) -> PowerLaw | None:
+def fit_optimal_size(isoflops: Sequence[IsoFlop | None]) -> PowerLaw | None:
     """N*(C) = k * C^a across budgets (None with fewer than two usable budgets)."""
     usable = [f for f in isoflops if f is not None]
     if len(usable) < 2:

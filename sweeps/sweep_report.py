@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from cola_core.config import Config
 from sweeps.rq1 import drift_test
@@ -15,7 +15,7 @@ from sweeps.study import SweepStudy
 PAPER_RQ1 = {16: 1.0, 64: 1.7, 128: 2.3}
 
 
-def _finite(x: Any) -> bool:
+def _finite(x: Any) -> TypeGuard[float]:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 

@@ -20,11 +20,14 @@ import logging
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Iterator, cast
 
 import numpy as np
 
 from cola_core.data.tokenizer import train_bpe
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +74,11 @@ def _consume(data: Path, batch_size: int) -> tuple[dict[str, Any], int]:
     start = time.perf_counter()
     tokens, checksum = 0, 0
     ds = read_split_shards(str(data), m, "train")
-    for batch in ds.iter_torch_batches(batch_size=batch_size, collate_fn=tokens_collate_fn()):
+    # the collate fn makes each batch a (B, L) LongTensor (Ray types batches as dicts of tensors)
+    batches = cast(
+        "Iterator[torch.Tensor]", ds.iter_torch_batches(batch_size=batch_size, collate_fn=tokens_collate_fn())
+    )
+    for batch in batches:
         tokens += batch.numel()
         checksum += int(batch.sum())
     return {**_rate(tokens, time.perf_counter() - start), "batch_size": batch_size}, checksum

@@ -18,16 +18,21 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from cola_core.config import Config
 from cola_core.families.cola.masks import prefix_mask
 from cola_core.presets import resolve_config
 from cola_core.registry import get_family
 from cola_platform.bench.measure import repeat
+
+if TYPE_CHECKING:
+    from cola_core.families.ar.model import ARModel
+    from cola_core.families.cola.model import ColaModel
+    from cola_core.nn.attention import KVCache
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +136,10 @@ def pass_costs(preset: str, vocab_size: int, batch: int, context: int, repeats: 
     the Cola DiT over one block (plain, guided = 2B rows, fused = pending + current block) and the decoder."""
     ar_cfg, cola_cfg = _config("ar", preset, vocab_size, {}), _config("cola", preset, vocab_size, {})
     torch.manual_seed(0)
-    ar = get_family("ar").build_model(ar_cfg).eval()
-    cola = get_family("cola").build_model(cola_cfg).eval()
+    ar = cast("ARModel", get_family("ar").build_model(ar_cfg).eval())
+    cola = cast("ColaModel", get_family("cola").build_model(cola_cfg).eval())
+    dit = cola.dit
+    assert dit is not None  # a Stage-2 model (`_config` sets train.stage = 2) has its DiT
     bs, d = cola.block_size, cola.latent_dim
     gen = torch.Generator().manual_seed(0)
     costs: dict[str, float] = {}
@@ -146,26 +153,29 @@ def pass_costs(preset: str, vocab_size: int, batch: int, context: int, repeats: 
         costs["ar_block_tokens"] = _bare(lambda: ar(block_tokens, caches), repeats)
         n = context // cola.patch_size // bs * bs
         for rows, key in ((1, "dit_block"), (2, "dit_block_guided")):
-            dit_caches = cola.dit.new_cache()
+            dit_caches = dit.new_cache()
             ctx = torch.randn(rows * batch, n, d, generator=gen)
-            cola.dit(ctx, torch.zeros(rows * batch, n), torch.arange(n), prefix_mask(n, bs), dit_caches, commit=n)
+            dit(ctx, torch.zeros(rows * batch, n), torch.arange(n), prefix_mask(n, bs), dit_caches, commit=n)
             z = torch.randn(rows * batch, bs, d, generator=gen)
             t = torch.full((rows * batch, bs), 0.5)
-            costs[key] = _bare(
-                lambda z=z, t=t, caches=dit_caches: cola.dit(z, t, torch.arange(n, n + bs), None, caches), repeats
-            )
+
+            def block_pass(z: Tensor = z, t: Tensor = t, caches: list[KVCache] = dit_caches) -> Tensor:
+                return dit(z, t, torch.arange(n, n + bs), None, caches)
+
+            costs[key] = _bare(block_pass, repeats)
             z2, t2 = torch.cat([z, z], dim=1), torch.cat([t, t], dim=1)  # (rows*B, 2bs, ...)
-            costs[key + "_fused"] = _bare(
-                lambda z=z2, t=t2, caches=dit_caches: cola.dit(z, t, torch.arange(n, n + 2 * bs), None, caches),
-                repeats,
-            )
+
+            def fused_pass(z: Tensor = z2, t: Tensor = t2, caches: list[KVCache] = dit_caches) -> Tensor:
+                return dit(z, t, torch.arange(n, n + 2 * bs), None, caches)
+
+            costs[key + "_fused"] = _bare(fused_pass, repeats)
         dec_caches = cola.vae.decoder.new_cache()
         cola.vae.decode(torch.randn(batch, n, d, generator=gen), dec_caches, update_cache=True)
         zb = torch.randn(batch, bs, d, generator=gen)
         costs["decoder_block"] = _bare(lambda: cola.vae.decode(zb, dec_caches), repeats)
         params = {
             "ar": sum(p.numel() for p in ar.parameters()),
-            "dit": sum(p.numel() for p in cola.dit.parameters()),
+            "dit": sum(p.numel() for p in dit.parameters()),
             "decoder": sum(p.numel() for p in cola.vae.decoder.parameters()),
         }
     return {**costs, "block_size": bs, "patch_size": cola.patch_size, **{f"params_{k}": v for k, v in params.items()}}

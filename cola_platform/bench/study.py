@@ -51,7 +51,7 @@ def study_breakdown(out: Path) -> dict[str, Any]:
     points = [json.loads(p.read_text()) for p in sorted((out / "points").glob("*/point.json"))]
     if not points:
         return {"points": 0}
-    rows = [{"point": Path(p["directory"]).name, **point_breakdown(p)} for p in points]
+    rows: list[dict[str, Any]] = [{"point": Path(p["directory"]).name, **point_breakdown(p)} for p in points]
     totals: dict[str, float] = defaultdict(float)
     for row in rows:
         for key, value in row.items():

@@ -113,7 +113,10 @@ def bench_train_steps(
                     family, preset, vocab_size, peak, repeats, compile_model=True
                 )
     if profile:
-        out["profiles"] = {key: profile_step(*key.split("/"), vocab_size) for key in profile}
+        out["profiles"] = {}
+        for key in profile:
+            family, preset = key.split("/")
+            out["profiles"][key] = profile_step(family, preset, vocab_size)
     return out
 
 

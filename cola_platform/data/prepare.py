@@ -21,7 +21,7 @@ import logging
 import re
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from cola_core.data.tokenizer import TextTokenizer, load_tokenizer, tokenizer_from_json, train_bpe
 from cola_platform.data.manifest import FORMAT, SPLIT_RULE, Manifest
@@ -222,9 +222,11 @@ def run_units_ray(
     ctx = ray.data.DataContext.get_current()
     bars, ctx.enable_progress_bars = ctx.enable_progress_bars, False  # our own progress lines instead
     try:
-        ds = ray.data.from_items([{"unit": u.to_json()} for u in units], override_num_blocks=len(units))
+        ds: ray.data.Dataset = ray.data.from_items(
+            [{"unit": u.to_json()} for u in units], override_num_blocks=len(units)
+        )
         ds = ds.map_batches(
-            unit_batch_fn,
+            unit_batch_fn,  # type: ignore[arg-type]  # Ray types a UDF as one-argument; fn_kwargs fills the rest
             batch_size=1,
             num_cpus=1,
             fn_kwargs={"source": cfg.source.to_dict(), "tokenizer_json": tok.to_json(), "spec": asdict(spec)},
@@ -270,7 +272,7 @@ def build_manifest(
     cfg: PrepareConfig, tok: TextTokenizer, staging: Staging, results: list[UnitResult], seconds: float
 ) -> Manifest:
     """Compact validation leftovers and assemble the manifest from the unit results."""
-    stats: dict[str, float] = {}
+    stats: dict[str, Any] = {}  # summed unit counts, then the run's figures (`engine` is a string)
     for r in results:
         for k, v in r.stats.items():
             stats[k] = stats.get(k, 0) + v

@@ -21,7 +21,7 @@ import numpy as np
 from cola_core.data.packing import SequencePacker
 from cola_core.data.tokenizer import TextTokenizer, load_tokenizer, train_bpe
 from cola_core.utils.io import replace_dir
-from cola_platform.data.manifest import MANIFEST, SPLIT_RULE, Manifest, is_validation
+from cola_platform.data.manifest import MANIFEST, SPLIT_RULE, Manifest, ShardInfo, is_validation
 from cola_platform.data.shards import write_shard
 from cola_platform.errors import UserError
 
@@ -92,7 +92,8 @@ def prepare_texts(spec: PrepareSpec, texts: Iterable[str], sample_texts: Iterabl
 def _write_shards(spec: PrepareSpec, tok: TextTokenizer, texts: Iterable[str], out: str):
     packers = {s: SequencePacker(spec.seq_len, tok.eos_id) for s in ("train", "validation")}
     pending: dict[str, list[list[int]]] = {"train": [], "validation": []}
-    shards, n_docs = [], 0
+    shards: list[ShardInfo] = []
+    n_docs = 0
 
     def flush(split: str, final: bool = False) -> None:
         while len(pending[split]) >= spec.shard_rows or (final and pending[split]):

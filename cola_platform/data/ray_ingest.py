@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, cast
 
 import numpy as np
 import torch
@@ -97,7 +97,8 @@ def tokens_collate_fn() -> Any:
     from ray.data.collate_fn import NumpyBatchCollateFn
 
     class TokensCollate(NumpyBatchCollateFn):
-        def __call__(self, batch: dict[str, np.ndarray]) -> torch.Tensor:
+        # Ray types CollateFn.__call__ as returning its module-level TypeVar `CollatedData`
+        def __call__(self, batch: dict[str, np.ndarray]) -> torch.Tensor:  # type: ignore[override]
             return tokens_to_tensor(batch["tokens"])
 
     return TokensCollate()
@@ -176,7 +177,7 @@ class RayBatchStream:
         caller builds the model and engine instead of inside the first training step."""
         if self._it is None:
             self._open_epoch()
-            it = self._it
+            it = cast(Iterator[torch.Tensor], self._it)  # set by `_open_epoch`
 
             def first() -> None:
                 try:
@@ -286,7 +287,7 @@ def read_split_shards(data_uri: str, manifest: Manifest, split: str) -> "ray.dat
     items = [asdict(s) for s in shards]
     ds = ray.data.from_items(items, override_num_blocks=len(items))
     return ds.map_batches(
-        _read_shards,
+        _read_shards,  # type: ignore[arg-type]  # Ray types a UDF as one-argument; fn_kwargs fills the rest
         batch_size=1,
         num_cpus=DATA_TASK_CPUS,
         compute=ray.data.TaskPoolStrategy(size=DATA_READ_TASKS),

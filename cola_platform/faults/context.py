@@ -18,7 +18,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, cast
 
 from cola_platform.cluster.scratch import REPO, ScratchCluster, start_scratch_cluster, stop_scratch_cluster
 from cola_platform.cluster.services import SCRUBBED_ENV
@@ -197,8 +197,8 @@ class FaultContext:
             proc.wait()
             code = None
         return JobRun(
-            list(map(str, proc.args[2:])),
-            code,  # type: ignore[index]
+            list(map(str, cast("list[str]", proc.args)[2:])),  # `start_job` passes a list
+            code,
             (self.workdir / "logs" / f"{name}.out").read_text(),
             self.job_log(name).read_text(),
             round(time.perf_counter() - started, 2),

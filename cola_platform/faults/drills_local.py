@@ -21,7 +21,7 @@ from cola_platform.faults.inject import (
 from cola_platform.faults.suite import Probe
 
 
-def _tiny_config(ctx: FaultContext, **overrides: object):  # type: ignore[no-untyped-def]
+def _tiny_config(ctx: FaultContext, **overrides: object):
     from cola_platform.training.setup import config_for_data
 
     return config_for_data("ar", "tiny", str(ctx.data), {**TINY_SETTINGS, **overrides})
@@ -205,7 +205,7 @@ def s3_down(ctx: FaultContext, probe: Probe) -> None:
         "16",
         "--s3-endpoint",
         dead,
-        env=ctx.env(**S3_CREDENTIALS),
+        env=ctx.env(cluster=False, **S3_CREDENTIALS),
         timeout=300,
     )
     probe.record(**run.figures())

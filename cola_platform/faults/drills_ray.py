@@ -43,7 +43,7 @@ def checkpoints(out: Path, name: str) -> list[int]:
     )
 
 
-def _run_until(ctx: FaultContext, label: str, out: Path, name: str, step: int, min_checkpoints: int):  # type: ignore[no-untyped-def]
+def _run_until(ctx: FaultContext, label: str, out: Path, name: str, step: int, min_checkpoints: int):
     """Start the run in the background; return (process, start time, last step seen) once it passed `step`
     with at least `min_checkpoints` checkpoints in storage."""
     proc = ctx.start_job(label, *_cmd(ctx, out, name), env=ctx.env(cluster=True))

@@ -12,7 +12,7 @@ from cola_core.utils.io import atomic_write_json, atomic_write_text
 from cola_platform.faults.catalog import CATALOG
 from cola_platform.faults.context import FaultContext
 from cola_platform.faults.report import reliability_markdown
-from cola_platform.faults.suite import REPO, Fault, SuiteRun, run_faults, select_faults
+from cola_platform.faults.suite import REPO, Fault, FaultResult, SuiteRun, run_faults, select_faults
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +66,14 @@ def run_suite(
         atomic_write_json(json_path, report)
         atomic_write_text(md_path, reliability_markdown(report))
 
+    def on_result(result: FaultResult) -> None:
+        suite.results.append(result)
+        save()
+
     ctx = FaultContext(Path(workdir) if workdir else None)
     log.info("fault suite: %d fault(s), work directory %s", len(faults), ctx.workdir)
     try:
-        run_faults(faults, ctx, on_result=lambda result: (suite.results.append(result), save()))
+        run_faults(faults, ctx, on_result=on_result)
     finally:
         ctx.close()
     save()

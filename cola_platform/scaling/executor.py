@@ -127,7 +127,11 @@ def execute_group(jobs: list[PointJob]) -> list[dict[str, Any]]:
     if first.train.threads:  # evaluation runs in this task, on the cores the points' workers used
         torch.set_num_threads(first.train.threads * max(1, first.train.workers))
     start, started_at = time.perf_counter(), time.time()  # a point's wall time feeds the budget gate
-    cfgs, outs, tags, continues, spans = [], [], [], [], []
+    cfgs: list[Config] = []
+    outs: list[Path] = []
+    tags: list[dict[str, str]] = []
+    continues: list[bool] = []
+    spans: list[range] = []
     for job, (point_cfgs, stage_dirs) in zip(todo, configs):
         point_tags = {"study": job.study.name, "budget_flops": f"{job.run.budget:.6g}"}
         if job.parent_run_id:
@@ -242,7 +246,7 @@ def run_points(
             group = groups.pop(0)
             job = group[0]
             gated = gate is not None and len(group) == 1
-            reason = gate.skip_reason(job.run.family, job.run.budget, records) if gated else ""
+            reason = gate.skip_reason(job.run.family, job.run.budget, records) if gate is not None and gated else ""
             if reason:
                 log.info("point %s not run: %s", job.run.key, reason)
                 skipped.append(

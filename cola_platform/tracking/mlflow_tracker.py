@@ -145,6 +145,8 @@ class NullTracker(Tracker):
 class MlflowTracker(Tracker):
     """Logging into one existing MLflow run through `MlflowClient`; never raises."""
 
+    info: TrackingInfo  # always set (by `__init__`)
+
     def __init__(self, info: TrackingInfo):
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")

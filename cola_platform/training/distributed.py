@@ -160,7 +160,7 @@ def _trainer(cfg: Config, name: str, args: WorkerArgs, storage: Storage, options
             callbacks=list(options.callbacks) or None,
             **storage.ray_args(),
         ),
-        datasets=datasets,
+        datasets=datasets,  # type: ignore[arg-type]  # Ray takes a dict (invariant) where a Mapping would do
         dataset_config=data_config,
     )
 

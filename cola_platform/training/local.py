@@ -105,9 +105,13 @@ def _train_locked(
         stats_stream = ArrayBatchStream(train, cfg.train.micro_batch_size, cfg.train.seed + 1)
         trainable.spec.prepare(trainable.model, cfg, stats_stream.next_batch)
     start_step = resume_state["loop"]["step"] if resume_state else 0
+
+    def save_checkpoint(step: int, state: dict[str, Any]) -> None:
+        ckpts.save(step, lambda d: engine.save(d, state))
+
     hooks = LoopHooks(
         on_record=[MetricsLog(run.metrics, start_step), progress_logger(cfg.train.steps)],
-        save_checkpoint=lambda step, state: ckpts.save(step, lambda d: engine.save(d, state)),
+        save_checkpoint=save_checkpoint,
     )
     if extra_hooks is not None:
         hooks.on_record += extra_hooks.on_record

@@ -172,6 +172,7 @@ def prepare_on_rank0(trainable: Trainable, cfg: Config, manifest: Manifest, rank
                 break
         rows = np.concatenate(arrays)
         stream = ArrayBatchStream(rows, min(t.micro_batch_size, len(rows)), t.seed + 1)
+        assert trainable.spec.prepare is not None  # the only caller checks it first
         trainable.spec.prepare(trainable.model, cfg, stream.next_batch)
     if torch.distributed.is_initialized():
         nccl = torch.distributed.get_backend() == "nccl"

@@ -114,7 +114,7 @@ def build_tuner(study: SweepStudy, ctx: TrialContext, base: Config, storage: Pat
     from ray import tune
 
     trainable = tune.with_parameters(run_trial, ctx=ctx)
-    resources = {"CPU": 0.001} if study.workers_per_trial > 0 else {"CPU": 1}
+    resources: dict[str, float] = {"CPU": 0.001} if study.workers_per_trial > 0 else {"CPU": 1}
     trainable = tune.with_resources(trainable, resources)
     path = storage / study.name
     if tune.Tuner.can_restore(str(path)):

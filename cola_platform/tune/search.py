@@ -44,10 +44,11 @@ def scheduler(study: SweepStudy, max_t: float) -> Any | None:
         return None
     from ray.tune.schedulers import ASHAScheduler
 
+    # Ray annotates max_t / grace_period as int; the time_attr here is a token or FLOP count, a float
     return ASHAScheduler(
         time_attr=study.time_attr,
-        max_t=max_t,
-        grace_period=max(1.0, study.grace_fraction * max_t),
+        max_t=max_t,  # type: ignore[arg-type]
+        grace_period=max(1.0, study.grace_fraction * max_t),  # type: ignore[arg-type]
         reduction_factor=study.reduction_factor,
     )
 
