@@ -167,6 +167,7 @@ def matched_ffn_hidden(p: Preset) -> int:
     if p.ar_ffn_hidden:
         return p.ar_ffn_hidden
     cola = get_family("cola")
+    assert cola.preset_shape is not None  # Cola sizes the preset ladder
     target = cola.count_params(apply_overrides(Config(), cola.preset_shape(p)).model).backbone
     d = p.dim
     # non_embedding(AR) = L * (2d + 4d^2 + 3 d f) + d  ->  solve for f

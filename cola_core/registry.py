@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Generic, Protocol, TypeVar
 
 from cola_core.config import Config, ConfigError, ModelConfig
 from cola_core.presets import Preset
@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     from torch import nn
 
     from cola_core.export import ExportFormat
+
+ModelT = TypeVar("ModelT", bound="nn.Module")
+"""A family's own model class (what its `build_model` returns and its other hooks take)."""
+ModelT_contra = TypeVar("ModelT_contra", bound="nn.Module", contravariant=True)
+"""The model class an `Objective` takes (contravariant: an objective for any `nn.Module` serves every family)."""
 
 
 @dataclass(frozen=True)
@@ -51,10 +56,10 @@ class LossOutput:
     metrics: dict[str, float]
 
 
-class Objective(Protocol):
+class Objective(Protocol[ModelT_contra]):
     """A training objective: (model, token batch (B, L), step) -> LossOutput."""
 
-    def __call__(self, model: nn.Module, tokens: torch.Tensor, step: int) -> LossOutput: ...
+    def __call__(self, model: ModelT_contra, tokens: torch.Tensor, step: int) -> LossOutput: ...
 
 
 class TokenScorer(Protocol):
@@ -75,26 +80,26 @@ class Sampler(Protocol):
 
 
 @dataclass(frozen=True)
-class FamilySpec:
-    """Everything the platform needs from a family."""
+class FamilySpec(Generic[ModelT]):
+    """Everything the platform needs from a family; `ModelT` is the family's model class, which its hooks take."""
 
     name: str
-    build_model: Callable[[Config], nn.Module]
-    build_objective: Callable[[Config], Objective]
-    build_sampler: Callable[[nn.Module, Config], Sampler]
+    build_model: Callable[[Config], ModelT]
+    build_objective: Callable[[Config], Objective[ModelT]]
+    build_sampler: Callable[[ModelT, Config], Sampler]
     count_params: Callable[[ModelConfig], ParamCounts]
     flops_per_token: Callable[[Config], FlopsPerToken]
-    param_groups: Callable[[nn.Module, Config], dict[str, list[nn.Parameter]]] | None = None
+    param_groups: Callable[[ModelT, Config], dict[str, list[nn.Parameter]]] | None = None
     """Named trainable parameter groups (Cola: `dit`, `vae`); None means one group `all`."""
     lr_scale: Callable[[Config, str, int], float] | None = None
     """Learning-rate multiplier of a named group at a step (Cola: VAE ratio, interval freezing)."""
-    prepare: Callable[[nn.Module, Config, Callable[[], torch.Tensor]], None] | None = None
+    prepare: Callable[[ModelT, Config, Callable[[], torch.Tensor]], None] | None = None
     """One-off set-up on a fresh run that needs data (Cola Stage 2: latent shift/scale)."""
     check_train_config: Callable[[Config], None] | None = None
     """Raises ConfigError for a config that cannot start training (checked before anything is written)."""
-    eval_loss: Callable[[nn.Module, torch.Tensor, Config], dict[str, float]] | None = None
+    eval_loss: Callable[[ModelT, torch.Tensor, Config], dict[str, float]] | None = None
     """Likelihood-style metrics on a held-out batch (NLL / ELBO / bound); None uses the objective."""
-    diagnostics: Callable[[nn.Module, torch.Tensor, Config], dict[str, float]] | None = None
+    diagnostics: Callable[[ModelT, torch.Tensor, Config], dict[str, float]] | None = None
     """Readable held-out diagnostics on a batch, computed at every evaluation (Cola: context gain and
     probes; LLaDA: CE at fixed mask ratios)."""
     sampler_knobs: tuple[str, ...] = ("temperature", "top_k", "top_p")
@@ -125,7 +130,7 @@ class FamilySpec:
     needs_stage1: Callable[[Config], bool] | None = None
     """Whether a config trains on from the Stage-1 run at `run.init_from` (Cola: Stage 2 unless
     `train.latent_evolution` is scratch); None: never."""
-    networks: Callable[[nn.Module], dict[str, nn.Module]] | None = None
+    networks: Callable[[ModelT], dict[str, nn.Module]] | None = None
     """Named sub-networks whose forward passes sampling benchmarks time (Cola: dit, decoder, encoder);
     None: the whole model, as `model`."""
     export_formats: dict[str, ExportFormat] = field(default_factory=dict)
@@ -141,17 +146,17 @@ _BUILTIN: dict[str, tuple[str, tuple[str, ...]]] = {
 """Built-in family name -> (the package whose import registers it, the names of its `export_formats`): what
 is known of a built-in family before `get_family` imports its package (and torch with it)."""
 
-_REGISTRY: dict[str, FamilySpec] = {}
+_REGISTRY: dict[str, FamilySpec[Any]] = {}
 
 
-def register_family(spec: FamilySpec) -> FamilySpec:
+def register_family(spec: FamilySpec[ModelT]) -> FamilySpec[ModelT]:
     """Add a family to the registry (each family package calls it at import; a family registered at run
     time is listed and looked up like a built-in one)."""
     _REGISTRY[spec.name] = spec
     return spec
 
 
-def get_family(name: str) -> FamilySpec:
+def get_family(name: str) -> FamilySpec[Any]:
     """Look up a family by name (importing a built-in family's package on first use), or raise
     ConfigError listing the known ones."""
     if name not in _REGISTRY and name in _BUILTIN:

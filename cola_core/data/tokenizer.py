@@ -69,6 +69,7 @@ def _wrap(tok: Tokenizer) -> TextTokenizer:
         if found is None:
             tok.add_special_tokens([name])
             found = tok.token_to_id(name)
+            assert found is not None  # just added
         ids[name] = found
     return TextTokenizer(tok, eos_id=ids["<eos>"], pad_id=ids["<pad>"], mask_id=ids["<mask>"])
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -60,7 +60,8 @@ def run_ranked_task(
     """Accuracy of picking each item's answer as its most likely choice (ties go to the first listed
     choice; builders shuffle the choices, so a model that cannot tell them apart scores chance)."""
     start = time.perf_counter()
-    correct, examples = [], []
+    correct: list[bool] = []
+    examples: list[dict[str, Any]] = []
     for i, item in enumerate(items):
         scores = loglik(item.context, list(item.choices), seed * 1_000_003 + i)
         best = max(range(len(scores)), key=lambda j: scores[j])

@@ -13,6 +13,8 @@ from torch import nn
 class Rotary(nn.Module):
     """Applies RoPE to (B, H, T, Dh) tensors at given integer positions."""
 
+    inv_freq: torch.Tensor
+
     def __init__(self, head_dim: int, theta: float = 10000.0):
         super().__init__()
         if head_dim % 2:

@@ -11,7 +11,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Callable, Iterable, Protocol, TypedDict
 
 import torch
 
@@ -49,6 +49,16 @@ class LoopHooks:
     """Called with (completed steps, client state) every `ckpt_every` steps and at the end."""
     reduce_metrics: Callable[[dict[str, float]], dict[str, float]] = lambda m: m
     """Averages metrics over data-parallel ranks (identity in-process)."""
+
+
+class _LoopState(TypedDict):
+    """The loop's counters, saved as `loop` in every checkpoint's client state and restored on resume."""
+
+    step: int
+    initial_loss: float | None
+    recent_losses: list[float]
+    tokens_seen: int
+    train_seconds: float
 
 
 @dataclass
@@ -106,7 +116,7 @@ def run_loop(
     t = cfg.train
     tokens_per_step = cfg.data.seq_len * t.micro_batch_size * t.grad_accum * world_size
     flops_per_token = spec.flops_per_token(cfg).train
-    state = {"step": 0, "initial_loss": None, "recent_losses": [], "tokens_seen": 0, "train_seconds": 0.0}
+    state: _LoopState = {"step": 0, "initial_loss": None, "recent_losses": [], "tokens_seen": 0, "train_seconds": 0.0}
     if resume_state is not None:
         state.update(resume_state["loop"])
         stream.load_state(resume_state["data"])

@@ -52,14 +52,19 @@ def questions(plan: Plan) -> list[tuple[str, str]]:
     hero, g = plan.hero.name, plan.goal
     qs = [("Who is the main character of the story?", hero), ("Where did the story take place?", plan.place.text)]
     if g.kind == "find":
+        assert g.obj is not None  # set for this kind (see `Goal`)
         qs.append((f"What did {hero} lose?", g.obj.text))
     elif g.kind == "deliver":
+        assert g.obj is not None
         qs.append((f"What did {hero} have to bring?", g.obj.text))
     elif g.kind == "reach":
+        assert g.dest is not None
         qs.append((f"Where did {hero} want to go?", g.dest.text))
     elif g.kind == "help":
+        assert g.friend is not None
         qs.append((f"Who did {hero} want to help?", g.friend))
     else:
+        assert g.contest is not None
         qs.append((f"What did {hero} want to win?", g.contest.text))
     if len(plan.friends) == 1:
         qs.append((f"Who was the friend of {hero}?", plan.friends[0].name))

@@ -135,7 +135,8 @@ def _literal_regex(text: str) -> str:
 
 def compile_template(tid: str, kind: str, text: str) -> _Compiled:
     """Compile one template into a regex with groups ``s0``, ``s1`` ... for its slots."""
-    parts, slots = [], []
+    parts: list[str] = []
+    slots: list[str] = []
     for j, piece in enumerate(_PIECE_RE.split(text)):
         if j % 2 == 0:
             parts.append(_literal_regex(piece))
@@ -148,12 +149,19 @@ def compile_template(tid: str, kind: str, text: str) -> _Compiled:
     return _Compiled(tid, kind, re.compile("".join(parts)), tuple(slots), names)
 
 
+def _first_word(text: str) -> str:
+    """The leading letters of ``text`` (templates and slot words start with a letter)."""
+    m = _FIRST_WORD_RE.match(text)
+    assert m is not None, text
+    return m.group(0)
+
+
 def _first_words(text: str) -> set[str]:
     """The possible first words of sentences made from template ``text``."""
     if text.startswith("{"):
         words = slot_words(template_slots(text)[0]) or ()
-        return {_FIRST_WORD_RE.match(w[:1].upper() + w[1:]).group(0) for w in words}
-    word = _FIRST_WORD_RE.match(text).group(0)
+        return {_first_word(w[:1].upper() + w[1:]) for w in words}
+    word = _first_word(text)
     return {"A", "An"} if word in ("A", "An") else {word}
 
 

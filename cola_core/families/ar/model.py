@@ -13,7 +13,7 @@ from cola_core.nn.token_model import TokenTransformer
 class ARModel(TokenTransformer):
     """Decoder-only transformer; `forward` applies the causal mask (offset by the cache length)."""
 
-    def forward(
+    def forward(  # type: ignore[override]
         self,
         tokens: torch.Tensor,
         caches: list[KVCache] | None = None,

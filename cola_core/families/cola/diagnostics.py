@@ -47,6 +47,7 @@ def velocity(model: ColaModel, zn: torch.Tensor, z_t: torch.Tensor, t: torch.Ten
     pos = torch.arange(n, device=zn.device)
     t_all = torch.cat([torch.zeros(B, n, device=zn.device), t[:, None].expand(B, n)], dim=1)  # (B, 2n)
     mask = two_l_mask(n, model.block_size, zn.device, context=context)
+    assert model.dit is not None  # a Stage-2 model (callers return early for a Stage-1 one)
     return model.dit(torch.cat([zn, z_t], dim=1), t_all, torch.cat([pos, pos]), mask)[:, n:]  # (B, n, d)
 
 

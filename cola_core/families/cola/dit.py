@@ -43,8 +43,9 @@ class DiTBlock(nn.Module):
         self.attn = Attention(dim, n_heads, rope_theta, qk_norm=True, bias=True)
         self.norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         self.mlp = GeluMLP(dim, ffn_hidden)
-        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
-        init_adaln_zero(self, self.ada[1])  # a fresh block is exactly the identity
+        ada = nn.Linear(dim, 6 * dim)
+        self.ada = nn.Sequential(nn.SiLU(), ada)
+        init_adaln_zero(self, ada)  # a fresh block is exactly the identity
 
     def forward(
         self,
@@ -68,9 +69,10 @@ class FinalLayer(nn.Module):
     def __init__(self, dim: int, latent_dim: int):
         super().__init__()
         self.norm = nn.LayerNorm(dim, eps=1e-6)
-        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(dim, 2 * dim))
+        ada = nn.Linear(dim, 2 * dim)
+        self.ada = nn.Sequential(nn.SiLU(), ada)
         self.out = nn.Linear(dim, latent_dim)
-        init_adaln_zero(self, self.ada[1])
+        init_adaln_zero(self, ada)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """x, c (B, T, C) -> velocity (B, T, d)."""

@@ -36,4 +36,5 @@ def cola_preset_shape(p: Preset) -> dict[str, Any]:
 
 def cola_networks(model: ColaModel) -> dict[str, nn.Module]:
     """The DiT, the VAE decoder and the VAE encoder (sampling runs each of them)."""
+    assert model.dit is not None  # sampling needs a Stage-2 model (`ColaSampler` refuses a Stage-1 one)
     return {"dit": model.dit, "decoder": model.vae.decoder, "encoder": model.vae.encoder}

@@ -40,6 +40,7 @@ def prior_log_density(
     model: ColaModel, z0: torch.Tensor, steps: int = 8, probes: int = 1, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """log p_prior(z0) in the VAE latent space (B,), z0 (B, N, d) un-normalised."""
+    assert model.dit is not None  # the prior of a Stage-2 model
     zn = model.normalize(z0).detach()
     B, n, _ = zn.shape
     device = zn.device
@@ -106,6 +107,7 @@ def fm_loss_uniform(model: ColaModel, tokens: torch.Tensor, cfg: Config) -> floa
     """
     uniform = dataclasses.replace(cfg.objective, t_sampling="uniform", clean_prefix_prob=0.0)
     zn = model.normalize(model.vae.encode(tokens).mode())  # (B, n, C)
+    assert model.dit is not None  # a Stage-2 model
     return fm_branch(model.dit, zn, uniform, model.block_size).loss.item()
 
 

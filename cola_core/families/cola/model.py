@@ -47,6 +47,9 @@ STAGE1_KEYS = (
 class ColaModel(nn.Module):
     """`vae`, `dit` (None in Stage 1), `ref_encoder` (frozen, Stage 2 only), latent shift/scale buffers."""
 
+    latent_shift: torch.Tensor
+    latent_scale: torch.Tensor
+
     def __init__(self, cfg: Config, with_dit: bool, with_ref: bool):
         super().__init__()
         m = cfg.model

@@ -68,7 +68,7 @@ class ColaObjective:
     def __init__(self, cfg: Config):
         self.cfg = cfg
 
-    def __call__(self, model: nn.Module, tokens: torch.Tensor, step: int = 0) -> LossOutput:
+    def __call__(self, model: ColaModel, tokens: torch.Tensor, step: int = 0) -> LossOutput:
         if self.cfg.train.stage == 1:
             return self.stage1(model, tokens)
         return self.stage2(model, tokens)
@@ -103,6 +103,7 @@ class ColaObjective:
         with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
             q = model.vae.encode(tokens)
             z0 = q.sample()
+        assert model.dit is not None  # a Stage-2 model has its DiT
         fm = fm_branch(model.dit, model.normalize(z0), o, model.block_size)
         zero = torch.zeros((), device=tokens.device)
         if frozen:
@@ -133,7 +134,7 @@ class ColaObjective:
         return LossOutput(loss=loss, metrics=metrics)
 
 
-def cola_param_groups(model: nn.Module, cfg: Config) -> dict[str, list[nn.Parameter]]:
+def cola_param_groups(model: ColaModel, cfg: Config) -> dict[str, list[nn.Parameter]]:
     """Named groups: `vae` (encoder + decoder) and, in Stage 2, `dit`. The frozen reference is in none."""
     groups = {"vae": [p for p in model.vae.parameters() if p.requires_grad]}
     if model.dit is not None:

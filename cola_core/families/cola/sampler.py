@@ -207,6 +207,7 @@ class ColaSampler:
         state = _State(ctx=prefix, valid=valid)
         if not self.use_cache:
             return state
+        assert self.model.dit is not None  # `__init__` refuses a Stage-1 model
         state.dit_caches, state.dec_caches = self.model.dit.new_cache(), self.model.vae.decoder.new_cache()
         B, n, _ = prefix.shape
         if n:
@@ -229,6 +230,7 @@ class ColaSampler:
         if self.use_cache:
             return self._cached_velocity(state, z, t_tok)
         dit, n, w = self.model.dit, state.n, self.scfg.cfg
+        assert dit is not None  # `__init__` refuses a Stage-1 model
         x = torch.cat([state.ctx, z], dim=1)  # (B, n + bs, d)
         t_all = torch.cat([torch.zeros(B, n, device=self.device), t_tok], dim=1)  # (B, n + bs)
         all_pos = torch.arange(n + bs, device=self.device)
@@ -245,6 +247,8 @@ class ColaSampler:
     def _cached_velocity(self, state: _State, z: torch.Tensor, t_tok: torch.Tensor) -> torch.Tensor:
         """One DiT pass over [pending finished block (t = 0) | current block], both branches batched."""
         bs, w = self.bs, self.scfg.cfg
+        assert self.model.dit is not None  # `__init__` refuses a Stage-1 model
+        assert state.dit_caches is not None  # cached mode: `_start` made the caches
         cached = state.dit_caches[0].length
         x, tt = z, t_tok  # (B, bs, d), (B, bs)
         if state.pending is not None:
@@ -297,7 +301,10 @@ class ColaSampler:
         pins = None if state.pins is None else state.pins[:, :, None]  # (B, bs, 1)
 
         def pin(x: torch.Tensor) -> torch.Tensor:
-            return x if pins is None else torch.where(pins, state.pinned, x)
+            if pins is None:
+                return x
+            assert state.pinned is not None  # set together with `state.pins`
+            return torch.where(pins, state.pinned, x)
 
         z = pin(z)
         grid = torch.linspace(1.0, 0.0, self.scfg.steps + 1).tolist()
