@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -22,29 +22,11 @@ from cola_platform.training.result import build_result
 from cola_platform.training.run_dir import MetricsLog, RunDir
 from cola_platform.training.run_lock import RunLock
 from cola_platform.training.setup import build_trainable, check_tokenizer
+from cola_platform.progress import training_progress
 from cola_platform.tracking import open_tracker
 from cola_platform.tracking.redact import redact_nested
 
 log = logging.getLogger(__name__)
-
-
-def progress_logger(total_steps: int) -> Callable[[dict[str, Any]], None]:
-    """A metrics sink that logs one line per train record."""
-
-    def sink(record: dict[str, Any]) -> None:
-        if "loss" in record:
-            log.info(
-                "step %d/%d loss %.4f lr %.2e %.0f tok/s",
-                record["step"],
-                total_steps,
-                record["loss"],
-                record["lr"],
-                record["tokens_per_second"],
-            )
-        elif "eval_loss" in record:
-            log.info("step %d eval_loss %.4f", record["step"], record["eval_loss"])
-
-    return sink
 
 
 def prepare_run_dir(cfg: Config, run: RunDir, manifest: Manifest, check: bool = True) -> None:
@@ -110,7 +92,7 @@ def _train_locked(
         ckpts.save(step, lambda d: engine.save(d, state))
 
     hooks = LoopHooks(
-        on_record=[MetricsLog(run.metrics, start_step), progress_logger(cfg.train.steps)],
+        on_record=[MetricsLog(run.metrics, start_step), training_progress(cfg.train.steps, log)],
         save_checkpoint=save_checkpoint,
     )
     if extra_hooks is not None:

@@ -50,6 +50,7 @@ from cola_platform.data.array_stream import ArrayBatchStream, fixed_batches
 from cola_platform.data.manifest import Manifest
 from cola_platform.data.ray_ingest import DataError, IngestPlan, RayBatchStream
 from cola_platform.data.shards import read_shard, read_split
+from cola_platform.progress import training_progress
 from cola_platform.training.checkpoint_load import load_checkpoint
 from cola_platform.training.checkpoint_manifest import META_FILE, write_rank_manifest
 from cola_platform.training.deepspeed_engine import DeepSpeedEngine, setup_accelerator
@@ -310,23 +311,6 @@ def _first_record_mark(args: WorkerArgs, stage: int) -> Callable[[dict[str, Any]
     return sink
 
 
-def _progress(total: int) -> Callable[[dict[str, Any]], None]:
-    def sink(record: dict[str, Any]) -> None:
-        if "loss" in record:
-            log.info(
-                "step %d/%d loss %.4f lr %.2e %.0f tok/s",
-                record["step"],
-                total,
-                record["loss"],
-                record["lr"],
-                record["tokens_per_second"],
-            )
-        elif "eval_loss" in record:
-            log.info("step %d eval_loss %.4f", record["step"], record["eval_loss"])
-
-    return sink
-
-
 class StageStopped(Exception):
     """A stage ended on a deterministic error that the recorder already holds (no Ray Train restart)."""
 
@@ -440,7 +424,7 @@ def train_stage(
         attempt = ray.get(args.recorder.attempt_started.remote(stage, start_step))
         hooks.on_record += [
             _recorder_sink(args.recorder, stage, attempt),
-            _progress(cfg.train.steps),
+            training_progress(cfg.train.steps, log),
             _first_record_mark(args, stage),
         ]
     if args.fault is not None and args.fault.rank == rank:
