@@ -32,10 +32,11 @@ $(TEST_STAMP): $(STAMP)
 demo: setup
 	$(PY) -m jobs.demo
 
-# Lint and format check (ruff, configured in pyproject.toml); `make test` runs it first.
+# Lint, format check and types (ruff and mypy, configured in pyproject.toml); `make test` runs it first.
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 test: lint
 	$(PY) -m pytest --durations=20 tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
