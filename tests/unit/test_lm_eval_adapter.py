@@ -11,11 +11,11 @@ import torch.nn.functional as F
 
 from cola_core.config import Config, apply_overrides
 from cola_core.data.storyworld import generate_story
-from cola_core.data.tokenizer import train_bpe
 from cola_core.eval.generate import make_generate_fn
 from cola_core.registry import get_family
 from cola_platform.errors import UserError
 from cola_platform.lm_eval_adapter import PlatformLM, cut_at_stops
+from token_model_helpers import story_tokenizer, tiny_token_model
 
 SEQ_LEN = 16
 
@@ -29,26 +29,11 @@ class Req:
 
 @pytest.fixture(scope="module")
 def tok():
-    return train_bpe((generate_story(i).text for i in range(60)), vocab_size=300)
+    return story_tokenizer()
 
 
 def build(tok, family: str, **over):
-    cfg = apply_overrides(
-        Config(),
-        {
-            "model.vocab_size": tok.vocab_size,
-            "model.dim": 32,
-            "model.n_heads": 4,
-            "model.n_layers": 2,
-            "data.seq_len": SEQ_LEN,
-            "model.eos_id": tok.eos_id,
-            "model.mask_id": tok.mask_id,
-            **over,
-        },
-    )
-    cfg.run.family = family
-    torch.manual_seed(0)
-    return cfg, get_family(family).build_model(cfg).eval()
+    return tiny_token_model(tok, family, SEQ_LEN, **over)
 
 
 @pytest.fixture

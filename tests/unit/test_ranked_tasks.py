@@ -10,10 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cola_core.config import Config, ConfigError, apply_overrides
-from cola_core.data.storyworld import generate_story
+from cola_core.config import ConfigError
 from cola_core.data.storyworld.tasks import EVAL_SEED_OFFSET, TASK_BUILDERS, make_agreement, make_order
-from cola_core.data.tokenizer import train_bpe
 from cola_core.eval.ranked import make_loglik_fn, run_ranked_task
 from cola_core.eval.tasks import TaskItem, item_from_record
 from cola_core.registry import get_family
@@ -21,31 +19,17 @@ from cola_platform.evaluation import EvalRequest, builtin_items, evaluate_run, f
 from cola_platform.training.export import LoadedRun
 from cola_platform.training.run_dir import RunDir
 from test_cola_helpers import tiny_cfg, tiny_model
+from token_model_helpers import story_tokenizer, tiny_token_model
 
 
 @pytest.fixture(scope="module")
 def tok():
-    return train_bpe((generate_story(i).text for i in range(60)), vocab_size=300)
+    return story_tokenizer()
 
 
 def build(tok, family: str, tmp_path) -> LoadedRun:
-    cfg = apply_overrides(
-        Config(),
-        {
-            "model.vocab_size": tok.vocab_size,
-            "model.dim": 32,
-            "model.n_heads": 4,
-            "model.n_layers": 2,
-            "data.seq_len": 48,
-            "model.eos_id": tok.eos_id,
-            "model.mask_id": tok.mask_id,
-            "data.path": str(tmp_path / "nodata"),
-        },
-    )
-    cfg.run.family = family
-    torch.manual_seed(0)
-    spec = get_family(family)
-    return LoadedRun(cfg=cfg, spec=spec, model=spec.build_model(cfg).eval(), tokenizer=tok, run=RunDir(tmp_path))
+    cfg, model = tiny_token_model(tok, family, 48, **{"data.path": str(tmp_path / "nodata")})
+    return LoadedRun(cfg=cfg, spec=get_family(family), model=model, tokenizer=tok, run=RunDir(tmp_path))
 
 
 def test_order_pairs_swap_two_adjacent_words_of_a_real_sentence():
