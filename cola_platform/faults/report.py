@@ -6,15 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from cola_platform.faults.suite import HELD
+from cola_platform.progress import format_duration
 
 
 def _cell(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
 def _covered(tests: list[dict[str, Any]]) -> str:
@@ -62,7 +58,7 @@ def reliability_markdown(report: dict[str, Any]) -> str:
             "",
             f"Produced by `{report['command']}` on {report['started'][:10]} (started {report['started']}, commit "
             f"`{report['commit'][:10] or 'unknown'}`{_uncommitted(report)}), {m['cores']} cores, load average "
-            f"{m['load_average']} at the start; the suite took {_duration(report['seconds'])}.",
+            f"{m['load_average']} at the start; the suite took {format_duration(report['seconds'])}.",
             f"**{counts['held']} held, {counts['failed']} failed.**",
             "",
             "Each row is a drill in `cola_platform/faults/` that injects the fault into the real components (the jobs' "

@@ -28,6 +28,7 @@ import torch
 
 from cola_core.config import Config
 from cola_core.utils.io import atomic_write_json
+from cola_platform.progress import eta_seconds, format_duration
 from cola_platform.scaling.budget_gate import BudgetGate
 from sweeps.scaling_plan import PlannedRun, ScalingStudy, run_config
 
@@ -239,6 +240,7 @@ def run_points(
         max_concurrent,
     )
     running: dict[Any, list[PointJob]] = {}
+    started, todo_flops, done_flops = time.monotonic(), sum(j.run.flops for j in pending), 0.0
     failures: list[str] = []
     skipped: list[dict[str, Any]] = []
     while groups or running:
@@ -263,7 +265,9 @@ def run_points(
         keys = ", ".join(j.run.key for j in group)
         try:
             records += ray.get(ready[0])
-            log.info("point(s) %s done (%d of %d)", keys, len(records), len(jobs))
+            done_flops += sum(j.run.flops for j in group)
+            eta = eta_seconds(done_flops, todo_flops, time.monotonic() - started)
+            log.info("point(s) %s done (%d of %d), ETA %s", keys, len(records), len(jobs), format_duration(eta))
         except Exception as err:  # one failed group must not lose the others; the study reports it
             failures.append(f"{keys}: {str(err).strip().splitlines()[-1][:300]}")
             log.error("point(s) %s failed: %s", keys, failures[-1])
