@@ -7,8 +7,6 @@ file started, never by name. Tests that need one just ask for the fixture.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -64,40 +62,22 @@ def s3_bucket(s3_server) -> str:
 
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory):
-    """An MLflow tracking server (sqlite backend, local artifacts) on loopback; yields its URI."""
+    """An MLflow tracking server (sqlite backend, local artifacts) on loopback; yields its URI.
+
+    Started and stopped the way `jobs.cluster` does it (its own session, the whole process tree
+    stopped), so a server that never answers leaves no uvicorn worker behind."""
+    from cola_platform.cluster.procs import ProcRef, stop_tree
+    from cola_platform.cluster.services import launch_mlflow
+
     root = tmp_path_factory.mktemp("mlflow")
     port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--backend-store-uri",
-        f"sqlite:///{root / 'mlflow.db'}",
-        "--artifacts-destination",
-        str(root / "artifacts"),
-        "--workers",
-        "1",
-    ]
-    log = open(root / "server.log", "w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=root)
+    proc = ProcRef.of(launch_mlflow(port, root, root / "server.log").pid)
     uri = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{uri}/health", timeout=120)
-    except TimeoutError:
-        proc.kill()
-        raise
-    yield uri
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        yield uri
+    finally:
+        stop_tree(proc, grace=20)
 
 
 @pytest.fixture(scope="session")
