@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Callable, Generic, Protocol, TypeVar
 
 from cola_core.config import Config, ConfigError, ModelConfig
@@ -74,9 +75,13 @@ class TokenScorer(Protocol):
 
 
 class Sampler(Protocol):
-    """Generates continuations: prompt ids (list of lists) -> new ids (list of lists)."""
+    """Generates continuations: prompt ids (list of lists) -> new ids (list of lists); or, for one prompt,
+    streams them as they are decoded (AR: a token per chunk; LLaDA, Cola: a block), concatenating to
+    what `generate` returns (`cola_core.sampling`: one decoding loop serves both)."""
 
     def generate(self, prompts: list[list[int]], max_new_tokens: int) -> list[list[int]]: ...
+
+    def stream(self, prompt: list[int], max_new_tokens: int) -> Iterator[list[int]]: ...
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,24 @@
-"""Turning logits into tokens: greedy, temperature, top-k and top-p (nucleus)."""
+"""Turning logits into tokens (greedy, temperature, top-k, top-p), and what every family's sampler shares:
+prompt batching, document starts, EOS cuts, and streaming.
+
+Streaming: each sampler decodes a batch in a generator of steps (`_steps`) that yields a `Snapshot`
+after every token (AR) or committed block (LLaDA, Cola) and returns the batch's result; `generate`
+drains it (`drain`), `stream` turns the snapshots of a single prompt into the chunks each step adds
+(`new_chunks`). One loop serves both, so streamed chunks concatenate to what `generate` returns.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator, Iterator
+from typing import TypeVar
+
 import torch
+
+Snapshot = Callable[[], list[list[int]]]
+"""Every row's new tokens so far (cut at EOS and at the token budget), computed only when called."""
+Steps = Generator[Snapshot, None, list[list[int]]]
+"""A sampler's decoding of one batch: a snapshot per step, the rows' final new tokens as its return value."""
+_Result = TypeVar("_Result")
 
 
 def sample_logits(
@@ -66,3 +82,35 @@ def document_starts(prompts: list[list[int]], eos_id: int) -> list[list[int]]:
 def cut_at_eos(row: list[int], eos_id: int) -> list[int]:
     """A generated row up to (not including) its first EOS."""
     return row[: row.index(eos_id)] if eos_id in row else row
+
+
+def cut_rows(tokens: torch.Tensor, eos_id: int) -> list[list[int]]:
+    """New tokens (B, n) -> one list per row, cut before its first EOS (a `Snapshot` with `functools.partial`)."""
+    return [cut_at_eos(row, eos_id) for row in tokens.tolist()]
+
+
+def drain(steps: Generator[Snapshot, None, _Result]) -> _Result:
+    """Run a sampler's steps to the end and return their result (no snapshot is computed)."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            return stop.value
+
+
+def new_chunks(steps: Steps) -> Iterator[list[int]]:
+    """The tokens each step adds to the first row's output (empty additions skipped), the last chunk
+    completing the steps' result. Snapshots only ever extend the previous one: a committed token or
+    block is never revised."""
+    emitted = 0
+    while True:
+        try:
+            row = next(steps)()[0]
+        except StopIteration as stop:
+            row = stop.value[0]
+            if len(row) > emitted:
+                yield row[emitted:]
+            return
+        if len(row) > emitted:
+            yield row[emitted:]
+            emitted = len(row)

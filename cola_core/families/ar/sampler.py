@@ -7,12 +7,15 @@ floating-point reassociation in batched matmuls).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from functools import partial
+
 import torch
 
 from cola_core.config import SamplerConfig
 from cola_core.families.ar.model import ARModel
 from cola_core.nn.attention import KVCache
-from cola_core.sampling import cut_at_eos, document_starts, length_groups, sample_logits
+from cola_core.sampling import Steps, cut_rows, document_starts, drain, length_groups, new_chunks, sample_logits
 
 
 class ARSampler:
@@ -31,13 +34,22 @@ class ARSampler:
         outs: list[list[int]] = [[] for _ in prompts]
         prompts = document_starts(prompts, self.eos_id)
         for group in length_groups(prompts, self.scfg.batch_size):
-            for i, out in zip(group, self._batch([prompts[i] for i in group], max_new_tokens, gen)):
+            for i, out in zip(group, drain(self._steps([prompts[i] for i in group], max_new_tokens, gen))):
                 outs[i] = out
         return outs
 
-    def _batch(self, prompts: list[list[int]], max_new_tokens: int, gen: torch.Generator) -> list[list[int]]:
-        """Decode prompts of one common length together; rows that hit EOS keep being computed
-        (their later tokens are dropped) until every row is done or the budget is spent."""
+    @torch.no_grad()
+    def stream(self, prompt: list[int], max_new_tokens: int) -> Iterator[list[int]]:
+        """The new ids of one prompt as they are sampled, one token per chunk; they concatenate to
+        `generate([prompt], max_new_tokens)[0]`."""
+        device = next(self.model.parameters()).device
+        gen = torch.Generator(device=device).manual_seed(self.scfg.seed)
+        yield from new_chunks(self._steps(document_starts([prompt], self.eos_id), max_new_tokens, gen))
+
+    def _steps(self, prompts: list[list[int]], max_new_tokens: int, gen: torch.Generator) -> Steps:
+        """Decode prompts of one common length together, a snapshot after every token; rows that hit
+        EOS keep being computed (their later tokens are dropped) until every row is done or the
+        budget is spent."""
         if max_new_tokens <= 0:
             return [[] for _ in prompts]
         s = self.scfg
@@ -53,11 +65,12 @@ class ARSampler:
             nxt = sample_logits(logits, s.temperature, s.top_k, s.top_p, gen)  # (B,)
             tokens[:, n] = nxt
             n += 1
+            yield partial(cut_rows, tokens[:, :n], self.eos_id)
             done |= nxt == self.eos_id
             if n == max_new_tokens or bool(done.all()):  # one host sync per step, not per row
                 break
             logits, ids = self._next_logits(ids, nxt, caches)
-        return [cut_at_eos(row, self.eos_id) for row in tokens[:, :n].tolist()]
+        return cut_rows(tokens[:, :n], self.eos_id)
 
     def _next_logits(
         self, ids: torch.Tensor, nxt: torch.Tensor, caches: list[KVCache] | None

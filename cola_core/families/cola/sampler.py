@@ -51,6 +51,7 @@ rounding above (the tests check for the same tokens).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -59,7 +60,16 @@ from cola_core.config import Config, ConfigError
 from cola_core.families.cola.masks import key_padding_mask, prefix_mask
 from cola_core.families.cola.model import ColaModel
 from cola_core.nn.attention import KVCache
-from cola_core.sampling import cut_at_eos, document_starts, sample_logits, sorted_batches
+from cola_core.sampling import (
+    Snapshot,
+    Steps,
+    cut_at_eos,
+    document_starts,
+    drain,
+    new_chunks,
+    sample_logits,
+    sorted_batches,
+)
 
 
 @dataclass
@@ -122,11 +132,21 @@ class ColaSampler:
         prompts = document_starts(prompts, self.eos_id)
         gens = self._generators(prompts)
         for group in sorted_batches(prompts, self.scfg.batch_size):
-            tokens, lat = self._batch([list(prompts[i]) for i in group], max_new_tokens, [gens[i] for i in group])
+            tokens, lat = drain(
+                self._steps([list(prompts[i]) for i in group], max_new_tokens, [gens[i] for i in group])
+            )
             for j, i in enumerate(group):
                 outs[i], latents[i] = tokens[j], lat[j]
         self.last_latents = latents
         return outs
+
+    @torch.no_grad()
+    def stream(self, prompt: list[int], max_new_tokens: int) -> Iterator[list[int]]:
+        """The new ids of one prompt block by block, each as soon as the decoder has realised it; they
+        concatenate to `generate([prompt], max_new_tokens)[0]`."""
+        prompts = document_starts([prompt], self.eos_id)
+        steps = self._steps([list(prompts[0])], max_new_tokens, self._generators(prompts))
+        yield from new_chunks(_tokens_only(steps))
 
     def _generators(self, prompts: list[list[int]]) -> list[torch.Generator]:
         """One random stream per prompt, seeded from (seed, its tokens, its occurrence among equal prompts)."""
@@ -139,10 +159,11 @@ class ColaSampler:
             gens.append(torch.Generator(device=self.device).manual_seed(int.from_bytes(digest, "little") >> 1))
         return gens
 
-    def _batch(
+    def _steps(
         self, prompts: list[list[int]], max_new_tokens: int, gens: list[torch.Generator]
-    ) -> tuple[list[list[int]], list[torch.Tensor]]:
-        """Generate for B prompts of any lengths -> (token lists, clean latents (1, n_i, d) per prompt)."""
+    ) -> Generator[Snapshot, None, tuple[list[list[int]], list[torch.Tensor]]]:
+        """Generate for B prompts of any lengths, a snapshot after every decoded block -> (token lists,
+        clean latents (1, n_i, d) per prompt)."""
         B, bs, p, d = len(prompts), self.bs, self.p, self.model.latent_dim
         n_patches = [len(pr) // p for pr in prompts]  # complete patches = prompt latents per row
         n_prefix = max(n // bs for n in n_patches) * bs  # latents in the batch's complete prompt blocks
@@ -174,6 +195,10 @@ class ColaSampler:
             self._commit(state, zn)
             state.pinned = state.pins = None
             blocks.append(tokens)
+            yield lambda: [
+                cut_at_eos(row[s : s + max_new_tokens], self.eos_id)
+                for row, s in zip(torch.cat(blocks, dim=1).tolist(), skip)
+            ]
             new = produced[:, None] + offsets >= 0  # (B, width) generated, not prompt
             produced = produced + width
             ended = ((tokens == self.eos_id) & new).any(dim=1) | (produced >= max_new_tokens)  # (B,)
@@ -341,6 +366,12 @@ class ColaSampler:
         state.valid = state.keys_valid(self.bs)
         state.masks.clear()
         state.ctx = torch.cat([state.ctx, zn], dim=1)  # (B, n + bs, d)
+
+
+def _tokens_only(steps: Generator[Snapshot, None, tuple[list[list[int]], list[torch.Tensor]]]) -> Steps:
+    """The sampler's steps with only the token lists as their result (the latents dropped)."""
+    tokens, _ = yield from steps
+    return tokens
 
 
 def build_cola_sampler(model: ColaModel, cfg: Config) -> ColaSampler:

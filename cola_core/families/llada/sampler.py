@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 
 from cola_core.config import SamplerConfig
 from cola_core.families.llada.model import LLaDAModel
-from cola_core.sampling import cut_at_eos, document_starts, length_groups
+from cola_core.sampling import Steps, cut_rows, document_starts, drain, length_groups, new_chunks
 
 log = logging.getLogger(__name__)
 
@@ -90,21 +92,31 @@ class LLaDASampler:
         prompts = document_starts(prompts, self.eos_id)
         for group in length_groups(prompts, self.scfg.batch_size):
             batch = [prompts[i] for i in group]
-            for i, out in zip(group, self._batch(batch, group, max_new_tokens, gen, None if trace is None else events)):
+            steps = self._steps(batch, group, max_new_tokens, gen, None if trace is None else events)
+            for i, out in zip(group, drain(steps)):
                 outs[i] = out
         if trace is not None:
             trace.extend(sorted(events, key=lambda e: e.prompt))  # stable: steps stay in order
         return outs
 
-    def _batch(
+    @torch.no_grad()
+    def stream(self, prompt: list[int], max_new_tokens: int) -> Iterator[list[int]]:
+        """The new ids of one prompt block by block, each as soon as its last token is committed; they
+        concatenate to `generate([prompt], max_new_tokens)[0]`."""
+        device = next(self.model.parameters()).device
+        gen = torch.Generator(device=device).manual_seed(self.scfg.seed)
+        yield from new_chunks(self._steps(document_starts([prompt], self.eos_id), [0], max_new_tokens, gen, None))
+
+    def _steps(
         self,
         prompts: list[list[int]],
         indices: list[int],
         max_new_tokens: int,
         gen: torch.Generator,
         trace: list[UnmaskEvent] | None,
-    ) -> list[list[int]]:
-        """Denoise prompts of one common length together; `indices` are their places in the caller's list."""
+    ) -> Steps:
+        """Denoise prompts of one common length together, a snapshot after every block; `indices` are
+        their places in the caller's list."""
         if max_new_tokens <= 0:
             return [[] for _ in prompts]
         bl = self.scfg.block_length
@@ -125,7 +137,8 @@ class LLaDASampler:
                         for index, offsets in zip(indices, chosen.tolist()):
                             trace.append(UnmaskEvent(index, b, step, sorted(lo - P + o for o in offsets)))
                 step += 1
-        return [cut_at_eos(row, self.eos_id) for row in x[:, P : P + max_new_tokens].tolist()]
+            yield partial(cut_rows, x[:, P : min(hi, P + max_new_tokens)], self.eos_id)
+        return cut_rows(x[:, P : P + max_new_tokens], self.eos_id)
 
     def _block_schedule(self, block: torch.Tensor, per_block: int) -> list[int]:
         """Tokens to commit at each step of a block (B, bl), the same for every row.
