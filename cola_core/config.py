@@ -115,8 +115,12 @@ class ObjectiveConfig:
 
 @dataclass
 class OptimConfig:
-    """AdamW with linear warmup and cosine decay."""
+    """AdamW (or Muon for the hidden matrices) with linear warmup and cosine decay."""
 
+    name: str = "adamw"
+    """`adamw`, or `muon`: `torch.optim.Muon` (Newton-Schulz orthogonalised momentum, its update scaled to
+    AdamW's RMS so the same lr schedule applies) for every `nn.Linear` weight except the output head,
+    AdamW for embeddings, norms, biases and the head. Muon trains in process only (`train.workers=0`)."""
     lr: float = 1e-3
     """Peak learning rate (of the backbone / DiT)."""
     min_lr_ratio: float = 0.1
@@ -259,8 +263,14 @@ class Config:
         return {f"{s}.{k}": v for s, sec in self.to_dict().items() for k, v in sec.items()}
 
     def hash(self, exclude_sections: tuple[str, ...] = ("run",)) -> str:
-        """Short stable hash of everything that changes what is trained (bookkeeping excluded, the family kept)."""
-        flat = {k: v for k, v in self.flat().items() if k.split(".")[0] not in exclude_sections}
+        """Short stable hash of everything that changes what is trained (bookkeeping excluded, the family kept).
+        A field added after runs were named enters it only when it differs from its default
+        (`ADDED_FIELDS`), so existing run directories keep their names."""
+        flat = {
+            k: v
+            for k, v in self.flat().items()
+            if k.split(".")[0] not in exclude_sections and not (k in ADDED_FIELDS and v == ADDED_FIELDS[k])
+        }
         flat["run.family"] = self.run.family
         return hashlib.sha256(json.dumps(flat, sort_keys=True).encode()).hexdigest()[:10]
 
@@ -284,6 +294,9 @@ class Config:
 
 
 SECTIONS = tuple(f.name for f in dataclasses.fields(Config))
+ADDED_FIELDS: dict[str, Any] = {"optim.name": "adamw"}
+"""Fields added after run directories were named by `Config.hash`, with the default they are hashed
+away at (a run that leaves them at it keeps its old name)."""
 
 
 def flatten(nested: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -380,6 +393,7 @@ def load_toml(path: str | Path, tables: tuple[str, ...] = ()) -> dict[str, Any]:
 
 _CHOICES = {
     "model.vae_logsnr": None,  # checked below
+    "optim.name": ("adamw", "muon"),
     "objective.t_sampling": ("logit_normal", "uniform"),
     "train.latent_evolution": ("joint", "fixed_vae", "scratch", "interval"),
     "train.device": ("cpu", "cuda"),
@@ -465,6 +479,11 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"train.stage={t.stage} must be 1 or 2")
     if t.zero_stage not in (0, 1, 2, 3):
         raise ConfigError(f"train.zero_stage={t.zero_stage} must be 0, 1, 2 or 3")
+    if cfg.optim.name == "muon" and t.workers > 0:
+        raise ConfigError(
+            "optim.name=muon trains in process only (train.workers=0): DeepSpeed flattens the parameters into "
+            "ZeRO partitions, and Muon orthogonalises each weight matrix whole"
+        )
     if t.vae_lr_ratio < 0:
         raise ConfigError(f"train.vae_lr_ratio={t.vae_lr_ratio} must be >= 0")
     if s.temperature < 0 or s.cfg < 0:

@@ -1,4 +1,4 @@
-"""The in-process training engine: plain torch AdamW. DeepSpeed's engine (cola_platform) has the same surface.
+"""The in-process training engine: plain torch AdamW (or Muon + AdamW, `optim.name`). DeepSpeed's engine (cola_platform) has the same surface.
 
 An engine owns the model+objective module and its optimizer, and exposes four calls the loop uses:
 `forward_backward`, `step`, `save` and `load`.
@@ -15,6 +15,7 @@ from safetensors.torch import load_model, save_model
 from cola_core.config import Config
 from cola_core.registry import LossOutput
 from cola_core.train.objective_module import ObjectiveModule
+from cola_core.train.optimizers import build_optimizer
 
 
 class Engine(Protocol):
@@ -33,19 +34,13 @@ class Engine(Protocol):
     def load(self, directory: Path) -> dict[str, Any]: ...
 
 
-def adamw(groups: list[dict], cfg: Config) -> torch.optim.AdamW:
-    """AdamW over prepared parameter groups, with the config's betas, eps and peak lr."""
-    o = cfg.optim
-    return torch.optim.AdamW(groups, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps, weight_decay=o.weight_decay)
-
-
 class LocalEngine:
     """Single-process engine with gradient accumulation and global-norm clipping."""
 
     def __init__(self, module: ObjectiveModule, groups: list[dict], cfg: Config):
         self.module = module
         self._forward = torch.compile(module) if cfg.train.compile else module
-        self.optimizer = adamw(groups, cfg)
+        self.optimizer = build_optimizer(groups, cfg)
         self.grad_accum = cfg.train.grad_accum
         self.grad_clip = cfg.optim.grad_clip
         self._params = [p for g in groups for p in g["params"]]

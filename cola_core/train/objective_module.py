@@ -25,14 +25,28 @@ class ObjectiveModule(nn.Module):
 
 
 def named_param_groups(spec: FamilySpec, model: nn.Module, cfg: Config, weight_decay: float) -> list[dict]:
-    """AdamW groups: each named family group split into decay (matrices) and no-decay (vectors)."""
+    """Optimizer groups: each named family group split into decay (matrices) and no-decay (vectors); with
+    `optim.name=muon`, its hidden `nn.Linear` weights (all but the output head) form a third group marked
+    `muon` (`cola_core/train/optimizers.py`)."""
     named = spec.param_groups(model, cfg) if spec.param_groups else {"all": list(model.parameters())}
-    groups = []
+    muon = muon_matrices(model, cfg) if cfg.optim.name == "muon" else set()
+    groups: list[dict] = []
     for name, params in named.items():
         params = [p for p in params if p.requires_grad]
-        decay = [p for p in params if p.dim() >= 2]
+        orthogonal = [p for p in params if id(p) in muon]
+        decay = [p for p in params if p.dim() >= 2 and id(p) not in muon]
         no_decay = [p for p in params if p.dim() < 2]
+        if orthogonal:
+            groups.append({"params": orthogonal, "weight_decay": weight_decay, "name": name, "muon": True})
         for plist, wd in ((decay, weight_decay), (no_decay, 0.0)):
             if plist:
                 groups.append({"params": plist, "weight_decay": wd, "name": name})
     return groups
+
+
+def muon_matrices(model: nn.Module, cfg: Config) -> set[int]:
+    """ids of the weights Muon updates: every `nn.Linear` weight except an output head (a layer onto the
+    vocabulary); embeddings are `nn.Embedding` and a tied head is the embedding, so both stay on AdamW."""
+    return {
+        id(m.weight) for m in model.modules() if isinstance(m, nn.Linear) and m.out_features != cfg.model.vocab_size
+    }

@@ -26,7 +26,7 @@ import torch
 
 from cola_core.config import Config
 from cola_core.registry import LossOutput
-from cola_core.train.engine import adamw
+from cola_core.train.optimizers import adamw
 from cola_core.train.objective_module import ObjectiveModule
 from cola_platform.training.export import save_fp32
 

@@ -23,7 +23,7 @@ import torch
 
 from cola_core.config import Config
 from cola_core.registry import LossOutput
-from cola_core.train.engine import adamw
+from cola_core.train.optimizers import adamw
 from cola_core.train.loop import LoopHooks, run_loop
 from cola_core.utils.seeding import rng_state, seed_everything, set_rng_state
 from cola_platform.data.array_stream import ArrayBatchStream, fixed_batches

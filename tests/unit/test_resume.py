@@ -24,7 +24,7 @@ def data(tmp_path_factory):
     return str(out), manifest
 
 
-def make_cfg(data_dir, manifest, family="ar") -> Config:
+def make_cfg(data_dir, manifest, family="ar", optimizer="adamw") -> Config:
     cfg = Config()
     cfg.run.family = family
     apply_overrides(
@@ -45,22 +45,26 @@ def make_cfg(data_dir, manifest, family="ar") -> Config:
             "train.ckpt_every": 5,
             "train.eval_batches": 2,
             "optim.warmup_steps": 3,
+            "optim.name": optimizer,
         },
     )
     return validate(cfg)
 
 
-@pytest.mark.parametrize("family", ["ar", "llada"])
-def test_resumed_run_reproduces_loss_curve(data, tmp_path, family):
+@pytest.mark.parametrize("family, optimizer", [("ar", "adamw"), ("llada", "adamw"), ("ar", "muon")])
+def test_resumed_run_reproduces_loss_curve(data, tmp_path, family, optimizer):
     data_dir, manifest = data
-    full = train_in_process(make_cfg(data_dir, manifest, family), tmp_path / "full", manifest)
+    full = train_in_process(make_cfg(data_dir, manifest, family, optimizer), tmp_path / "full", manifest)
 
     with pytest.raises(Interrupt):
         train_in_process(
-            make_cfg(data_dir, manifest, family), tmp_path / "cut", manifest, LoopHooks(on_record=[stop_at(7)])
+            make_cfg(data_dir, manifest, family, optimizer),
+            tmp_path / "cut",
+            manifest,
+            LoopHooks(on_record=[stop_at(7)]),
         )
     assert not (tmp_path / "cut" / "result.json").exists()
-    resumed = train_in_process(make_cfg(data_dir, manifest, family), tmp_path / "cut", manifest)
+    resumed = train_in_process(make_cfg(data_dir, manifest, family, optimizer), tmp_path / "cut", manifest)
 
     assert resumed["resumed_from_step"] == 5 and full["resumed_from_step"] == 0
     a, b = read_metrics(tmp_path / "full" / "metrics.jsonl"), read_metrics(tmp_path / "cut" / "metrics.jsonl")
