@@ -311,9 +311,18 @@ def flatten(nested: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _type_hints(section: type) -> dict[str, Any]:
+    """A config section's resolved field types, cached (resolving them is slow, and they never change)."""
+    if section not in _HINTS:
+        _HINTS[section] = typing.get_type_hints(section)
+    return _HINTS[section]
+
+
 def _field_type(section_obj: Any, name: str) -> type:
-    hints = typing.get_type_hints(type(section_obj))
-    tp = hints[name]
+    tp = _type_hints(type(section_obj))[name]
     if isinstance(tp, types.UnionType):  # e.g. `float | None` -> float
         tp = next(a for a in typing.get_args(tp) if a is not type(None))
     return tp
