@@ -20,6 +20,7 @@ from cola_platform.data.manifest import read_manifest
 from cola_platform.errors import UserError
 from cola_platform.training.setup import data_overrides
 from cola_platform.tune.search import num_samples, param_space, scheduler, search_algorithm
+from cola_platform.tune.space_record import check_space_unchanged, record_space
 from cola_platform.tune.trial import TrialContext, run_trial, trial_config
 from sweeps.space import GRIDDABLE, check_corners
 from sweeps.study import SweepStudy
@@ -118,8 +119,10 @@ def build_tuner(study: SweepStudy, ctx: TrialContext, base: Config, storage: Pat
     trainable = tune.with_resources(trainable, resources)
     path = storage / study.name
     if tune.Tuner.can_restore(str(path)):
+        check_space_unchanged(storage.parent, study)
         log.info("restoring study %s from %s", study.name, path)
         return tune.Tuner.restore(str(path), trainable=trainable, resume_errored=True, restart_errored=False)
+    record_space(storage.parent, study)
     single = len(study.objective) == 1
     tune_config = tune.TuneConfig(
         metric=study.objective[0] if single else None,
