@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cola_core.config import Config, ConfigError, apply_overrides, validate
+from cola_core.config import Config, ConfigError, apply_overrides
+from cola_core.config_checks import validate
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from cola_core.config import Config, ConfigError, apply_overrides, set_key, validate
+from cola_core.config import Config, ConfigError, apply_overrides, set_key
+from cola_core.config_checks import validate
 from sweeps.expr import ExprError, evaluate, names
 
 KINDS = ("grid", "choice", "uniform", "loguniform", "int", "bundle")

@@ -7,7 +7,8 @@ from typing import Any
 
 from torch import nn
 
-from cola_core.config import Config, ConfigError, validate
+from cola_core.config import Config, ConfigError
+from cola_core.config_checks import validate
 from cola_core.presets import resolve_config
 from cola_core.registry import FamilySpec, get_family
 from cola_core.train.objective_module import ObjectiveModule, named_param_groups

@@ -16,7 +16,8 @@ from typing import Any, Callable
 
 from filelock import FileLock
 
-from cola_core.config import Config, apply_overrides, validate
+from cola_core.config import Config, apply_overrides
+from cola_core.config_checks import validate
 from cola_core.registry import get_family
 from cola_core.utils.io import atomic_write_json
 from cola_platform.training.dispatch import train_config

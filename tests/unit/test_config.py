@@ -2,7 +2,8 @@
 
 import pytest
 
-from cola_core.config import Config, ConfigError, apply_overrides, load_toml, parse_set_args, set_key, validate
+from cola_core.config import Config, ConfigError, apply_overrides, load_toml, parse_set_args, set_key
+from cola_core.config_checks import validate
 
 
 def test_override_coerces_types():

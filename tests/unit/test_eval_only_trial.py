@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from cola_core.config import Config, apply_overrides, validate
+from cola_core.config import Config, apply_overrides
+from cola_core.config_checks import validate
 from cola_platform.data.prepare_local import PrepareSpec, prepare_texts
 from cola_platform.training.export import load_run
 from cola_platform.training.local import train_in_process

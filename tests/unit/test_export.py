@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from cola_core.config import Config, apply_overrides, validate
+from cola_core.config import Config, apply_overrides
+from cola_core.config_checks import validate
 from cola_core.registry import get_family
 from cola_core.sampling import cut_at_eos
 from cola_platform.data.prepare_local import PrepareSpec, prepare_texts

@@ -4,7 +4,8 @@ from dataclasses import replace
 
 import pytest
 
-from cola_core.config import Config, ConfigError, apply_overrides, validate
+from cola_core.config import Config, ConfigError, apply_overrides
+from cola_core.config_checks import validate
 from cola_core.presets import preset_overrides, resolve_config
 from cola_core.registry import _REGISTRY, get_family, register_family
 from sweeps.scaling_plan import ScalingStudy, plan_run

@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from cola_core.config import Config, ConfigError, apply_overrides, validate
+from cola_core.config import Config, ConfigError, apply_overrides
+from cola_core.config_checks import validate
 from cola_core.registry import get_family
 from cola_core.train.objective_module import named_param_groups
 from cola_core.train.optimizers import MuonWithAdamW, build_optimizer

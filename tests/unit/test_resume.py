@@ -4,7 +4,8 @@ import random
 
 import pytest
 
-from cola_core.config import Config, apply_overrides, validate
+from cola_core.config import Config, apply_overrides
+from cola_core.config_checks import validate
 from cola_core.train.loop import LoopHooks
 from cola_platform.data.prepare_local import PrepareSpec, prepare_texts
 from cola_platform.faults.inject import Interrupt, overwrite_middle, stop_at
