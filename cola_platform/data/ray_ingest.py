@@ -243,8 +243,50 @@ class RayBatchStream:
         return batch
 
     def state(self) -> dict[str, Any]:
-        """The data position: epoch and micro-batches of it this rank has consumed."""
-        return {"epoch": self.epoch, "consumed": self.consumed, "mode": self.plan.mode}
+        """The data position: epoch and micro-batches of it this rank has consumed (and their layout)."""
+        p = self.plan
+        return {
+            "epoch": self.epoch,
+            "consumed": self.consumed,
+            "mode": p.mode,
+            "world_size": p.world_size,
+            "micro_batch_size": p.micro_batch_size,
+        }
+
+    def resume_position(self, state: dict[str, Any]) -> int:
+        """Micro-batches of the saved epoch this rank skips: the saved count, or, when the checkpoint was
+        written at another world size or micro-batch (elastic resume), the same number of sequences
+        (consumed x micro-batch x world) in this layout. In `strided` mode sequences are taken in
+        manifest order whatever the layout, so the remapped position is exactly where the run stopped."""
+        p = self.plan
+        consumed = int(state["consumed"])
+        saved = (int(state.get("world_size", p.world_size)), int(state.get("micro_batch_size", p.micro_batch_size)))
+        if saved == (p.world_size, p.micro_batch_size):
+            return consumed
+        rows, per_batch = consumed * saved[0] * saved[1], p.world_size * p.micro_batch_size
+        if rows % per_batch:
+            log.warning(
+                "rank %d: %d sequences of epoch %d were consumed, not a whole number of %d-sequence batches at this "
+                "layout; skipping %d",
+                p.rank,
+                rows,
+                self.epoch,
+                per_batch,
+                rows // per_batch * per_batch,
+            )
+        if p.rank == 0:
+            log.info(
+                "data position remapped: %d sequences of epoch %d consumed at %d workers x %d -> %d batches per worker "
+                "at %d x %d",
+                rows,
+                self.epoch,
+                saved[0],
+                saved[1],
+                rows // per_batch,
+                p.world_size,
+                p.micro_batch_size,
+            )
+        return rows // per_batch
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Re-open the saved epoch and skip the batches consumed before the checkpoint."""
@@ -256,7 +298,7 @@ class RayBatchStream:
                 "checkpoint used ingest mode %r, this run %r: data order will differ", state["mode"], self.plan.mode
             )
         self.epoch, self.consumed = int(state["epoch"]), 0
-        target = min(int(state["consumed"]), self.plan.batches_per_epoch)
+        target = min(self.resume_position(state), self.plan.batches_per_epoch)
         self._open_epoch()
         for _ in range(target):
             self._last = self._take()

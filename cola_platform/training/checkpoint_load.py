@@ -21,11 +21,13 @@ class CheckpointDamaged(RuntimeError):
     """A checkpoint's files do not match its manifests (a restart would load the same bytes again)."""
 
 
-def load_checkpoint(engine: Any, directory: Path, stop: Callable[[str], None]) -> dict[str, Any]:
-    """`engine.load(directory)` (this rank's loop state); on a failure caused by damaged files, `stop(line)`
-    and raise `CheckpointDamaged`, else re-raise the failure as it is."""
+def load_checkpoint(
+    engine: Any, directory: Path, stop: Callable[[str], None], universal: bool = False
+) -> dict[str, Any]:
+    """`engine.load(directory, universal)` (this rank's loop state); on a failure caused by damaged files,
+    `stop(line)` and raise `CheckpointDamaged`, else re-raise the failure as it is."""
     try:
-        return engine.load(directory)
+        return engine.load(directory, universal)
     except Exception as err:
         reason = verify_checkpoint(str(directory))
         if not reason:

@@ -18,6 +18,7 @@ import contextlib
 import copy
 import logging
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,35 @@ def import_deepspeed() -> Any:
     return deepspeed
 
 
+UNIVERSAL_TAG = f"{TAG}_universal"
+"""Tag of a checkpoint converted to DeepSpeed's universal format (one file per parameter and state)."""
+
+
+def to_universal(checkpoint: Path, out: Path) -> None:
+    """Convert a ZeRO-1/2/3 checkpoint directory (`.../TAG`) of any world size into DeepSpeed's universal
+    format in `out` (each parameter's fp32 weights and Adam moments whole), in this process, quietly.
+
+    Our checkpoints do not carry the Megatron-style `universal_checkpoint_info`; the converter adds
+    its default (no tensor or pipeline parallelism), which is what they are.
+    """
+    import argparse
+    import io
+
+    from deepspeed.checkpoint import ds_to_universal
+
+    args = argparse.Namespace(
+        input_folder=str(checkpoint),
+        output_folder=str(out),
+        num_extract_workers=1,  # 1: no process pool (forking a Ray worker is unsafe), and the model is whole
+        num_merge_workers=1,
+        keep_temp_folder=False,
+        strict=True,
+        inject_missing_state=True,
+    )
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        ds_to_universal.main(args)
+
+
 def _rank() -> int:
     return torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
 
@@ -191,10 +221,27 @@ class DeepSpeedEngine:
         own.mkdir(exist_ok=True)
         torch.save(client_state, own / f"rank_{_rank()}.pt")
 
-    def load(self, directory: Path) -> dict[str, Any]:
-        """Every rank: restore weights, optimizer and ZeRO partitions; returns this rank's loop state."""
+    def load(self, directory: Path, universal: bool = False) -> dict[str, Any]:
+        """Every rank: restore weights, optimizer and ZeRO partitions; returns this rank's loop state.
+
+        `universal`: the checkpoint was written at another world size or ZeRO stage; it is converted
+        into a local temp directory first and loaded from there (the engine was built with
+        `checkpoint.load_universal`).
+        """
         directory = Path(directory)
-        path, _ = self.ds.load_checkpoint(str(directory), tag=TAG)
+        with tempfile.TemporaryDirectory(prefix="cola-universal-") as tmp:
+            load_dir, tag = directory, TAG
+            if universal:
+                started = time.perf_counter()
+                to_universal(directory / TAG, Path(tmp) / UNIVERSAL_TAG)
+                load_dir, tag = Path(tmp), UNIVERSAL_TAG
+                log.info(
+                    "rank %d: converted %s to a universal checkpoint in %.1f s",
+                    _rank(),
+                    directory.name,
+                    time.perf_counter() - started,
+                )
+            path, _ = self.ds.load_checkpoint(str(load_dir), tag=tag)
         if path is None:
             raise FileNotFoundError(f"{directory} holds no DeepSpeed checkpoint tagged {TAG!r}")
         own = directory / CLIENT_STATE_DIR / f"rank_{_rank()}.pt"

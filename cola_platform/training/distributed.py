@@ -47,6 +47,8 @@ from cola_platform.tracking.recorder import start_recorder
 from cola_platform.tracking.redact import redact_uri
 from cola_platform.training.feasibility import check_workers_fit
 from cola_platform.training.local import prepare_run_dir
+from cola_platform.faults.fault_plan import FaultPlan
+from cola_platform.training.elastic import Layout, check_zero_change, keep_run_identity
 from cola_platform.training.phases import phase_seconds
 from cola_platform.training.result import build_result
 from cola_platform.training.resume_choice import resume_checkpoint
@@ -56,7 +58,6 @@ from cola_platform.training.worker import (
     CHECKPOINT_ORDER,
     EXPORT_FILE,
     META_FILE,
-    FaultPlan,
     StageArgs,
     WorkerArgs,
     stage_prefix,
@@ -268,6 +269,8 @@ def _train_stages_locked(
 
     check_workers_fit(cfgs[0].train.workers, WORKER_CPUS, 1.0 if cfgs[0].train.device == "cuda" else 0.0)
     for k, cfg in enumerate(cfgs):
+        if runs[k].config.is_file():  # a re-run: same name and global batch, at any worker count
+            keep_run_identity(cfg, Config.load(runs[k].config))
         cfg.run.name = cfg.run.name or f"train-{cfg.run.family}-{cfg.run.preset}-{cfg.hash()}"
         if continues[k]:  # the weights arrive from the previous stage inside the worker group
             cfg.run.init_from = str(runs[k - 1].root)
@@ -280,6 +283,9 @@ def _train_stages_locked(
         st.join(storage.uri, name),  # the newest valid one; damaged ones set aside
         [uri for p in prefixes for _, uri in storage.checkpoints(name, p)],
     )
+    if latest:  # the stage it belongs to loads it into engines of this run's layout
+        meta = read_meta(latest)
+        check_zero_change(Layout.of_checkpoint(meta), Layout.of_config(cfgs[min(meta.get("stage", 0), len(cfgs) - 1)]))
     trackers, stages = [], []
     for k, cfg in enumerate(cfgs):
         existing = storage.checkpoints(name, prefixes[k])

@@ -50,10 +50,12 @@ from cola_platform.data.array_stream import ArrayBatchStream, fixed_batches
 from cola_platform.data.manifest import Manifest
 from cola_platform.data.ray_ingest import DataError, IngestPlan, RayBatchStream
 from cola_platform.data.shards import read_shard, read_split
+from cola_platform.faults.fault_plan import FaultPlan
 from cola_platform.progress import training_progress
 from cola_platform.training.checkpoint_load import load_checkpoint
 from cola_platform.training.checkpoint_manifest import META_FILE, write_rank_manifest
-from cola_platform.training.deepspeed_engine import DeepSpeedEngine, setup_accelerator
+from cola_platform.training.deepspeed_engine import DeepSpeedEngine, deep_merge, setup_accelerator
+from cola_platform.training.elastic import UNIVERSAL_LOAD, Layout, needs_universal, reseed_resume_state
 from cola_platform.training.export import save_fp32
 from cola_platform.training.setup import Trainable, build_trainable
 
@@ -85,38 +87,6 @@ def checkpoint_order(stage: int, n_stages: int, step: int, stage_final: bool) ->
     (the next stage may still need its weights, the driver its export)."""
     bonus = _STAGE_FINAL_BONUS if stage_final and stage < n_stages - 1 else 0.0
     return bonus + stage * _STAGE_STRIDE + step
-
-
-@dataclass(frozen=True)
-class FaultPlan:
-    """A deliberate failure for fault-tolerance drills and tests, fired once per marker file.
-
-    On rank `rank`, when the train record of `step` is logged and `marker` does not exist yet, the
-    worker writes its pid to `marker` and then either raises (`action="raise"`) or waits up to
-    `hang_seconds` to be killed from outside (`action="hang"`, e.g. `kill -9 $(cat marker)`).
-    """
-
-    step: int
-    rank: int
-    marker: str
-    action: str = "raise"
-    hang_seconds: float = 120.0
-
-    def sink(self) -> Callable[[dict[str, Any]], None]:
-        """The on_record hook that fires the fault."""
-
-        def fire(record: dict[str, Any]) -> None:
-            if record.get("step") != self.step or "loss" not in record or Path(self.marker).exists():
-                return
-            Path(self.marker).write_text(str(os.getpid()))
-            if self.action == "hang":
-                log.warning(
-                    "fault drill: rank %d (pid %d) waits to be killed at step %d", self.rank, os.getpid(), self.step
-                )
-                time.sleep(self.hang_seconds)
-            raise RuntimeError(f"fault drill: rank {self.rank} fails at step {self.step}")
-
-        return fire
 
 
 @dataclass
@@ -315,10 +285,15 @@ class StageStopped(Exception):
     """A stage ended on a deterministic error that the recorder already holds (no Ray Train restart)."""
 
 
+def checkpoint_meta(checkpoint: Any) -> dict[str, Any]:
+    """A Ray Train checkpoint's cola_meta.json."""
+    with checkpoint.as_directory() as directory:
+        return json.loads((Path(directory) / META_FILE).read_text())
+
+
 def checkpoint_position(checkpoint: Any) -> tuple[int, int]:
     """(stage, step) of a Ray Train checkpoint, from its cola_meta.json (stage 0 when it has none)."""
-    with checkpoint.as_directory() as directory:
-        meta = json.loads((Path(directory) / META_FILE).read_text())
+    meta = checkpoint_meta(checkpoint)
     return int(meta.get("stage", 0)), int(meta["step"])
 
 
@@ -405,13 +380,21 @@ def train_stage(
     stream = RayBatchStream(ray.train.get_dataset_shard("train"), plan)
     if checkpoint is None:
         stream.prime()  # Ray Data starts while the model and DeepSpeed are set up
-    trainable, engine = build_rank(cfg, args.manifest, rank, checkpoint is None, args.deepspeed)
+    saved, now = (
+        Layout.of_checkpoint(checkpoint_meta(checkpoint) if checkpoint else {}),
+        Layout(world, cfg.train.zero_stage),
+    )
+    universal = needs_universal(saved, now)  # written at another world size or ZeRO stage (elastic resume)
+    overrides = deep_merge(args.deepspeed, UNIVERSAL_LOAD) if universal else args.deepspeed
+    trainable, engine = build_rank(cfg, args.manifest, rank, checkpoint is None, overrides)
     resume_state = None
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
             resume_state = load_checkpoint(
-                engine, Path(directory), lambda message: ray.get(args.recorder.stop.remote(stage, message))
+                engine, Path(directory), lambda message: ray.get(args.recorder.stop.remote(stage, message)), universal
             )
+        if saved is not None and saved != now:
+            reseed_resume_state(resume_state, cfg.train.seed, rank, RANK_SEED_STRIDE)
     start_step = int(resume_state["loop"]["step"]) if resume_state else 0
     reporter = CheckpointReporter(cfg, engine, rank, args.stages[stage].meta, stage, len(args.stages))
     hooks = LoopHooks(

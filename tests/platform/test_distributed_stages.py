@@ -19,7 +19,7 @@ from cola_platform.training.distributed import DistributedOptions, train_distrib
 from cola_platform.training.export import load_run
 from cola_platform.training.run_dir import read_metrics
 from cola_platform.training.setup import config_for_data
-from cola_platform.training.worker import FaultPlan
+from cola_platform.faults.fault_plan import FaultPlan
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 STAGE1_STEPS, STAGE2_STEPS, CKPT_EVERY, FAIL_AT, AR_STEPS = 2, 5, 2, 3, 3

@@ -26,7 +26,7 @@ from cola_platform.training.export import load_run
 from cola_platform.training.local import train_in_process
 from cola_platform.training.run_dir import read_metrics
 from cola_platform.training.setup import config_for_data
-from cola_platform.training.worker import FaultPlan
+from cola_platform.faults.fault_plan import FaultPlan
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 STEPS, CKPT_EVERY, KILL_AT = 10, 4, 6
