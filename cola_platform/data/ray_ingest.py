@@ -16,8 +16,14 @@ epoch iterator after exactly that many batches, and a worker whose iterator runs
 its last batch (with a warning) instead of leaving its peers blocked in a collective. The position
 (epoch, batches consumed) is part of the checkpoint; a resumed worker restarts that epoch and skips
 the consumed batches. Execution preserves order (Ray Data then also ignores locality when
-splitting), so a resumed epoch replays the same batches. `data.shuffle` randomises the shard order
-once (seeded) and shuffles locally within a small buffer per epoch (seed + epoch).
+splitting), so a resumed epoch replays the same batches. A checkpoint written at another world size
+or micro-batch (elastic resume) is resumed at the same number of sequences into the epoch
+(`resume_position`). `data.shuffle` randomises the shard order once (seeded) and shuffles locally
+within a small buffer per epoch (seed + epoch).
+
+A shard that fails its checksum is a deterministic error: every rank learns at the same micro-batch
+that some rank's read failed (one tiny all-reduce per micro-batch) and all raise together, so no rank
+waits in a collective for one that stopped and Ray Train has nothing to restart.
 
 The split is read by `read_split_shards`: one tiny Ray task per shard (`read_shard`, checksum
 verified) asking for 0.001 CPU, because Train workers hold 0.99 CPU each and a read that asks for a
@@ -30,7 +36,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Iterator, cast
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar, cast
 
 import numpy as np
 import torch
@@ -44,6 +50,7 @@ if TYPE_CHECKING:
     import ray.train
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 INGEST_MODES = ("split", "strided")
 DATA_TASK_CPUS = 0.001
@@ -139,6 +146,24 @@ def data_error(err: BaseException) -> DataError | None:
     return None
 
 
+class PeerDataError(DataError):
+    """Raised on a rank whose own data was fine because another rank's data failed at the same micro-batch."""
+
+
+def agree_on_data_error(error: DataError | None) -> DataError | None:
+    """All ranks: `error`, or a `PeerDataError` when only another rank failed (one tiny all-reduce)."""
+    device = torch.device("cuda", torch.cuda.current_device()) if dist_backend() == "nccl" else torch.device("cpu")
+    flag = torch.tensor([0.0 if error is None else 1.0], device=device)
+    torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+    if error is None and flag.item() > 0:
+        return PeerDataError("another rank's train data failed")
+    return error
+
+
+def dist_backend() -> str:
+    return str(torch.distributed.get_backend())
+
+
 class RayBatchStream:
     """`BatchStream` over a Ray Data iterator (a Train dataset shard) with lockstep epochs."""
 
@@ -231,7 +256,28 @@ class RayBatchStream:
         return self._raw_next()
 
     def next_batch(self) -> torch.Tensor:
-        """The next (micro_batch_size, seq_len) LongTensor of this rank."""
+        """The next (micro_batch_size, seq_len) LongTensor of this rank.
+
+        With several ranks, every rank learns whether any rank's data failed before it goes on, so a
+        `DataError` is raised on all ranks at the same micro-batch (`PeerDataError` on the ranks whose
+        own read succeeded) and none is left waiting in a collective for a rank that stopped.
+        """
+        return self._together(self._next_own)
+
+    def _together(self, read: Callable[[], T]) -> T:
+        """`read()` on every rank; raises on all ranks when any rank's read raised a `DataError`."""
+        error: DataError | None = None
+        try:
+            value = read()
+        except DataError as err:
+            error = err
+        if self.plan.world_size > 1 and torch.distributed.is_initialized():
+            error = agree_on_data_error(error)
+        if error is not None:
+            raise error
+        return value
+
+    def _next_own(self) -> torch.Tensor:
         if self._it is None:
             self._open_epoch()
         elif self.consumed >= self.plan.batches_per_epoch:
@@ -300,9 +346,13 @@ class RayBatchStream:
         self.epoch, self.consumed = int(state["epoch"]), 0
         target = min(self.resume_position(state), self.plan.batches_per_epoch)
         self._open_epoch()
-        for _ in range(target):
-            self._last = self._take()
-            self.consumed += 1
+
+        def skip() -> None:
+            for _ in range(target):
+                self._last = self._take()
+                self.consumed += 1
+
+        self._together(skip)
 
 
 def _read_shards(batch: dict[str, np.ndarray], data_uri: str, seq_len: int) -> dict[str, np.ndarray]:

@@ -152,6 +152,19 @@ CATALOG: list[Fault] = [
         cluster=True,
     ),
     Fault(
+        "elastic-resume",
+        "the driver of `jobs.train --workers 2 --zero 2` (strided ingest) SIGKILLed after a checkpoint, then the "
+        "same command re-run with `--workers 1`",
+        "the re-run continues the same run (name, MLflow run) from its newest checkpoint at 1 worker with twice the "
+        "accumulation; every step logged once and equal to an uninterrupted in-process run",
+        ray.elastic_resume,
+        (
+            "tests/platform/test_distributed_resume.py::test_rerun_with_same_name_resumes_from_s3_checkpoint",
+            "tests/unit/test_elastic.py::test_a_new_worker_count_keeps_the_run_name_and_its_global_batch",
+        ),
+        cluster=True,
+    ),
+    Fault(
         "ray-checkpoint-corrupt",
         "driver SIGKILLed after two checkpoints, the newest one's `mp_rank_00_model_states.pt` cut in half, "
         "the same command re-run",

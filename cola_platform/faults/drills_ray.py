@@ -7,6 +7,7 @@ passed a checkpoint (a worker or the driver SIGKILLed; the newest checkpoint dam
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -15,8 +16,14 @@ import uuid
 from pathlib import Path
 
 from cola_platform.faults.context import FaultContext, train_cmd
-from cola_platform.faults.evidence import EXPERIMENT, mlflow_runs, one_finished_run, read_result, steps_once
-from cola_platform.faults.inject import flip_middle_byte, ray_train_workers, truncate, wait_for_step
+from cola_platform.faults.evidence import (
+    EXPERIMENT,
+    mlflow_runs,
+    one_finished_run,
+    read_result,
+    steps_once,
+)
+from cola_platform.faults.inject import flip_middle_byte, ray_train_workers, train_losses, truncate, wait_for_step
 from cola_platform.faults.suite import Probe
 
 STEPS, CKPT_EVERY = 120, 20
@@ -145,6 +152,60 @@ def driver_sigkill(ctx: FaultContext, probe: Probe) -> None:
     probe.observe(
         f"driver SIGKILLed at step {seen} (checkpoints {saved}); re-run {rerun.brief()}, resumed from step "
         f"{resumed}" + (f" naming {', '.join(newer)} as skipped" if named else "") + f"; {account}; {mlflow}"
+    )
+
+
+ELASTIC_SETTINGS = ("data.ingest=strided", f"train.ckpt_every={CKPT_EVERY}", f"run.experiment={EXPERIMENT}")
+"""Strided ingest takes sequences in manifest order at every worker count, so losses can be compared exactly."""
+
+
+def elastic_resume(ctx: FaultContext, probe: Probe) -> None:
+    """A 2-worker run's driver SIGKILLed after a checkpoint; the same command re-run with `--workers 1`."""
+    out = ctx.path("elastic")
+    first = train_cmd(ctx.data, out, STEPS, *ELASTIC_SETTINGS, workers=2)  # no --name: its default has train.workers
+    proc = ctx.start_job("elastic", *first, env=ctx.env(cluster=True))
+    seen = wait_for_step(out / "metrics.jsonl", CKPT_EVERY + 5, proc, START_TIMEOUT, log=ctx.job_log("elastic"))
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    name = json.loads((out / "config.json").read_text())["run"]["name"] if (out / "config.json").is_file() else ""
+    saved = checkpoints(out, name)
+    one = [arg if arg != "2" or first[i - 1] != "--workers" else "1" for i, arg in enumerate(first)]
+    rerun = ctx.job(*one, env=ctx.env(cluster=True), timeout=1800)
+    result = read_result(out)
+    reference = ctx.path("elastic-reference")  # uninterrupted, in process, on the same global batches
+    ctx.job(*train_cmd(ctx.data, reference, STEPS, *ELASTIC_SETTINGS, "train.grad_accum=2"), timeout=1800)
+    losses, expected = train_losses(out / "metrics.jsonl"), train_losses(reference / "metrics.jsonl")
+    worst = max((abs(a - b) / max(abs(b), 1e-12) for a, b in zip(losses, expected)), default=float("inf"))
+    probe.record(
+        **rerun.figures(),
+        killed_after_step=seen,
+        checkpoints_at_kill=saved,
+        resumed_from_step=result.get("resumed_from_step"),
+        world_size=result.get("world_size"),
+        max_relative_loss_difference=worst,
+    )
+    probe.expect("the re-run at 1 worker finishes (exit 0)", rerun.exit_code == 0, rerun.brief())
+    probe.expect(
+        "it continues the same run from its newest checkpoint, at 1 worker with twice the accumulation",
+        result.get("resumed_from_step") in saved
+        and result.get("world_size") == 1
+        and "grad_accum 1 -> 2" in rerun.stderr,
+        f"resumed from {result.get('resumed_from_step')} (checkpoints at the kill: {saved}), world size "
+        f"{result.get('world_size')}",
+    )
+    ok, account = steps_once(out, STEPS)
+    probe.expect(f"ends at exactly step {STEPS}, every step logged once", ok and result.get("steps") == STEPS, account)
+    probe.expect(
+        "every step's loss equals an uninterrupted in-process run on the same global batches (relative 1e-4)",
+        len(losses) == len(expected) == STEPS and worst <= 1e-4,
+        f"largest relative difference {worst:.1e} over {len(losses)} steps",
+    )
+    ok, mlflow = one_finished_run(ctx.cluster.mlflow_uri, name, STEPS)
+    probe.expect("one MLflow run, FINISHED, no duplicate steps", ok, mlflow)
+    probe.observe(
+        f"driver SIGKILLed at step {seen} (checkpoints {saved}); re-run with --workers 1: {rerun.brief()}, resumed "
+        f"from step {result.get('resumed_from_step')}; {account}; losses vs uninterrupted: largest relative "
+        f"difference {worst:.1e}; {mlflow}"
     )
 
 

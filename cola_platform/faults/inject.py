@@ -61,6 +61,11 @@ def train_steps(metrics: Path) -> list[int]:
     return [int(r["step"]) for r in read_metrics(Path(metrics)) if "loss" in r]
 
 
+def train_losses(metrics: Path) -> list[float]:
+    """Losses of the train records in a metrics.jsonl, in file order."""
+    return [float(r["loss"]) for r in read_metrics(Path(metrics)) if "loss" in r]
+
+
 _PROGRESS = re.compile(r"step (\d+)/\d+ loss")
 
 

@@ -48,7 +48,7 @@ from cola_core.utils.seeding import seed_everything
 from cola_platform.allocator import keep_freed_memory
 from cola_platform.data.array_stream import ArrayBatchStream, fixed_batches
 from cola_platform.data.manifest import Manifest
-from cola_platform.data.ray_ingest import DataError, IngestPlan, RayBatchStream
+from cola_platform.data.ray_ingest import DataError, IngestPlan, PeerDataError, RayBatchStream
 from cola_platform.data.shards import read_shard, read_split
 from cola_platform.faults.fault_plan import FaultPlan
 from cola_platform.progress import training_progress
@@ -428,9 +428,10 @@ def train_stage(
     except DivergedError as err:  # every rank sees the same all-reduced loss: all stop here together
         ray.get(args.recorder.stop.remote(stage, str(err)))
         raise StageStopped from err
-    except DataError as err:  # this rank's shard only: fail so Ray Train tears the group down (peers wait in a
-        ray.get(args.recorder.stop.remote(stage, str(err)))  # collective); the restarted attempt stops at once
-        raise
+    except DataError as err:  # raised on every rank at the same micro-batch: all stop here together
+        if not isinstance(err, PeerDataError):
+            ray.get(args.recorder.stop.remote(stage, str(err)))
+        raise StageStopped from err
     _mark(args, rank, stage, "loop_end")
     if rank == 0:
         ray.get(args.recorder.finished.remote(stage, attempt, asdict(loop)))

@@ -144,7 +144,13 @@ def test_strided_stream_is_the_single_process_order_and_resumes(ray_cluster):
     stream = RayBatchStream(ds.iterator(), plan)
     stream.prime()
     firsts = [int(stream.next_batch()[0, 0]) for _ in range(7)]  # 5 batches per epoch, then epoch 1
-    assert firsts == [2, 6, 10, 14, 18, 2, 6] and stream.state() == {"epoch": 1, "consumed": 2, "mode": "strided"}
+    assert firsts == [2, 6, 10, 14, 18, 2, 6] and stream.state() == {
+        "epoch": 1,
+        "consumed": 2,
+        "mode": "strided",
+        "world_size": 2,
+        "micro_batch_size": 2,
+    }
     resumed = RayBatchStream(ds.iterator(), plan)
     resumed.load_state(stream.state())
     assert int(resumed.next_batch()[0, 0]) == int(stream.next_batch()[0, 0]) == 10

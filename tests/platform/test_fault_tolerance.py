@@ -160,7 +160,7 @@ def test_unreadable_shard_on_ray_train_is_reported_once_without_restarts(
     ray_cluster, deepspeed_warm, train_data, tmp_path
 ):
     """A shard whose bytes no longer match the manifest is a deterministic error: the rank that reads it
-    stops the run (its peer waits in a collective and is torn down), the restarted attempt ends at once,
+    and its peer stop together at that micro-batch (no collective left waiting, no Ray Train restart),
     and the driver raises the checksum error itself, not "shard empty" or a retry traceback."""
     import shutil
 
