@@ -5,7 +5,7 @@ Steps:
 1. resolve the source (list files, fail early on bad input) and check the output is reachable;
 2. train a byte-level BPE on a bounded sample spread over the source (or load `--tokenizer`);
 3. plan read units of about one shard of tokens each (`cola_platform.data.units`);
-4. process the units: `--engine ray` runs one Ray Data `map_batches` task per unit (read, clean,
+4. process the units: `--engine ray` runs one Ray Data `map` task per `Unit` record (read, clean,
    tokenize, pack, write shards into the staging prefix); `--engine local` runs the same function
    in a loop in this process. Both produce the same shards;
 5. commit (`cola_platform.data.staging`): compact validation leftovers, write the manifest last.
@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
@@ -27,7 +26,7 @@ from cola_core.data.tokenizer import TextTokenizer, load_tokenizer, tokenizer_fr
 from cola_platform.data.manifest import FORMAT, SPLIT_RULE, Manifest
 from cola_platform.data.sources import FileEntry, Source, resolve_files
 from cola_platform.data.staging import PLAN, TOKENIZER, Staging, compact_validation
-from cola_platform.data.unit_work import UnitResult, WorkSpec, process_unit, unit_batch_fn
+from cola_platform.data.unit_work import UnitOutcome, UnitResult, WorkSpec, process_unit, unit_row_fn
 from cola_platform.data.units import Unit, iter_unit_docs, plan_units
 from cola_platform.errors import UserError
 
@@ -211,7 +210,8 @@ def run_units_ray(
     on_result: Callable[[UnitResult], None],
     on_start: Callable[[], None] = lambda: None,
 ) -> None:
-    """The Ray Data engine: one `map_batches` task per unit, results streamed back as units finish."""
+    """The Ray Data engine: the units as rows of `Unit` records, one `map` task (one CPU) each; outcomes
+    stream back as units finish. The first unit whose input is bad stops the run with its own message."""
     import ray
 
     from cola_platform.data.ray_env import ensure_ray
@@ -222,50 +222,24 @@ def run_units_ray(
     ctx = ray.data.DataContext.get_current()
     bars, ctx.enable_progress_bars = ctx.enable_progress_bars, False  # our own progress lines instead
     try:
-        ds: ray.data.Dataset = ray.data.from_items(
-            [{"unit": u.to_json()} for u in units], override_num_blocks=len(units)
-        )
-        ds = ds.map_batches(
-            unit_batch_fn,  # type: ignore[arg-type]  # Ray types a UDF as one-argument; fn_kwargs fills the rest
-            batch_size=1,
+        ds = ray.data.from_items([{"unit": u} for u in units], override_num_blocks=len(units)).map(
+            unit_row_fn,  # type: ignore[arg-type]  # Ray types a UDF as one-argument; fn_kwargs fills the rest
             num_cpus=1,
-            fn_kwargs={"source": cfg.source.to_dict(), "tokenizer_json": tok.to_json(), "spec": asdict(spec)},
+            fn_kwargs={"source": cfg.source, "tokenizer_json": tok.to_json(), "spec": spec},
         )
         rows = iter(ds.iter_rows())
         for row in rows:
-            d = json.loads(row["result"])
-            if "error" in d:
-                raise UserError(d["error"])
-            on_result(UnitResult.from_json(row["result"]))
-    except UserError:
-        raise
-    except Exception as err:
-        user = _user_error_in(err)
-        if user is not None:
-            raise user from None
-        raise
+            outcome: UnitOutcome = row["outcome"]
+            if outcome.error:
+                raise UserError(outcome.error)
+            assert outcome.result is not None
+            on_result(outcome.result)
     finally:
         if rows is not None and hasattr(rows, "close"):
             rows.close()  # stops the execution and cancels tasks still running
         ctx.enable_progress_bars = bars
         if started:
             ray.shutdown()
-
-
-def _user_error_in(err: BaseException) -> UserError | None:
-    """The UserError a Ray task raised, found in the chain of wrapper exceptions or their text."""
-    seen: set[int] = set()
-    stack: list[BaseException | None] = [err]
-    while stack:
-        e = stack.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, UserError) and "Traceback" not in str(e):
-            return UserError(str(e))
-        stack += [e.__cause__, e.__context__, getattr(e, "cause", None)]
-    found = re.findall(r"UserError: (.+)", str(err))
-    return UserError(found[-1].strip()) if found else None
 
 
 def build_manifest(
@@ -348,11 +322,8 @@ def prepare(cfg: PrepareConfig) -> Manifest:
         manifest = build_manifest(cfg, tok, staging, ordered, time.perf_counter() - start)
         staging.commit(manifest)
     except UserError:
-        staging.wipe()  # bad input: leave nothing behind
-        if staging.remote:  # a cancelled task may still land one object
-            time.sleep(1.0)
-            staging.wipe()
-        raise
+        staging.wipe()  # bad input: nothing in OUT, no staging (on S3 a task Ray Data is still cancelling may
+        raise  # land one object in OUT.partial; the next start resets the staging prefix before anything else)
     except BaseException:
         log.error("preparation stopped; finished units are kept in %s: re-run the same command to resume", staging.uri)
         raise

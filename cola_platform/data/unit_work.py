@@ -1,7 +1,7 @@
 """Processing one read unit: read -> clean -> tokenize (in batches) -> pack -> write Parquet shards.
 
 Both engines run exactly this per unit (the local engine in a loop, the Ray engine as a Ray Data
-`map_batches` task per unit), so they produce identical shards. Memory per unit is bounded by one
+`map` task per unit), so they produce identical shards. Memory per unit is bounded by one
 tokenize batch, the packer's carry-over and one shard of rows per split.
 
 Packing is per unit and split: each document's ids plus EOS are concatenated and cut into rows of
@@ -190,18 +190,25 @@ def process_unit(unit: Unit, source: Source, tok: TextTokenizer, spec: WorkSpec)
     return result
 
 
-def unit_batch_fn(batch: dict[str, Any], source: dict, tokenizer_json: str, spec: dict) -> dict[str, list[str]]:
-    """Ray Data `map_batches` UDF: a batch of serialised units -> their serialised results.
+@dataclass
+class UnitOutcome:
+    """What the Ray Data task of one unit hands back: its result, or the one-line reason its input is bad."""
 
-    Bad input (`UserError`) comes back as `{"error": message}` rather than an exception, so the
-    driver can report the one-line message (Ray wraps exceptions in long tracebacks).
+    result: UnitResult | None = None
+    error: str = ""
+
+
+def unit_row_fn(row: dict[str, Any], source: Source, tokenizer_json: str, spec: WorkSpec) -> dict[str, UnitOutcome]:
+    """Ray Data `map` UDF: a `{"unit": Unit}` row -> `{"outcome": UnitOutcome}`.
+
+    Bad input (`UserError`: undecodable text, an unreadable file) is deterministic, so it comes back as
+    the outcome's `error` instead of an exception Ray Data would retry and wrap in tracebacks; any other
+    exception is left to Ray Data to report.
     """
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one Ray CPU per task: no extra Rust threads
-    src, work, tok = Source(**source), WorkSpec(**spec), cached_tokenizer(tokenizer_json)
-    out = []
-    for u in batch["unit"]:
-        try:
-            out.append(process_unit(Unit.from_json(str(u)), src, tok, work).to_json())
-        except UserError as err:
-            out.append(json.dumps({"error": str(err)}))
-    return {"result": out}
+    try:
+        return {
+            "outcome": UnitOutcome(result=process_unit(row["unit"], source, cached_tokenizer(tokenizer_json), spec))
+        }
+    except UserError as err:
+        return {"outcome": UnitOutcome(error=str(err))}
