@@ -8,6 +8,10 @@ family's package (and torch with it) is imported the first time its spec is look
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
 from dataclasses import dataclass, field
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Callable, Generic, Protocol, TypeVar
@@ -153,6 +157,32 @@ is known of a built-in family before `get_family` imports its package (and torch
 
 _REGISTRY: dict[str, FamilySpec[Any]] = {}
 
+FAMILY_MODULES_ENV = "COLA_FAMILY_MODULES"
+"""Comma-separated modules whose import registers more families: dotted module names, or paths of `.py`
+files (a family kept outside the package, e.g. `tests/families/bigram.py`). Every process reads it, so
+set it where the jobs run; Ray workers get it from their driver (`cola_platform.data.ray_env`)."""
+_LOADED_MODULES: set[str] = set()
+
+
+def _load_family_modules() -> None:
+    """Import every `COLA_FAMILY_MODULES` entry not imported yet (each registers its families)."""
+    for entry in (e.strip() for e in os.environ.get(FAMILY_MODULES_ENV, "").split(",")):
+        if not entry or entry in _LOADED_MODULES:
+            continue
+        _LOADED_MODULES.add(entry)
+        try:
+            if entry.endswith(".py"):
+                spec = importlib.util.spec_from_file_location(f"cola_family_module_{Path(entry).stem}", entry)
+                if spec is None or spec.loader is None:
+                    raise ImportError(f"no module at {entry}")
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[spec.name] = module  # pickled classes of the module resolve by this name
+                spec.loader.exec_module(module)
+            else:
+                importlib.import_module(entry)
+        except (ImportError, OSError) as err:
+            raise ConfigError(f"${FAMILY_MODULES_ENV} entry {entry!r} cannot be imported ({err})") from None
+
 
 def register_family(spec: FamilySpec[ModelT]) -> FamilySpec[ModelT]:
     """Add a family to the registry (each family package calls it at import; a family registered at run
@@ -167,17 +197,23 @@ def get_family(name: str) -> FamilySpec[Any]:
     if name not in _REGISTRY and name in _BUILTIN:
         importlib.import_module(_BUILTIN[name][0])
     if name not in _REGISTRY:
+        _load_family_modules()
+    if name not in _REGISTRY:
         raise ConfigError(f"unknown family {name!r}: choose one of {', '.join(family_names())}")
     return _REGISTRY[name]
 
 
 def family_names() -> list[str]:
-    """Every family name, built-in or registered, sorted; imports no family package."""
+    """Every family name, built-in or registered (or named by `COLA_FAMILY_MODULES`), sorted; imports no
+    built-in family package."""
+    _load_family_modules()
     return sorted({*_BUILTIN, *_REGISTRY})
 
 
 def export_format_names() -> list[str]:
-    """Every export format some family offers (`FamilySpec.export_formats`), sorted; imports no family package."""
+    """Every export format some family offers (`FamilySpec.export_formats`), sorted; imports no built-in
+    family package."""
+    _load_family_modules()
     names = {fmt for spec in _REGISTRY.values() for fmt in spec.export_formats}
     names.update(fmt for family, (_, formats) in _BUILTIN.items() if family not in _REGISTRY for fmt in formats)
     return sorted(names)

@@ -22,8 +22,10 @@ from __future__ import annotations
 import logging
 import os
 
+from cola_core.registry import FAMILY_MODULES_ENV
+
 log = logging.getLogger(__name__)
-FORWARDED_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION", "AWS_REGION")
+FORWARDED_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION", "AWS_REGION", FAMILY_MODULES_ENV)
 """Driver environment variables that every Ray worker of the job gets (when set)."""
 PREEMPTION_WATCHER_ENV = "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"
 
