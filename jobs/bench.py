@@ -1,4 +1,4 @@
-"""Benchmarks: `python -m jobs.bench {train,sample,data,platform,all,study,faults} --json FILE [--tiny]`.
+"""Benchmarks: `python -m jobs.bench {train,sample,data,platform,all,study,frontier,faults} --json FILE [--tiny]`.
 
 Every part warms up, repeats and reports medians with their spread. The report starts with the
 machine (cores, torch threads, BLAS) and the fp32 GEMM peak measured in the same run, so training
@@ -10,6 +10,11 @@ test suite's schema check).
 `study --study studies/demo.toml` runs a scaling study (finished points are read, not re-run) and
 reports where its wall time went: per point the Ray Train phases, training steps, evaluation and
 the rest, and `training_step_share`, training-step seconds over the study's wall time.
+
+`frontier --runs AR_RUN,COLA_RUN,LLADA_RUN` sweeps each family's sampler speed knobs (Cola: ODE steps,
+CFG, solver; LLaDA: steps, block length, CFG) and measures tokens/s at `--sample-batches` against
+storyworld quality (grammatical-sentence share and validity with standard errors); it reports each
+family's frontier, `cola_over_ar_at_ar_quality`, and a plot FILE_frontier.png.
 
 `faults [--only NAME[,NAME]]` runs the fault drills of `cola_platform/faults/` (every fault the
 platform claims to survive, injected into the real jobs, a throwaway cluster on free loopback ports,
@@ -141,8 +146,25 @@ def part_study(args: Any, report: dict) -> dict:
     return figures
 
 
+def part_frontier(args: Any, report: dict) -> dict:
+    """Each family's sampler speed knobs: tokens/s at each batch against storyworld quality, on trained runs."""
+    from cola_platform.bench.frontier import bench_frontier
+    from cola_platform.paths import project_path
+
+    runs = [project_path(r) for r in _csv(args.runs)]
+    if not runs:
+        raise UserError("jobs.bench frontier needs --runs RUN[,RUN...] (finished run directories)")
+    batches = tuple(int(b) for b in _csv(args.sample_batches))
+    plot = Path(args.json).with_name(Path(args.json).stem + "_frontier.png")
+    if args.tiny:
+        return bench_frontier(runs, batches=(1, 2), samples=4, new_tokens=8, repeats=1, plot=plot)
+    return bench_frontier(
+        runs, batches=batches, samples=args.frontier_samples, new_tokens=args.frontier_new_tokens, plot=plot
+    )
+
+
 PARTS: dict[str, PartFn] = {"train": part_train, "sample": part_sample, "data": part_data, "platform": part_platform}
-EXTRA_PARTS: dict[str, PartFn] = {"study": part_study}
+EXTRA_PARTS: dict[str, PartFn] = {"study": part_study, "frontier": part_frontier}
 """Parts that `all` does not run (a study is not a micro-benchmark)."""
 
 
@@ -188,6 +210,9 @@ def build_parser() -> Parser:
     p.add_argument("--study", default="", help="study: the scaling study TOML")
     p.add_argument("--out", default="", help="study: its directory (default: runs/scaling/<study name>)")
     p.add_argument("--only", default="", help="faults: run only these faults (comma-separated names)")
+    p.add_argument("--runs", default="", help="frontier: finished run directories (comma-separated, one per family)")
+    p.add_argument("--frontier-samples", type=int, default=32, help="frontier: quality samples per setting")
+    p.add_argument("--frontier-new-tokens", type=int, default=48, help="frontier: new tokens per sample")
     p.add_argument("--verbose", action="store_true")
     return p
 

@@ -25,6 +25,8 @@ class QualityResult:
     grammatical: float
     """Fraction of generated complete sentences that parse as a storyworld template instance (a graded,
     local-quality number that moves long before whole samples become valid)."""
+    grammatical_stderr: float
+    """Its standard error over samples (a ratio of per-sample counts: the delta method)."""
     consistent: float
     """Fraction of samples whose continuation adds at least one template sentence and stays
     consistent with a single plan (a continuation that parses nowhere cannot be consistent by default)."""
@@ -89,6 +91,17 @@ def complete_sentences(text: str) -> str:
     return text[: end + 1] if end >= 0 else ""
 
 
+def ratio_stderr(hits: list[int], counts: list[int], ratio: float) -> float:
+    """Standard error of sum(hits) / sum(counts) over independent samples (delta method); 0 for < 2 samples
+    with a count."""
+    n, total = len(counts), sum(counts)
+    if n < 2 or total == 0:
+        return 0.0
+    mean = total / n
+    spread = sum((h - ratio * c) ** 2 for h, c in zip(hits, counts)) / (n - 1)
+    return math.sqrt(spread / n) / mean
+
+
 def score_quality(prompts: list[str], generations: list[str]) -> QualityResult:
     """Check prompt + the continuation's complete sentences against the storyworld grammar and a
     single plan. A continuation without one complete sentence counts as invalid, so a model cannot
@@ -100,11 +113,13 @@ def score_quality(prompts: list[str], generations: list[str]) -> QualityResult:
     parsed = [[bool(parse_sentence(s)) for s in split_sentences(part)] for part in parts]
     generated = [ok for sample in parsed for ok in sample]
     texts = [g.strip() for g in generations]
+    grammatical = sum(generated) / len(generated) if generated else 0.0
     return QualityResult(
         n=n,
         valid=valid,
         valid_stderr=math.sqrt(valid * (1 - valid) / n),
-        grammatical=sum(generated) / len(generated) if generated else 0.0,
+        grammatical=grammatical,
+        grammatical_stderr=ratio_stderr([sum(x) for x in parsed], [len(x) for x in parsed], grammatical),
         consistent=sum(c.consistent and any(ok) for c, ok in zip(checks, parsed)) / n,
         distinct_1=distinct_n(texts, 1),
         distinct_2=distinct_n(texts, 2),

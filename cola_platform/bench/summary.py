@@ -190,7 +190,18 @@ def _study(r: dict[str, Any]) -> list[str]:
     return ["## Study", "", *r["markdown"].replace("# ", "### ", 1).splitlines()]
 
 
-SECTIONS = {"train": _train, "sample": _sample, "data": _data, "platform": _platform, "study": _study}
+def _frontier(r: dict[str, Any]) -> list[str]:
+    return ["## Frontier", "", *r["markdown"].replace("# ", "### ", 1).splitlines()]
+
+
+SECTIONS = {
+    "train": _train,
+    "sample": _sample,
+    "data": _data,
+    "platform": _platform,
+    "study": _study,
+    "frontier": _frontier,
+}
 
 
 def summary_markdown(report: dict[str, Any]) -> str:

@@ -2,9 +2,11 @@
 
 import random
 
+import pytest
+
 from cola_core.data.storyworld import generate_story
 from cola_core.data.storyworld.tasks import eval_seed
-from cola_core.eval.quality import distinct_n, quality_prompts, score_quality, self_bleu
+from cola_core.eval.quality import distinct_n, quality_prompts, ratio_stderr, score_quality, self_bleu
 
 
 def real_continuations(prompts):
@@ -42,3 +44,10 @@ def test_diversity_metrics_react_to_repetition():
     varied = [f"the fox number {i} ran to river {i * 7}" for i in range(10)]
     assert distinct_n(same, 2) < distinct_n(varied, 2)
     assert self_bleu(same) > self_bleu(varied)
+
+
+def test_the_grammatical_share_has_a_standard_error_over_samples():
+    # one sentence per sample: the share's standard error is the per-sample standard deviation / sqrt(n)
+    assert ratio_stderr([1, 0, 1, 0], [1, 1, 1, 1], 0.5) == pytest.approx((1 / 3) ** 0.5 / 2)
+    assert ratio_stderr([2, 4], [2, 4], 1.0) == 0.0  # every sentence grammatical: no spread
+    assert ratio_stderr([1], [3], 1 / 3) == 0.0 and ratio_stderr([0, 0], [0, 0], 0.0) == 0.0
