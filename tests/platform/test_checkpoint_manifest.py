@@ -135,7 +135,7 @@ def test_resume_choice_on_s3(s3_bucket, tmp_path):
 
 
 class FailingEngine:
-    def load(self, directory: Path) -> dict:
+    def load(self, directory: Path, universal: bool = False) -> dict:
         raise RuntimeError("PytorchStreamReader failed reading zip archive")
 
 
