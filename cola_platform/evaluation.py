@@ -84,6 +84,15 @@ def check_tasks(req: EvalRequest) -> None:
         raise ConfigError("--quality-temperature must be >= 0")
 
 
+def objective_eval_loss(objective: Any) -> Any:
+    """`FamilySpec.eval_loss` of a family that declares none: its training objective, as `eval_loss`."""
+
+    def eval_loss(model: Any, tokens: torch.Tensor, cfg: Any) -> dict[str, float]:
+        return {"eval_loss": float(objective(model, tokens, 0).loss)}
+
+    return eval_loss
+
+
 def heldout_metrics(loaded: LoadedRun, batches: int) -> tuple[dict[str, float], dict[str, float]]:
     """(likelihood, diagnostics) averaged over `batches` validation batches of the run's data: the
     family's NLL / ELBO / bound, and its readable diagnostics (FamilySpec.eval_loss / .diagnostics)."""
@@ -98,10 +107,11 @@ def heldout_metrics(loaded: LoadedRun, batches: int) -> tuple[dict[str, float], 
         log.warning("likelihood and diagnostics skipped: %s", err)
         return {}, {}
     likelihood, diagnostics = [], []
+    held_out = spec.eval_loss or objective_eval_loss(spec.build_objective(cfg))
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.train.seed + 12345)
         for tokens in fixed_batches(val, cfg.train.micro_batch_size, batches):
-            likelihood.append(spec.eval_loss(loaded.model, tokens, cfg) if spec.eval_loss else {})
+            likelihood.append(held_out(loaded.model, tokens, cfg))
             diagnostics.append(spec.diagnostics(loaded.model, tokens, cfg) if spec.diagnostics else {})
     return mean_dicts(likelihood), mean_dicts(diagnostics)
 

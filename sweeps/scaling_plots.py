@@ -17,9 +17,14 @@ COLORS = {"cola": "tab:red", "ar": "tab:blue", "llada": "tab:green"}
 
 
 def _log_x(ax) -> None:
-    """Log x axis when the axes hold positive data (an empty panel stays linear instead of failing)."""
-    if ax.has_data() and ax.dataLim.x0 > 0:
+    """Log x axis when the axes hold positive data (an empty panel, whose limits are infinite, stays linear
+    instead of failing)."""
+    if ax.has_data() and math.isfinite(ax.dataLim.x0) and ax.dataLim.x0 > 0:
         ax.set_xscale("log")
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def _panel(
@@ -35,9 +40,9 @@ def _panel(
     `relative` divides a family's values by its frontier's value at its smallest budget."""
     for fam, data in analysis["families"].items():
         color = COLORS.get(fam)
-        curve = data[curve_key]
+        curve = [c for c in data[curve_key] if _finite(c["value"])]  # a family without the metric has NaNs
         scale = 1.0 / curve[0]["value"] if relative and curve and curve[0]["value"] else 1.0
-        every = [p for p in points if p["family"] == fam and isinstance(p.get(metric), (int, float))]
+        every = [p for p in points if p["family"] == fam and _finite(p.get(metric))]
         ax.scatter([p["flops"] for p in every], [p[metric] * scale for p in every], s=12, alpha=0.35, color=color)
         label = f"{fam}: {data['readable_name']}" if metric == READABLE and data.get("readable_name") else fam
         if relative and curve:
@@ -72,7 +77,7 @@ def curves_plot(points: list[dict], analysis: dict[str, Any], path: Path) -> Pat
     for ax, metric, curve_key, fit_key, ylabel in panels:
         _panel(ax, points, analysis, metric, curve_key, fit_key, relative=metric == READABLE)
         ax.set_ylabel(ylabel, fontsize=8)
-        if metric == LIKELIHOOD and ax.has_data() and ax.dataLim.y0 > 0:
+        if metric == LIKELIHOOD and ax.has_data() and math.isfinite(ax.dataLim.y0) and ax.dataLim.y0 > 0:
             ax.set_yscale("log")  # the families' likelihood numbers span orders of magnitude at small scale
         _log_x(ax)
         ax.set_xlabel("training FLOPs")

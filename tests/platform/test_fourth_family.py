@@ -105,6 +105,7 @@ def test_a_family_from_outside_the_package_runs_through_every_job(ray_cluster, t
     job("jobs.eval", "--run", str(run), "--tasks", "sw-cloze,sw-order", "--items", "4", "--out", str(tmp_path / "e"))
     record = json.loads((tmp_path / "e").read_text())
     assert record["family"] == "bigram" and "sw-cloze" in record["tasks"] and "sw-order" in record["skipped_tasks"]
+    assert 0 < record["likelihood"]["eval_loss"] < result["initial_loss"]  # no eval_loss hook: the objective's
 
     sweep = tmp_path / "sweep.toml"
     sweep.write_text(SWEEP.format(data=data))
