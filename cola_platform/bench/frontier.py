@@ -3,8 +3,10 @@
 For every run, each setting of its family's speed knobs (the `sampler.*` fields the family declares in
 `FamilySpec.sampler_knobs`, over the values of `SPEED_KNOBS`) is
 
-- timed at each batch size: tokens/s of new tokens (what the sampler returns; EOS ends a row), median
-  of `repeats` calls after one warm-up, prompts from held-out story openings and blank prompts;
+- timed at each batch size: tokens/s = batch x requested new tokens / seconds of one `generate` call
+  (median of `repeats` after a warm-up; prompts are held-out story openings and blank prompts), so a
+  sampler that stops at an early EOS is credited with the time it saved, and the mean length before EOS
+  is recorded next to it;
 - scored for storyworld quality on `samples` continuations at temperature 1: the grammatical-sentence
   share and whole-sample validity, each with its standard error (`cola_core.eval.quality`).
 
@@ -13,7 +15,7 @@ largest batch) and more grammatical. The headline compares Cola with AR where bo
 `cola_over_ar_at_ar_quality` is the fastest Cola setting whose grammatical share reaches AR's best
 (within one standard error of it) over AR's tokens/s at that best setting, null when no Cola setting
 reaches it; `cola_over_ar_at_cola_best_quality` is Cola's most grammatical setting over AR's fastest
-setting at least as grammatical.
+setting at least as grammatical, null when Cola writes no grammatical sentence at all.
 """
 
 from __future__ import annotations
@@ -56,12 +58,15 @@ def measure_setting(
     for batch in batches:
         ids = encode_prompts(loaded.tokenizer, quality_prompts(batch, seed=1), max_prompt_tokens(cfg, new_tokens))
         sampler.generate(ids, new_tokens)  # warm-up
-        seconds, tokens = [], 0
+        seconds, generated = [], 0
         for _ in range(repeats):
             start = time.perf_counter()
-            tokens = sum(len(out) for out in sampler.generate(ids, new_tokens))
+            generated = sum(len(out) for out in sampler.generate(ids, new_tokens))
             seconds.append(time.perf_counter() - start)
-        speed[str(batch)] = {"tokens_per_second": tokens / statistics.median(seconds), "new_tokens": tokens}
+        speed[str(batch)] = {
+            "tokens_per_second": batch * new_tokens / statistics.median(seconds),
+            "mean_length": generated / batch,
+        }
     quality = run_quality(make_generate_fn(loaded.spec, loaded.model, cfg, loaded.tokenizer), samples, new_tokens)
     return {
         "knobs": knobs,
@@ -75,11 +80,13 @@ def measure_setting(
 
 
 def mark_frontier(settings: list[dict[str, Any]], batch: str) -> None:
-    """Set `frontier` on each setting: no other setting is faster at `batch` and more grammatical."""
+    """Set `frontier` on each setting that no other setting dominates: at least as fast at `batch` and at
+    least as grammatical, and better in one of the two."""
     for s in settings:
-        tps = s["speed"][batch]["tokens_per_second"]
+        tps, g = _tps(s, batch), s["grammatical"]
         s["frontier"] = not any(
-            o["speed"][batch]["tokens_per_second"] > tps and o["grammatical"] > s["grammatical"] for o in settings
+            _tps(o, batch) >= tps and o["grammatical"] >= g and (_tps(o, batch) > tps or o["grammatical"] > g)
+            for o in settings
         )
 
 
@@ -94,7 +101,7 @@ def headline(cola: list[dict[str, Any]], ar: list[dict[str, Any]], batch: str) -
     matching = [s for s in cola if s["grammatical"] >= reach and s["grammatical"] > 0]
     at_ar = max(matching, key=lambda s: _tps(s, batch)) if matching else None
     best_cola = max(cola, key=lambda s: (s["grammatical"], _tps(s, batch)))
-    ar_there = [s for s in ar if s["grammatical"] >= best_cola["grammatical"]]
+    ar_there = [s for s in ar if s["grammatical"] >= best_cola["grammatical"] > 0]  # no ratio at zero quality
     ar_fastest = max(ar_there, key=lambda s: _tps(s, batch)) if ar_there else None
     return {
         "batch": int(batch),
@@ -183,15 +190,18 @@ def frontier_markdown(f: dict[str, Any]) -> str:
     lines = [
         f"# Speed-quality frontier ({f['samples']} samples x {f['new_tokens']} new tokens per setting, temperature 1)",
         "",
-        "| family | setting | " + " | ".join(f"tok/s b{b}" for b in batches) + " | grammatical | valid | frontier |",
-        "|---|---|" + "---:|" * len(batches) + "---:|---:|:-:|",
+        "| family | setting | "
+        + " | ".join(f"tok/s b{b}" for b in batches)
+        + f" | length b{batches[-1]} | grammatical | valid | frontier |",
+        "|---|---|" + "---:|" * len(batches) + "---:|---:|---:|:-:|",
     ]
     for family, entry in sorted(f["families"].items()):
         for s in entry["settings"]:
             knobs = ", ".join(f"{k} {v}" for k, v in s["knobs"].items()) or "(defaults)"
             speeds = " | ".join(f"{s['speed'][b]['tokens_per_second']:,.0f}" for b in batches)
             lines.append(
-                f"| {family} | {knobs} | {speeds} | {s['grammatical']:.3f} ± {s['grammatical_stderr']:.3f} | "
+                f"| {family} | {knobs} | {speeds} | {s['speed'][batches[-1]]['mean_length']:.1f} | "
+                f"{s['grammatical']:.3f} ± {s['grammatical_stderr']:.3f} | "
                 f"{s['valid']:.3f} ± {s['valid_stderr']:.3f} | {'yes' if s['frontier'] else ''} |"
             )
     if "cola_over_ar_at_ar_quality" in f:
@@ -203,7 +213,7 @@ def frontier_markdown(f: dict[str, Any]) -> str:
             f"{f['cola_best_grammatical_stderr']:.3f}. Cola tokens/s over AR's at AR's quality: "
             + (f"**{at_ar:.2f}x** ({f['cola_setting_at_ar_quality']})" if at_ar else "**not reached**")
             + "; at Cola's best quality: "
-            + (f"**{at_cola:.2f}x**" if at_cola else "n/a (no AR setting that grammatical)")
+            + (f"**{at_cola:.2f}x**" if at_cola else "n/a (Cola wrote no grammatical sentence, or AR none as many)")
             + ".",
         ]
     return "\n".join(lines)

@@ -36,7 +36,11 @@ def test_frontier_and_headline_ratios():
     assert got["cola_over_ar_at_ar_quality"] == pytest.approx(5.0)  # fastest Cola within one s.e. of 0.50
     assert got["cola_setting_at_ar_quality"] == {"steps": 8}
     assert got["cola_over_ar_at_cola_best_quality"] is None  # no AR setting reaches 0.60
-    assert headline([setting(100, 0.0)], ar, "8")["cola_over_ar_at_ar_quality"] is None  # never reached
+    never = headline([setting(100, 0.0)], ar, "8")
+    assert never["cola_over_ar_at_ar_quality"] is None and never["cola_over_ar_at_cola_best_quality"] is None
+    ties = [setting(30, 0.0), setting(60, 0.0)]
+    mark_frontier(ties, "8")
+    assert [s["frontier"] for s in ties] == [False, True]  # equal quality: only the faster one
 
 
 def test_a_measurement_on_run_directories(tmp_path):
