@@ -14,7 +14,7 @@ the rest, and `training_step_share`, training-step seconds over the study's wall
 `frontier --runs AR_RUN,COLA_RUN,LLADA_RUN` sweeps each family's sampler speed knobs (Cola: ODE steps,
 CFG, solver; LLaDA: steps, block length, CFG) and measures tokens/s at `--sample-batches` against
 storyworld quality (grammatical-sentence share and validity with standard errors); it reports each
-family's frontier, `cola_over_ar_at_ar_quality`, and a plot FILE_frontier.png.
+family's frontier, `cola_over_ar_at_ar_quality`, and a plot (FILE with `.png`).
 
 `faults [--only NAME[,NAME]]` runs the fault drills of `cola_platform/faults/` (every fault the
 platform claims to survive, injected into the real jobs, a throwaway cluster on free loopback ports,
@@ -155,7 +155,7 @@ def part_frontier(args: Any, report: dict) -> dict:
     if not runs:
         raise UserError("jobs.bench frontier needs --runs RUN[,RUN...] (finished run directories)")
     batches = tuple(int(b) for b in _csv(args.sample_batches))
-    plot = Path(args.json).with_name(Path(args.json).stem + "_frontier.png")
+    plot = Path(args.json).with_suffix(".png")
     if args.tiny:
         return bench_frontier(runs, batches=(1, 2), samples=4, new_tokens=8, repeats=1, plot=plot)
     return bench_frontier(
