@@ -286,9 +286,10 @@ class StageStopped(Exception):
 
 
 def checkpoint_meta(checkpoint: Any) -> dict[str, Any]:
-    """A Ray Train checkpoint's cola_meta.json."""
-    with checkpoint.as_directory() as directory:
-        return json.loads((Path(directory) / META_FILE).read_text())
+    """A Ray Train checkpoint's cola_meta.json, read on its own (not the whole checkpoint, which
+    `as_directory` would download from remote storage)."""
+    with checkpoint.filesystem.open_input_stream(f"{checkpoint.path}/{META_FILE}") as f:
+        return json.loads(f.read())
 
 
 def checkpoint_position(checkpoint: Any) -> tuple[int, int]:
