@@ -156,10 +156,18 @@ def part_frontier(args: Any, report: dict) -> dict:
         raise UserError("jobs.bench frontier needs --runs RUN[,RUN...] (finished run directories)")
     batches = tuple(int(b) for b in _csv(args.sample_batches))
     plot = Path(args.json).with_suffix(".png")
+    compare = tuple(_csv(args.frontier_compare))
+    if len(compare) != 2:
+        raise UserError(f"--frontier-compare needs FAMILY,REFERENCE, got {args.frontier_compare!r}")
     if args.tiny:
-        return bench_frontier(runs, batches=(1, 2), samples=4, new_tokens=8, repeats=1, plot=plot)
+        return bench_frontier(runs, batches=(1, 2), samples=4, new_tokens=8, repeats=1, plot=plot, compare=compare)
     return bench_frontier(
-        runs, batches=batches, samples=args.frontier_samples, new_tokens=args.frontier_new_tokens, plot=plot
+        runs,
+        batches=batches,
+        samples=args.frontier_samples,
+        new_tokens=args.frontier_new_tokens,
+        plot=plot,
+        compare=compare,
     )
 
 
@@ -213,6 +221,9 @@ def build_parser() -> Parser:
     p.add_argument("--runs", default="", help="frontier: finished run directories (comma-separated, one per family)")
     p.add_argument("--frontier-samples", type=int, default=32, help="frontier: quality samples per setting")
     p.add_argument("--frontier-new-tokens", type=int, default=48, help="frontier: new tokens per sample")
+    p.add_argument(
+        "--frontier-compare", default="cola,ar", help="frontier: FAMILY,REFERENCE whose speed ratio is the headline"
+    )
     p.add_argument("--verbose", action="store_true")
     return p
 

@@ -11,7 +11,8 @@ For every run, each setting of its family's speed knobs (the `sampler.*` fields 
   share and whole-sample validity, each with its standard error (`cola_core.eval.quality`).
 
 A setting is on its family's frontier when no other setting of the family is both faster (at the
-largest batch) and more grammatical. The headline compares Cola with AR where both were given:
+largest batch) and more grammatical. The headline compares two families when both were measured
+(`compare`; `jobs.bench` passes `--frontier-compare cola,ar`):
 `cola_over_ar_at_ar_quality` is the fastest Cola setting whose grammatical share reaches AR's best
 (within one standard error of it) over AR's tokens/s at that best setting, null when no Cola setting
 reaches it; `cola_over_ar_at_cola_best_quality` is Cola's most grammatical setting over AR's fastest
@@ -94,25 +95,27 @@ def _tps(setting: dict[str, Any], batch: str) -> float:
     return float(setting["speed"][batch]["tokens_per_second"])
 
 
-def headline(cola: list[dict[str, Any]], ar: list[dict[str, Any]], batch: str) -> dict[str, Any]:
-    """Cola's tokens/s over AR's at AR's best quality and at Cola's best quality (see the module docstring)."""
-    best_ar = max(ar, key=lambda s: (s["grammatical"], _tps(s, batch)))
-    reach = best_ar["grammatical"] - best_ar["grammatical_stderr"]
-    matching = [s for s in cola if s["grammatical"] >= reach and s["grammatical"] > 0]
-    at_ar = max(matching, key=lambda s: _tps(s, batch)) if matching else None
-    best_cola = max(cola, key=lambda s: (s["grammatical"], _tps(s, batch)))
-    ar_there = [s for s in ar if s["grammatical"] >= best_cola["grammatical"] > 0]  # no ratio at zero quality
-    ar_fastest = max(ar_there, key=lambda s: _tps(s, batch)) if ar_there else None
+def headline(c: str, ours: list[dict[str, Any]], r: str, theirs: list[dict[str, Any]], batch: str) -> dict[str, Any]:
+    """Family `c`'s tokens/s over family `r`'s at `r`'s best quality and at `c`'s best quality (keys named
+    after both, e.g. `cola_over_ar_at_ar_quality`; see the module docstring)."""
+    best_r = max(theirs, key=lambda s: (s["grammatical"], _tps(s, batch)))
+    reach = best_r["grammatical"] - best_r["grammatical_stderr"]
+    matching = [s for s in ours if s["grammatical"] >= reach and s["grammatical"] > 0]
+    at_r = max(matching, key=lambda s: _tps(s, batch)) if matching else None
+    best_c = max(ours, key=lambda s: (s["grammatical"], _tps(s, batch)))
+    r_there = [s for s in theirs if s["grammatical"] >= best_c["grammatical"] > 0]  # no ratio at zero quality
+    r_fastest = max(r_there, key=lambda s: _tps(s, batch)) if r_there else None
     return {
         "batch": int(batch),
-        "ar_best_grammatical": best_ar["grammatical"],
-        "ar_best_grammatical_stderr": best_ar["grammatical_stderr"],
-        "cola_best_grammatical": best_cola["grammatical"],
-        "cola_best_grammatical_stderr": best_cola["grammatical_stderr"],
-        "cola_over_ar_at_ar_quality": _tps(at_ar, batch) / _tps(best_ar, batch) if at_ar else None,
-        "cola_setting_at_ar_quality": at_ar["knobs"] if at_ar else None,
-        "cola_over_ar_at_cola_best_quality": (
-            _tps(best_cola, batch) / _tps(ar_fastest, batch) if ar_fastest and _tps(ar_fastest, batch) else None
+        "compare": [c, r],
+        f"{r}_best_grammatical": best_r["grammatical"],
+        f"{r}_best_grammatical_stderr": best_r["grammatical_stderr"],
+        f"{c}_best_grammatical": best_c["grammatical"],
+        f"{c}_best_grammatical_stderr": best_c["grammatical_stderr"],
+        f"{c}_over_{r}_at_{r}_quality": _tps(at_r, batch) / _tps(best_r, batch) if at_r else None,
+        f"{c}_setting_at_{r}_quality": at_r["knobs"] if at_r else None,
+        f"{c}_over_{r}_at_{c}_best_quality": (
+            _tps(best_c, batch) / _tps(r_fastest, batch) if r_fastest and _tps(r_fastest, batch) else None
         ),
     }
 
@@ -124,8 +127,10 @@ def bench_frontier(
     new_tokens: int = 48,
     repeats: int = 2,
     plot: Path | None = None,
+    compare: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Measure every run's sampler settings; the frontier, the headline and (with `plot`) a PNG."""
+    """Measure every run's sampler settings; the frontier, the headline of `compare` = (family, reference
+    family) when both were measured, and (with `plot`) a PNG."""
     import logging
 
     from cola_platform.training.export import load_run
@@ -147,8 +152,9 @@ def bench_frontier(
         "samples": samples,
         "new_tokens": new_tokens,
     }
-    if "cola" in families and "ar" in families:
-        figures.update(headline(families["cola"]["settings"], families["ar"]["settings"], str(max(batches))))
+    if compare and all(name in families for name in compare):
+        c, r = compare
+        figures.update(headline(c, families[c]["settings"], r, families[r]["settings"], str(max(batches))))
     if plot is not None:
         plot_frontier(families, str(max(batches)), plot)
         figures["plot"] = str(plot)
@@ -204,16 +210,17 @@ def frontier_markdown(f: dict[str, Any]) -> str:
                 f"{s['grammatical']:.3f} ± {s['grammatical_stderr']:.3f} | "
                 f"{s['valid']:.3f} ± {s['valid_stderr']:.3f} | {'yes' if s['frontier'] else ''} |"
             )
-    if "cola_over_ar_at_ar_quality" in f:
-        at_ar, at_cola = f["cola_over_ar_at_ar_quality"], f["cola_over_ar_at_cola_best_quality"]
+    if "compare" in f:
+        c, r = f["compare"]
+        at_r, at_c = f[f"{c}_over_{r}_at_{r}_quality"], f[f"{c}_over_{r}_at_{c}_best_quality"]
         lines += [
             "",
-            f"At batch {f['batch']}: AR's best grammatical share {f['ar_best_grammatical']:.3f} ± "
-            f"{f['ar_best_grammatical_stderr']:.3f}, Cola's best {f['cola_best_grammatical']:.3f} ± "
-            f"{f['cola_best_grammatical_stderr']:.3f}. Cola tokens/s over AR's at AR's quality: "
-            + (f"**{at_ar:.2f}x** ({f['cola_setting_at_ar_quality']})" if at_ar else "**not reached**")
-            + "; at Cola's best quality: "
-            + (f"**{at_cola:.2f}x**" if at_cola else "n/a (Cola wrote no grammatical sentence, or AR none as many)")
+            f"At batch {f['batch']}: {r}'s best grammatical share {f[f'{r}_best_grammatical']:.3f} ± "
+            f"{f[f'{r}_best_grammatical_stderr']:.3f}, {c}'s best {f[f'{c}_best_grammatical']:.3f} ± "
+            f"{f[f'{c}_best_grammatical_stderr']:.3f}. {c} tokens/s over {r}'s at {r}'s quality: "
+            + (f"**{at_r:.2f}x** ({f[f'{c}_setting_at_{r}_quality']})" if at_r else "**not reached**")
+            + f"; at {c}'s best quality: "
+            + (f"**{at_c:.2f}x**" if at_c else f"n/a ({c} wrote no grammatical sentence, or {r} none as many)")
             + ".",
         ]
     return "\n".join(lines)

@@ -32,11 +32,11 @@ def test_frontier_and_headline_ratios():
     mark_frontier(cola, "8")
     assert [s["frontier"] for s in cola] == [True, True, True, False]  # the last is slower and worse than all
     ar = [setting(10, 0.50, stderr=0.05)]
-    got = headline(cola, ar, "8")
+    got = headline("cola", cola, "ar", ar, "8")
     assert got["cola_over_ar_at_ar_quality"] == pytest.approx(5.0)  # fastest Cola within one s.e. of 0.50
     assert got["cola_setting_at_ar_quality"] == {"steps": 8}
     assert got["cola_over_ar_at_cola_best_quality"] is None  # no AR setting reaches 0.60
-    never = headline([setting(100, 0.0)], ar, "8")
+    never = headline("cola", [setting(100, 0.0)], "ar", ar, "8")
     assert never["cola_over_ar_at_ar_quality"] is None and never["cola_over_ar_at_cola_best_quality"] is None
     ties = [setting(30, 0.0), setting(60, 0.0)]
     mark_frontier(ties, "8")
