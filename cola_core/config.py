@@ -1,6 +1,7 @@
 """One typed config tree for every family, job, study file and sweep.
 
-`Config` holds six sections (model, objective, optim, data, train, sampler, run). The CLI
+`Config` holds seven sections (model, objective, optim, data, train, sampler, run); the family picks the
+types of the first, second, fifth and sixth (`FamilySpec.sections`). The CLI
 (`--set model.latent_dim=64`), TOML study files and Tune/Optuna trials all address fields by the
 same dotted keys, and everything goes through `apply_overrides` + `validate` (`cola_core/config_checks.py`), so a bad key or value
 is caught in one place with one clear message.
@@ -19,13 +20,16 @@ from pathlib import Path
 from typing import Any
 
 
-class ConfigError(ValueError):
-    """A config key or value is invalid; the message names the field and what to do."""
+from cola_core.config_history import ADDED_FIELDS, FLAT_ERA_FIELDS
+from cola_core.config_rules import ConfigError, even_heads, non_negative, one_of, positive, unit_interval
+
+__all__ = ["ConfigError"]  # re-exported: every caller imports it from here
 
 
 @dataclass
 class ModelConfig:
-    """Architecture. One flat record shared by all families; a family ignores fields it has no use for."""
+    """Architecture, the part every family reads: the token ids the data defines. A family's model section
+    extends it (`FamilySpec.sections`): AR and LLaDA use `TokenModelConfig`, Cola its own."""
 
     vocab_size: int = 4096
     """Token vocabulary (set from the data manifest at train time)."""
@@ -35,8 +39,23 @@ class ModelConfig:
     """Padding token id (from the tokenizer)."""
     mask_id: int = 2
     """[MASK] token id, used by the VAE mask loss and by LLaDA (from the tokenizer)."""
+
+    def tokens_per_position(self) -> int:
+        """Tokens the model reads as one position (Cola: its patch size p; 1 for token-level models): evaluation
+        reports accuracy per prompt length modulo it."""
+        return 1
+
+    def check(self) -> None:
+        """Raise ConfigError for a value this section cannot build (each section checks its own fields)."""
+        positive(self, "model", ("vocab_size",))
+
+
+@dataclass
+class BackboneConfig(ModelConfig):
+    """A RoPE transformer backbone (the AR / LLaDA transformer, the Cola DiT)."""
+
     dim: int = 128
-    """Hidden size of the backbone (AR / LLaDA transformer, Cola DiT)."""
+    """Hidden size of the backbone."""
     n_layers: int = 2
     """Backbone depth."""
     n_heads: int = 4
@@ -45,71 +64,32 @@ class ModelConfig:
     """Backbone MLP hidden size; 0 means 4 * dim. The matched ladder solves it for AR/LLaDA."""
     rope_theta: float = 10000.0
     """RoPE base frequency."""
-    tie_embeddings: bool = False
-    """Tie the input embedding and output head (AR / LLaDA)."""
-    # --- Cola: Text VAE -----------------------------------------------------------------------
-    latent_dim: int = 16
-    """Channels per latent (d)."""
-    patch_size: int = 1
-    """Tokens pooled into one latent (p)."""
-    block_size: int = 4
-    """Latents per DiT block (block-causal granularity)."""
-    vae_dim: int = 128
-    """Hidden size of the VAE encoder and decoder."""
-    vae_layers: int = 1
-    """Depth of the VAE encoder and of the decoder (each)."""
-    vae_heads: int = 4
-    """Attention heads in the VAE."""
-    vae_ffn_hidden: int = 0
-    """VAE MLP hidden size; 0 means 4 * vae_dim."""
-    vae_logsnr: str = "learned"
-    """`learned` (free log-variance head) or `fixed:<v>` (sigma^2 = exp(-v))."""
-    timestep_freq_dim: int = 256
-    """Sinusoidal timestep features fed to the DiT's timestep MLP."""
 
     def backbone_ffn(self) -> int:
         """Resolved backbone MLP hidden size."""
         return self.ffn_hidden or 4 * self.dim
 
-    def vae_ffn(self) -> int:
-        """Resolved VAE MLP hidden size."""
-        return self.vae_ffn_hidden or 4 * self.vae_dim
+    def check(self) -> None:
+        super().check()
+        positive(self, "model", ("dim", "n_layers", "n_heads"))
+        non_negative(self, "model", ("ffn_hidden",))
+        even_heads("model.dim", self.dim, "model.n_heads", self.n_heads)
 
-    def fixed_logsnr(self) -> float | None:
-        """The fixed VAE logSNR, or None when it is learned."""
-        if self.vae_logsnr == "learned":
-            return None
-        return float(self.vae_logsnr.split(":", 1)[1])
+
+@dataclass
+class TokenModelConfig(BackboneConfig):
+    """A token transformer with an embedding and an output head (the AR and LLaDA model section)."""
+
+    tie_embeddings: bool = False
+    """Tie the input embedding and output head."""
 
 
 @dataclass
 class ObjectiveConfig:
-    """Loss settings. Cola fields follow DESIGN.md §3, LLaDA fields §4."""
+    """Loss settings; a family's objective section extends it (AR's next-token loss has none)."""
 
-    beta_kl: float = 1e-3
-    """beta: weight of KL(q || N(0, I)) in Stage 1 and of E_q[log q] in Stage 2."""
-    lambda_mask: float = 0.5
-    """Weight of the BERT-style mask reconstruction loss."""
-    mask_ratio: float = 0.15
-    """Fraction of encoder input tokens replaced by [MASK] for the mask loss."""
-    lambda_vae: float = 1.0
-    """Stage 2: weight of the VAE terms."""
-    lambda_fm: float = 1.0
-    """Stage 2: weight of the flow-matching loss."""
-    lambda_ref: float = 1.0
-    """Stage 2: weight of KL(q_phi || q_phi_ref) to the frozen Stage-1 encoder."""
-    t_sampling: str = "logit_normal"
-    """Flow-matching time distribution: `logit_normal` or `uniform`."""
-    noise_loc: float = 1.0
-    """Logit-normal location (larger = noisier). Paper: 1.0 at d=16, 1.7 at 64, 2.3 at 128."""
-    noise_scale: float = 1.0
-    """Logit-normal scale."""
-    clean_prefix_prob: float = 0.05
-    """Per block: probability that a random prefix of the noisy block is pinned clean (t=0)."""
-    llada_eps: float = 1e-3
-    """LLaDA: mask probability is (1 - eps) * t + eps."""
-    llada_random_length_prob: float = 0.01
-    """LLaDA: fraction of batches cut to a random shorter length."""
+    def check(self) -> None:
+        """Raise ConfigError for a value this section cannot train with."""
 
 
 @dataclass
@@ -133,6 +113,13 @@ class OptimConfig:
     grad_clip: float = 1.0
     """Max global gradient norm (0 disables clipping)."""
 
+    def check(self) -> None:
+        """Raise ConfigError for a value the optimizer cannot run with."""
+        one_of(self, "optim", "name", ("adamw", "muon"))
+        positive(self, "optim", ("lr",))
+        non_negative(self, "optim", ("warmup_steps",))
+        unit_interval(self, "optim", ("min_lr_ratio",))
+
 
 @dataclass
 class DataConfig:
@@ -150,6 +137,11 @@ class DataConfig:
     tokenizer_hash: str = ""
     """sha256 of the tokenizer the data was made with (from the manifest); a model trained on
     one tokenizer refuses data made with another."""
+
+    def check(self) -> None:
+        """Raise ConfigError for a value the data pipeline cannot run with."""
+        positive(self, "data", ("seq_len",))
+        one_of(self, "data", "ingest", ("split", "strided"))
 
 
 @dataclass
@@ -179,17 +171,8 @@ class TrainConfig:
     """torch intra-op threads (0: leave torch's default)."""
     compile: bool = False
     """`torch.compile` the training forward: ~+7 % tokens/s at `m` on CPU (BENCHMARKS.md), tens of seconds to compile."""
-    # --- Cola --------------------------------------------------------------------------------
     stage: int = 1
-    """Cola training stage: 1 = VAE only, 2 = joint VAE + DiT."""
-    latent_evolution: str = "joint"
-    """Stage 2 VAE treatment: `joint`, `fixed_vae`, `scratch` or `interval`."""
-    vae_lr_ratio: float = 1.0
-    """VAE learning rate as a fraction of the DiT's (Stage 2)."""
-    interval_steps: int = 50
-    """`interval`: the VAE alternates frozen / trainable every this many steps."""
-    latent_stats_batches: int = 8
-    """Batches used to estimate the latent shift/scale at the start of Stage 2."""
+    """The stage this run trains (`FamilySpec.stages`; Cola: 1 = VAE only, 2 = joint VAE + DiT)."""
     # --- distribution (used by cola_platform) -------------------------------------------------
     workers: int = 0
     """Ray Train workers (0: in-process loop)."""
@@ -198,29 +181,34 @@ class TrainConfig:
     max_failures: int = 2
     """Worker-group restarts from the latest checkpoint before a distributed run fails."""
 
+    def check(self) -> None:
+        """Raise ConfigError for a value the training loop cannot run with."""
+        positive(self, "train", ("steps", "micro_batch_size", "grad_accum"))
+        non_negative(self, "train", ("workers", "max_failures", "eval_every", "ckpt_every", "threads", "stage"))
+        one_of(self, "train", "device", ("cpu", "cuda"))
+        one_of(self, "train", "precision", ("fp32", "bf16"))
+        one_of(self, "train", "zero_stage", (0, 1, 2, 3))
+
 
 @dataclass
 class SamplerConfig:
-    """Generation settings (per family; a family ignores the others)."""
+    """Generation settings every family reads; a family's sampler section extends it (Cola: ODE steps and
+    solver; LLaDA: denoising steps and remasking)."""
 
     max_new_tokens: int = 32
     temperature: float = 0.0
     """0 means greedy."""
     top_k: int = 0
     top_p: float = 1.0
-    steps: int = 16
-    """Cola ODE steps per block; LLaDA denoising steps in total."""
-    cfg: float = 4.0
-    """Classifier-free guidance weight (Cola: v_u + w (v_c - v_u); LLaDA: 0 disables)."""
-    solver: str = "euler"
-    """Cola ODE solver: `euler` or `heun`."""
-    block_length: int = 8
-    """LLaDA semi-autoregressive block length."""
-    remasking: str = "low_confidence"
-    """LLaDA: `low_confidence` or `random`."""
     batch_size: int = 8
     """Prompts decoded together in one batch (each family's sampler says how it batches them)."""
     seed: int = 0
+
+    def check(self) -> None:
+        """Raise ConfigError for a value this section cannot sample with."""
+        positive(self, "sampler", ("batch_size",))
+        non_negative(self, "sampler", ("max_new_tokens", "temperature", "top_k"))
+        unit_interval(self, "sampler", ("top_p",))
 
 
 @dataclass
@@ -241,11 +229,17 @@ class RunConfig:
     experiment: str = "cola"
 
 
+FAMILY_SECTIONS = ("model", "objective", "train", "sampler")
+"""The sections whose type the family picks (`FamilySpec.sections`); optim, data and run are shared."""
+
+
 @dataclass
 class Config:
-    """The whole resolved configuration of one run."""
+    """The whole resolved configuration of one run. The model, objective, train and sampler sections are
+    the family's own types (`FamilySpec.sections`: Cola's model section has `latent_dim`, AR's has not),
+    so build a config for a family with `Config.for_family(name)` or by setting `run.family` first."""
 
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: ModelConfig = field(default_factory=TokenModelConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -253,32 +247,65 @@ class Config:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
+    def __post_init__(self) -> None:
+        self.set_family(self.run.family)
+
+    @classmethod
+    def for_family(cls, family: str) -> Config:
+        """The default config of a family (its own section types at their defaults)."""
+        return cls(run=RunConfig(family=family))
+
+    def set_family(self, family: str) -> None:
+        """Make this a config of `family`: each family section becomes the family's type, keeping the values
+        of the fields the old and new types share (the token ids, a backbone's shape, the generic settings)."""
+        from cola_core.registry import get_family  # lazy: the registry imports this module
+
+        sections = get_family(family).sections
+        self.run.family = family
+        for name in FAMILY_SECTIONS:
+            kind = sections.get(name, BASE_SECTIONS[name])
+            current = getattr(self, name)
+            if type(current) is not kind:
+                shared = {f.name for f in dataclasses.fields(kind)}
+                setattr(self, name, kind(**{k: v for k, v in dataclasses.asdict(current).items() if k in shared}))
+
     def to_dict(self) -> dict[str, Any]:
         """Nested plain dict (JSON/TOML friendly)."""
         return dataclasses.asdict(self)
 
     def flat(self) -> dict[str, Any]:
-        """Flattened `section.field -> value` dict (for MLflow params and hashing)."""
+        """Flattened `section.field -> value` dict of the fields this config's family has (for MLflow params and
+        hashing)."""
         return {f"{s}.{k}": v for s, sec in self.to_dict().items() for k, v in sec.items()}
 
     def hash(self, exclude_sections: tuple[str, ...] = ("run",)) -> str:
         """Short stable hash of everything that changes what is trained (bookkeeping excluded, the family kept).
-        A field added after runs were named enters it only when it differs from its default
-        (`ADDED_FIELDS`), so existing run directories keep their names."""
+
+        It covers the fields this family's sections have and nothing another family defines. Run directories
+        were named when one flat section served every family; so that they keep their names, every field of
+        that flat config this family lacks enters as the constant it then had (`FLAT_ERA_FIELDS`): a constant,
+        so no change to another family's fields or defaults renames a run. A field added since enters only when
+        it differs from its default (`ADDED_FIELDS`)."""
         flat = {
             k: v
             for k, v in self.flat().items()
             if k.split(".")[0] not in exclude_sections and not (k in ADDED_FIELDS and v == ADDED_FIELDS[k])
         }
+        for key, value in FLAT_ERA_FIELDS.items():
+            if key.split(".")[0] not in exclude_sections:
+                flat.setdefault(key, value)
         flat["run.family"] = self.run.family
         return hashlib.sha256(json.dumps(flat, sort_keys=True).encode()).hexdigest()[:10]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Config:
-        """Build from a nested dict (unknown keys are an error)."""
-        cfg = cls()
-        apply_overrides(cfg, flatten(data))
-        return cfg
+        """Build from a nested dict as `to_dict` wrote it. Unknown keys are an error, except the flat config's
+        fields this family lacks (`FLAT_ERA_FIELDS`): config files written before sections were per family
+        carry every family's fields, and those this family never read are dropped."""
+        flat = flatten(data)
+        cfg = cls.for_family(str(flat.get("run.family", RunConfig.family)))
+        own = set(cfg.flat())
+        return apply_overrides(cfg, {k: v for k, v in flat.items() if k in own or k not in FLAT_ERA_FIELDS})
 
     def save(self, path: str | Path) -> None:
         """Write as JSON (atomically)."""
@@ -288,14 +315,18 @@ class Config:
 
     @classmethod
     def load(cls, path: str | Path) -> Config:
-        """Read a config written by `save`."""
+        """Read a config written by `save` (also one written before sections were per family)."""
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
 SECTIONS = tuple(f.name for f in dataclasses.fields(Config))
-ADDED_FIELDS: dict[str, Any] = {"optim.name": "adamw"}
-"""Fields added after run directories were named by `Config.hash`, with the default they are hashed
-away at (a run that leaves them at it keeps its old name)."""
+BASE_SECTIONS: dict[str, type] = {
+    "model": ModelConfig,
+    "objective": ObjectiveConfig,
+    "train": TrainConfig,
+    "sampler": SamplerConfig,
+}
+"""A family section's type when the family names none in `FamilySpec.sections`."""
 
 
 def flatten(nested: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -353,12 +384,18 @@ def _coerce(key: str, value: Any, tp: type) -> Any:
 
 
 def set_key(cfg: Config, key: str, value: Any) -> None:
-    """Set one dotted key (`optim.lr`) with type coercion; unknown keys raise ConfigError."""
+    """Set one dotted key (`optim.lr`) with type coercion; unknown keys raise ConfigError. `run.family` also
+    gives the family sections the family's types (`Config.set_family`)."""
     parts = key.split(".")
     if len(parts) != 2 or parts[0] not in SECTIONS:
         raise ConfigError(f"unknown config key {key!r}: keys look like SECTION.FIELD with SECTION in {SECTIONS}")
+    if key == "run.family":
+        cfg.set_family(_coerce(key, value, str))
+        return
     section = getattr(cfg, parts[0])
     names = {f.name for f in dataclasses.fields(section)}
+    if key in FLAT_ERA_FIELDS and parts[1] not in names:
+        raise ConfigError(f"{key!r} is not a setting of family {cfg.run.family!r} (another family's field)")
     if parts[1] not in names:
         close = [n for n in names if n.startswith(parts[1][:3])]
         hint = f" (did you mean {', '.join(sorted(close))}?)" if close else ""
@@ -367,10 +404,22 @@ def set_key(cfg: Config, key: str, value: Any) -> None:
 
 
 def apply_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
-    """Apply a flat `{dotted.key: value}` mapping in place; returns cfg for chaining."""
-    for key, value in overrides.items():
+    """Apply a flat `{dotted.key: value}` mapping in place (`run.family` first, so the keys after it address the
+    family's sections); returns cfg for chaining."""
+    for key, value in sorted(overrides.items(), key=lambda kv: kv[0] != "run.family"):
         set_key(cfg, key, value)
     return cfg
+
+
+_S = typing.TypeVar("_S")
+
+
+def section_as(section: Any, kind: type[_S]) -> _S:
+    """`section` typed as a family's own section type `kind`, for the family's code (ConfigError naming both
+    types when the config is another family's: set `run.family` first)."""
+    if not isinstance(section, kind):
+        raise ConfigError(f"a {type(section).__name__} is not a {kind.__name__} (set run.family first)")
+    return section
 
 
 def parse_set_args(items: list[str]) -> dict[str, str]:

@@ -169,7 +169,7 @@ def matched_ffn_hidden(p: Preset) -> int:
         return p.ar_ffn_hidden
     cola = get_family("cola")
     assert cola.preset_shape is not None  # Cola sizes the preset ladder
-    target = cola.count_params(apply_overrides(Config(), cola.preset_shape(p)).model).backbone
+    target = cola.count_params(apply_overrides(Config.for_family("cola"), cola.preset_shape(p)).model).backbone
     d = p.dim
     # non_embedding(AR) = L * (2d + 4d^2 + 3 d f) + d  ->  solve for f
     per_layer = (target - d) / p.ar_layers
@@ -205,7 +205,8 @@ def resolve_config(
     """Family + preset + user overrides (applied last) -> a validated Config."""
     overrides_of_preset = preset_overrides(preset, family)  # first: clear errors for an unknown family or preset
     cfg = base or Config()
-    cfg.run.family, cfg.run.preset = family, ALIASES.get(preset, preset)
+    cfg.set_family(family)
+    cfg.run.preset = ALIASES.get(preset, preset)
     apply_overrides(cfg, overrides_of_preset)
     apply_overrides(cfg, overrides or {})
     return validate(cfg)

@@ -104,6 +104,9 @@ class FamilySpec(Generic[ModelT]):
     """Learning-rate multiplier of a named group at a step (Cola: VAE ratio, interval freezing)."""
     prepare: Callable[[ModelT, Config, Callable[[], torch.Tensor]], None] | None = None
     """One-off set-up on a fresh run that needs data (Cola Stage 2: latent shift/scale)."""
+    prepare_batches: Callable[[Config], int] | None = None
+    """How many micro-batches `prepare` draws (a distributed run reads only enough shards for them); None:
+    it may draw from the whole train split."""
     check_train_config: Callable[[Config], None] | None = None
     """Raises ConfigError for a config that cannot start training (checked before anything is written)."""
     eval_loss: Callable[[ModelT, torch.Tensor, Config], dict[str, float]] | None = None
@@ -142,6 +145,11 @@ class FamilySpec(Generic[ModelT]):
     networks: Callable[[ModelT], dict[str, nn.Module]] | None = None
     """Named sub-networks whose forward passes sampling benchmarks time (Cola: dit, decoder, encoder);
     None: the whole model, as `model`."""
+    sections: dict[str, type] = field(default_factory=dict)
+    """The family's own config section types by section name (`model`, `objective`, `train`, `sampler`),
+    each a subclass of the shared base in `cola_core.config` (Cola: `ColaModelConfig`, ...). A section not
+    named is the base (the model section: token ids only). A run's config holds exactly these fields, and its
+    name (`Config.hash`) covers nothing else."""
     export_formats: dict[str, ExportFormat] = field(default_factory=dict)
     """`python -m jobs.export --format NAME` for this family (AR/LLaDA: `llama`, a Hugging Face Llama
     checkpoint; Cola: `cola`, VAE + DiT safetensors); empty: the family cannot be exported."""

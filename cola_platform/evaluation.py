@@ -194,7 +194,7 @@ def evaluate_run(loaded: LoadedRun, req: EvalRequest) -> dict[str, Any]:
         "items": req.items,
         "seed": req.seed,
         "max_new_tokens": req.max_new_tokens,
-        "patch_size": loaded.cfg.model.patch_size,
+        "patch_size": loaded.cfg.model.tokens_per_position(),
         "generations": str(req.generations_dir) if req.generations_dir and generated_tasks else None,
     }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
+from cola_core.config import BackboneConfig, section_as
 from cola_core.presets import preset_names, resolve_config
 from cola_core.registry import family_names, get_family
 from jobs._cli import Parser, run_main
@@ -22,19 +23,22 @@ def ladder(vocab_size: int, seq_len: int | None = None) -> list[dict[str, Any]]:
     for preset in preset_names():
         for family in family_names():
             spec = get_family(family)
+            if spec.preset_shape is None:
+                continue  # not on the ladder
             over: dict[str, Any] = {"model.vocab_size": vocab_size, **spec.ladder_overrides}  # Cola: joint Stage 2
             if seq_len:
                 over["data.seq_len"] = seq_len
             cfg = resolve_config(family, preset, over)
             counts = spec.count_params(cfg.model)
+            backbone = section_as(cfg.model, BackboneConfig)  # a family with a preset shape has a backbone
             rows.append(
                 {
                     "preset": preset,
                     "family": family,
                     "seq_len": cfg.data.seq_len,
-                    "dim": cfg.model.dim,
-                    "n_layers": cfg.model.n_layers,
-                    "ffn_hidden": cfg.model.backbone_ffn(),
+                    "dim": backbone.dim,
+                    "n_layers": backbone.n_layers,
+                    "ffn_hidden": backbone.backbone_ffn(),
                     "params_total": counts.total,
                     "params_non_embedding": counts.non_embedding,
                     "params_backbone": counts.backbone,

@@ -55,6 +55,7 @@ def stream_text(chunks: Iterator[list[int]], decode: Callable[[list[int]], str],
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from cola_platform.evaluation import sampler_settings
     from cola_platform.training.export import load_run
 
     setup_logging()
@@ -91,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "completion": text,
                     "tokens": len(ids),
                     "seconds": round(seconds, 3),
-                    "sampler": {k: getattr(cfg.sampler, k) for k in ("steps", "cfg", "temperature")},
+                    "sampler": sampler_settings(loaded.spec, cfg.sampler),
                 }
             )
         )

@@ -152,7 +152,13 @@ def run_config(
         "train.workers": study.workers,
         "train.zero_stage": study.zero_stage,
     }
-    return resolve_config(family, preset, over)
+    try:
+        return resolve_config(family, preset, over)
+    except ConfigError as err:
+        foreign = [k for k in study.overrides if k not in Config.for_family(family).flat()]
+        if foreign:  # a shared override only some families have
+            raise ConfigError(f"{err}: move {', '.join(foreign)} from [overrides] to [overrides.<family>]") from None
+        raise
 
 
 def plan_run(

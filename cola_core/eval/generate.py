@@ -52,9 +52,10 @@ def make_truncation_counter(cfg: Config, tokenizer: TextTokenizer, max_new_token
 
 
 def make_remainders_fn(cfg: Config, tokenizer: TextTokenizer, max_new_tokens: int) -> RemaindersFn | None:
-    """prompts -> prompt length in tokens modulo `model.patch_size`, counted on the ids the sampler
-    gets (after truncation; a blank prompt is the one EOS that starts a document); None when p = 1."""
-    p = cfg.model.patch_size
+    """prompts -> prompt length in tokens modulo the tokens per model position p (Cola: `model.patch_size`),
+    counted on the ids the sampler gets (after truncation; a blank prompt is the one EOS that starts a
+    document); None when p = 1."""
+    p = cfg.model.tokens_per_position()
     if p <= 1:
         return None
     limit = max_prompt_tokens(cfg, max_new_tokens)

@@ -20,7 +20,7 @@ from cola_core.nn.llama_layout import (
     rms_norm_eps,
     to_llama_tensors,
 )
-from cola_core.nn.token_model import TokenTransformer
+from cola_core.nn.token_model import TokenTransformer, token_model_config
 
 BIDIRECTIONAL_NOTE = (
     "Bidirectional mask predictor, not a causal language model: every position attends to every "
@@ -44,7 +44,7 @@ def llama_format(family: str, build: Callable[[Config], TokenTransformer], bidir
     """The `llama` ExportFormat of a family whose model `build(cfg)` is a `TokenTransformer`."""
 
     def write(model: nn.Module, cfg: Config) -> ExportFiles:
-        m = cfg.model
+        m = token_model_config(cfg.model)
         tensors = {k: tensor_copy(v) for k, v in to_llama_tensors(model.state_dict(), m).items()}
         config = llama_config(m, cfg.data.seq_len, rms_norm_eps(model))
         files = {"config.json": config}
@@ -56,14 +56,13 @@ def llama_format(family: str, build: Callable[[Config], TokenTransformer], bidir
 
     def read(files: ExportFiles) -> tuple[Config, nn.Module]:
         hf = files.json["config.json"]
-        cfg = Config()
-        cfg.run.family = family
+        cfg = Config.for_family(family)
         apply_overrides(cfg, model_overrides_from_llama(hf))
         cfg.data.seq_len = hf["max_position_embeddings"]
         if "mask_token_id" in hf:
             cfg.model.mask_id = hf["mask_token_id"]
         model = build(cfg)
-        model.load_state_dict(from_llama_tensors(files.tensors["model.safetensors"], cfg.model))
+        model.load_state_dict(from_llama_tensors(files.tensors["model.safetensors"], token_model_config(cfg.model)))
         return cfg, model.eval()
 
     kind = "bidirectional mask predictor; see the note in config.json" if bidirectional else "causal LM"

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from cola_core.config import ConfigError, ModelConfig
+from cola_core.config import ConfigError, TokenModelConfig
 
 # Per layer: our name under `stack.blocks.{i}.` -> HF's under `model.layers.{i}.` (qkv is split apart).
 _LAYER = {
@@ -43,7 +43,7 @@ def _names(n_layers: int, tied: bool) -> dict[str, str]:
     return names
 
 
-def to_llama_tensors(state: dict[str, torch.Tensor], m: ModelConfig) -> dict[str, torch.Tensor]:
+def to_llama_tensors(state: dict[str, torch.Tensor], m: TokenModelConfig) -> dict[str, torch.Tensor]:
     """Our `TokenTransformer` state dict -> HF `LlamaForCausalLM` tensors (the same tensors, renamed;
     qkv split). Raises ValueError on a tensor the map does not know (e.g. a bias), so nothing is dropped."""
     names = _names(m.n_layers, m.tie_embeddings)
@@ -59,7 +59,7 @@ def to_llama_tensors(state: dict[str, torch.Tensor], m: ModelConfig) -> dict[str
     return out
 
 
-def from_llama_tensors(tensors: dict[str, torch.Tensor], m: ModelConfig) -> dict[str, torch.Tensor]:
+def from_llama_tensors(tensors: dict[str, torch.Tensor], m: TokenModelConfig) -> dict[str, torch.Tensor]:
     """HF Llama tensors -> our `TokenTransformer` state dict (the inverse of `to_llama_tensors`)."""
     names = _names(m.n_layers, m.tie_embeddings)
     missing = sorted(set(names.values()) - set(tensors))
@@ -74,7 +74,7 @@ def from_llama_tensors(tensors: dict[str, torch.Tensor], m: ModelConfig) -> dict
     return state
 
 
-def llama_config(m: ModelConfig, max_positions: int, rms_norm_eps: float) -> dict[str, Any]:
+def llama_config(m: TokenModelConfig, max_positions: int, rms_norm_eps: float) -> dict[str, Any]:
     """The `config.json` of a HF `LlamaForCausalLM` with our model's shape. EOS doubles as BOS: training
     packs documents with EOS between them, so a document starts after an EOS."""
     return {

@@ -5,16 +5,22 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cola_core.config import ModelConfig
+from cola_core.config import ModelConfig, TokenModelConfig, section_as
 from cola_core.nn.attention import KVCache
 from cola_core.nn.transformer import TransformerStack, init_linear_weights
+
+
+def token_model_config(m: ModelConfig) -> TokenModelConfig:
+    """A model section as the AR / LLaDA `TokenModelConfig` (ConfigError for another family's section)."""
+    return section_as(m, TokenModelConfig)
 
 
 class TokenTransformer(nn.Module):
     """Embedding -> pre-norm transformer stack -> vocabulary head."""
 
-    def __init__(self, m: ModelConfig):
+    def __init__(self, model_config: ModelConfig):
         super().__init__()
+        m = token_model_config(model_config)
         self.embed = nn.Embedding(m.vocab_size, m.dim)
         self.stack = TransformerStack(m.dim, m.n_layers, m.n_heads, m.backbone_ffn(), m.rope_theta)
         self.head = nn.Linear(m.dim, m.vocab_size, bias=False)
@@ -46,8 +52,9 @@ class TokenTransformer(nn.Module):
         return self.head(h if logits_for is None else h[:, logits_for])
 
 
-def token_transformer_params(m: ModelConfig) -> tuple[int, int]:
+def token_transformer_params(model_config: ModelConfig) -> tuple[int, int]:
     """(total, non_embedding) parameters of `TokenTransformer(m)`, counted from the config."""
+    m = token_model_config(model_config)
     d, f = m.dim, m.backbone_ffn()
     per_layer = 2 * d + 4 * d * d + 3 * d * f  # two RMSNorms, qkv + proj, SwiGLU
     non_embedding = m.n_layers * per_layer + d  # + final norm
@@ -55,13 +62,14 @@ def token_transformer_params(m: ModelConfig) -> tuple[int, int]:
     return non_embedding + embedding, non_embedding
 
 
-def token_transformer_forward_flops(m: ModelConfig, seq_len: int) -> float:
+def token_transformer_forward_flops(model_config: ModelConfig, seq_len: int) -> float:
     """Forward matmul FLOPs per token: 2 x every weight matrix + dense attention scores (4 * T * d per layer).
 
     SDPA computes all T x T scores even under a causal mask, so attention is counted dense. This is
     what `torch.utils.flop_counter.FlopCounterMode` reports under the MATH SDPA backend (on CPU it
     reports 0 for the fused kernels, so the FLOPs tests pin the MATH backend).
     """
+    m = token_model_config(model_config)
     d, f = m.dim, m.backbone_ffn()
     matmul_params = m.n_layers * (4 * d * d + 3 * d * f) + m.vocab_size * d  # head; the embedding is a lookup
     return 2.0 * matmul_params + m.n_layers * 4.0 * seq_len * d

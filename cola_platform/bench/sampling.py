@@ -221,8 +221,8 @@ def bench_sampling(
             figures = _measure_variant(family, cfg, batch, prompt_len, new_tokens, repeats)
             out["runs"][key] = {
                 "family": family,
-                "steps": cfg.sampler.steps,
-                "cfg": cfg.sampler.cfg,
+                "steps": getattr(cfg.sampler, "steps", None),  # None: the family has no denoising steps (AR)
+                "cfg": getattr(cfg.sampler, "cfg", None),
                 "batch_size": cfg.sampler.batch_size,
                 **figures,
             }

@@ -132,19 +132,20 @@ def _setup_process(cfg: Config, local_world: int) -> None:
 def prepare_on_rank0(trainable: Trainable, cfg: Config, manifest: Manifest, rank: int) -> None:
     """The family's one-off data-dependent set-up (Cola Stage 2 latent stats), then rank 0's buffers everywhere.
 
-    Reads only the first train shards (enough rows for the statistics), not the whole split.
+    Reads only the first train shards when the family says how many batches it draws (`prepare_batches`).
     """
-    t = cfg.train
+    t, spec = cfg.train, trainable.spec
+    assert spec.prepare is not None  # the only caller checks it first
     if rank == 0:
-        need, arrays = t.latent_stats_batches * t.micro_batch_size, []
+        batches = spec.prepare_batches(cfg) if spec.prepare_batches is not None else None
+        need, arrays = (batches * t.micro_batch_size if batches is not None else None), []
         for shard in manifest.split_shards("train"):
             arrays.append(read_shard(cfg.data.path, shard, manifest.seq_len))
-            if sum(len(a) for a in arrays) >= need:
+            if need is not None and sum(len(a) for a in arrays) >= need:
                 break
         rows = np.concatenate(arrays)
         stream = ArrayBatchStream(rows, min(t.micro_batch_size, len(rows)), t.seed + 1)
-        assert trainable.spec.prepare is not None  # the only caller checks it first
-        trainable.spec.prepare(trainable.model, cfg, stream.next_batch)
+        spec.prepare(trainable.model, cfg, stream.next_batch)
     if torch.distributed.is_initialized():
         nccl = torch.distributed.get_backend() == "nccl"
         device = torch.device("cuda", torch.cuda.current_device()) if nccl else torch.device("cpu")

@@ -79,8 +79,7 @@ def test_every_model_supports_module_apply():
     from cola_core.registry import family_names, get_family
 
     for family in family_names():
-        cfg = Config()
-        cfg.run.family = family
+        cfg = Config.for_family(family)
         cfg.train.stage = 2
         seen: list = []
         get_family(family).build_model(cfg).apply(seen.append)

@@ -13,10 +13,9 @@ from cola_core.registry import get_family
 
 def tiny_cfg(**over) -> Config:
     cfg = apply_overrides(
-        Config(),
+        Config.for_family("ar"),
         {"model.vocab_size": 97, "model.dim": 32, "model.n_heads": 4, "model.n_layers": 2, "data.seq_len": 24, **over},
     )
-    cfg.run.family = "ar"
     return cfg
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from cola_core.config import ObjectiveConfig
+from cola_core.families.cola.config import ColaObjectiveConfig
 from cola_core.families.cola.flow import clean_prefix_pins, fm_branch, interpolate, sample_t
 
 
@@ -24,7 +24,7 @@ class OracleVelocity(nn.Module):
 
 def test_fm_loss_is_zero_for_the_true_velocity_and_pinned_tokens_are_excluded() -> None:
     torch.manual_seed(0)
-    ocfg = ObjectiveConfig(noise_loc=0.0, clean_prefix_prob=0.5)
+    ocfg = ColaObjectiveConfig(noise_loc=0.0, clean_prefix_prob=0.5)
     zn = torch.randn(8, 12, 6, dtype=torch.float64)
     out = fm_branch(OracleVelocity(), zn, ocfg, block_size=4, generator=torch.Generator().manual_seed(1))
     assert (~out.loss_mask).any(), "the test needs pinned positions"
@@ -35,19 +35,19 @@ def test_fm_loss_is_zero_for_the_true_velocity_and_pinned_tokens_are_excluded() 
 
 def test_fm_loss_is_positive_for_a_wrong_velocity() -> None:
     zn = torch.randn(4, 8, 6)
-    out = fm_branch(lambda x, t, p, m: torch.zeros_like(x), zn, ObjectiveConfig(), block_size=4)
+    out = fm_branch(lambda x, t, p, m: torch.zeros_like(x), zn, ColaObjectiveConfig(), block_size=4)
     assert out.loss.item() > 0.5
 
 
 @pytest.mark.parametrize("loc", [-1.0, 0.0, 1.0, 2.3])
 def test_logit_normal_median_is_sigmoid_loc(loc: float) -> None:
-    t = sample_t(40000, ObjectiveConfig(noise_loc=loc, noise_scale=1.0), torch.Generator().manual_seed(0))
+    t = sample_t(40000, ColaObjectiveConfig(noise_loc=loc, noise_scale=1.0), torch.Generator().manual_seed(0))
     assert abs(t.median().item() - 1.0 / (1.0 + math.exp(-loc))) < 0.01
     assert t.min() > 0 and t.max() < 1
 
 
 def test_uniform_time_sampling() -> None:
-    t = sample_t(40000, ObjectiveConfig(t_sampling="uniform"), torch.Generator().manual_seed(0))
+    t = sample_t(40000, ColaObjectiveConfig(t_sampling="uniform"), torch.Generator().manual_seed(0))
     assert abs(t.mean().item() - 0.5) < 0.01 and abs(t.median().item() - 0.5) < 0.01
 
 

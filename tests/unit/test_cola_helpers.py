@@ -10,8 +10,7 @@ from cola_core.families.cola.model import ColaModel, build_cola_model
 
 def tiny_cfg(stage: int = 2, evolution: str = "scratch", **model) -> Config:
     """A very small Cola config (CPU, milliseconds per step)."""
-    cfg = Config()
-    cfg.run.family = "cola"
+    cfg = Config.for_family("cola")
     cfg.train.stage, cfg.train.latent_evolution = stage, evolution
     cfg.data.seq_len = 16
     m = cfg.model

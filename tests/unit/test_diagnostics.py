@@ -182,8 +182,7 @@ def _family_cfg(family: str) -> Config:
         cfg = tiny_cfg()
         cfg.sampler.steps = 2
     else:
-        cfg = Config()
-        cfg.run.family = family
+        cfg = Config.for_family(family)
         cfg.model.vocab_size, cfg.model.dim, cfg.model.n_heads, cfg.data.seq_len = 40, 32, 4, 16
         cfg.sampler.cfg = 0.0
     cfg.model.eos_id, cfg.model.mask_id = 0, 2

@@ -34,8 +34,7 @@ def llada_run(tmp_path_factory) -> Path:
     manifest = prepare_texts(
         PrepareSpec(out=str(root / "data"), seq_len=SEQ_LEN, vocab_size=300, source="test", val_fraction=0.1), texts
     )
-    cfg = Config()
-    cfg.run.family = "llada"
+    cfg = Config.for_family("llada")
     apply_overrides(
         cfg,
         {

@@ -41,8 +41,7 @@ def data(tmp_path_factory):
 def train(data, root: Path, family: str, **over) -> Path:
     """A 3-step in-process run of `family` in root/family; returns the run directory."""
     data_dir, manifest = data
-    cfg = Config()
-    cfg.run.family = family
+    cfg = Config.for_family(family)
     apply_overrides(
         cfg,
         {

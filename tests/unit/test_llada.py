@@ -24,12 +24,11 @@ V, EOS, PAD, MASK = 32, 0, 1, 2
 
 def tiny_cfg(**overrides: Any) -> Config:
     """A small LLaDA config that runs in milliseconds on CPU."""
-    cfg = Config()
+    cfg = Config.for_family("llada")
     m = cfg.model
     m.vocab_size, m.eos_id, m.pad_id, m.mask_id = V, EOS, PAD, MASK
     m.dim, m.n_layers, m.n_heads = 32, 2, 4
     cfg.data.seq_len = 16
-    cfg.run.family = "llada"
     cfg.sampler.cfg = 0.0
     for key, value in overrides.items():
         section, name = key.split("__")

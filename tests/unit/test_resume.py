@@ -26,8 +26,7 @@ def data(tmp_path_factory):
 
 
 def make_cfg(data_dir, manifest, family="ar", optimizer="adamw") -> Config:
-    cfg = Config()
-    cfg.run.family = family
+    cfg = Config.for_family(family)
     apply_overrides(
         cfg,
         {

@@ -18,7 +18,7 @@ def tiny_token_model(tok: TextTokenizer, family: str, seq_len: int, **overrides)
     """(config, model in eval mode) of a token-level family (`ar`, `llada`) sized for milliseconds per call,
     with the tokenizer's special ids; the weights are seeded (torch.manual_seed(0))."""
     cfg = apply_overrides(
-        Config(),
+        Config.for_family(family),
         {
             "model.vocab_size": tok.vocab_size,
             "model.dim": 32,
@@ -30,6 +30,5 @@ def tiny_token_model(tok: TextTokenizer, family: str, seq_len: int, **overrides)
             **overrides,
         },
     )
-    cfg.run.family = family
     torch.manual_seed(0)
     return cfg, get_family(family).build_model(cfg).eval()

@@ -5,6 +5,7 @@ from cola_core.families.ar.likelihood import ar_score_tokens
 from cola_core.families.ar.model import build_ar_model
 from cola_core.families.ar.objective import NextTokenLoss, ar_eval_loss
 from cola_core.families.ar.sampler import ARSampler
+from cola_core.config import TokenModelConfig
 from cola_core.nn.llama_export import llama_format
 from cola_core.presets import matched_shape
 from cola_core.registry import FamilySpec, register_family
@@ -21,6 +22,7 @@ SPEC = register_family(
         readable_metric="nll_per_token",
         score_tokens=ar_score_tokens,
         preset_shape=matched_shape,
+        sections={"model": TokenModelConfig},
         export_formats={"llama": llama_format("ar", build_ar_model)},
     )
 )

@@ -7,10 +7,12 @@ Public API:
 * `cola_diagnostics`: context gain, the ideal context-free loss, decoder and prior probes;
 * `ColaSampler(model, cfg)`; `cola_param_counts`, `cola_flops_per_token`, `sampling_flops_per_token`;
 * `check_cola_config`, `cola_preset_shape`, `cola_networks`: the config check, preset shape and timed networks;
+* `ColaModelConfig` & co. (`cola_core.families.cola.config`): its config sections;
 * `COLA_FORMAT`: the `cola` export format (VAE + DiT safetensors and the config).
 """
 
 from cola_core.families.cola.accounting import cola_flops_per_token, cola_param_counts, sampling_flops_per_token
+from cola_core.families.cola.config import COLA_SECTIONS
 from cola_core.families.cola.diagnostics import cola_diagnostics
 from cola_core.families.cola.export import COLA_FORMAT
 from cola_core.families.cola.hooks import check_cola_config, cola_networks, cola_preset_shape
@@ -20,6 +22,7 @@ from cola_core.families.cola.model import (
     ColaModel,
     build_cola_model,
     check_train_config,
+    latent_stats_batches,
     needs_stage1,
     prepare_latent_stats,
 )
@@ -59,6 +62,7 @@ SPEC = register_family(
         param_groups=cola_param_groups,
         lr_scale=cola_lr_scale,
         prepare=prepare_latent_stats,
+        prepare_batches=latent_stats_batches,
         check_train_config=check_train_config,
         eval_loss=cola_eval_loss,
         diagnostics=cola_diagnostics,
@@ -72,6 +76,7 @@ SPEC = register_family(
         needs_stage1=needs_stage1,
         stage1_keys=STAGE1_KEYS,
         networks=cola_networks,
+        sections=COLA_SECTIONS,
         export_formats={"cola": COLA_FORMAT},
     )
 )

@@ -19,6 +19,7 @@ Biases, norms, softmax and elementwise ops are ignored (what `FlopCounterMode` c
 from __future__ import annotations
 
 from cola_core.config import Config, ModelConfig
+from cola_core.families.cola.config import ColaModelConfig, cola_model_config, cola_objective_config, cola_train_config
 from cola_core.registry import FlopsPerToken, ParamCounts
 
 
@@ -27,11 +28,11 @@ def _stack_params(width: int, layers: int, ffn: int) -> int:
     return layers * (2 * width + 4 * width * width + 3 * width * ffn) + width
 
 
-def _head_channels(m: ModelConfig) -> int:
+def _head_channels(m: ColaModelConfig) -> int:
     return m.latent_dim if m.fixed_logsnr() is not None else 2 * m.latent_dim
 
 
-def encoder_params(m: ModelConfig) -> int:
+def encoder_params(m: ColaModelConfig) -> int:
     """VAE encoder (embedding included)."""
     e, p = m.vae_dim, m.patch_size
     patch = (p * e * e + e) if p > 1 else 0
@@ -39,14 +40,14 @@ def encoder_params(m: ModelConfig) -> int:
     return m.vocab_size * e + patch + _stack_params(e, m.vae_layers, m.vae_ffn()) + head
 
 
-def decoder_params(m: ModelConfig) -> int:
+def decoder_params(m: ColaModelConfig) -> int:
     """VAE decoder (vocabulary head included)."""
     e, p = m.vae_dim, m.patch_size
     unpatch = (e * p * e + p * e) if p > 1 else 0
     return (m.latent_dim * e + e) + _stack_params(e, m.vae_layers, m.vae_ffn()) + unpatch + e + e * m.vocab_size
 
 
-def dit_params(m: ModelConfig) -> int:
+def dit_params(m: ColaModelConfig) -> int:
     """Block-causal DiT: in-projection, timestep MLP, adaLN-Zero blocks, final layer."""
     D, f, d, hd = m.dim, m.backbone_ffn(), m.latent_dim, m.dim // m.n_heads
     t_embed = (m.timestep_freq_dim * D + D) + 2 * (D * D + D)
@@ -57,8 +58,9 @@ def dit_params(m: ModelConfig) -> int:
     return (d * D + D) + t_embed + m.n_layers * (attn + mlp + ada) + final
 
 
-def cola_param_counts(m: ModelConfig) -> ParamCounts:
-    """Exact counts of the Stage-2 model built from `m` (see the module docstring)."""
+def cola_param_counts(model_config: ModelConfig) -> ParamCounts:
+    """Exact counts of the Stage-2 model built from a Cola model section (see the module docstring)."""
+    m = cola_model_config(model_config)
     vae = encoder_params(m) + decoder_params(m)
     dit = dit_params(m)
     vocab = 2 * m.vocab_size * m.vae_dim
@@ -70,7 +72,7 @@ def _stack_flops(width: int, layers: int, ffn: int, keys: int) -> float:
     return layers * (2.0 * (4 * width * width + 3 * width * ffn) + 4.0 * keys * width)
 
 
-def encoder_flops(m: ModelConfig, seq_len: int) -> float:
+def encoder_flops(m: ColaModelConfig, seq_len: int) -> float:
     """Encoder forward FLOPs per token."""
     e, p, n = m.vae_dim, m.patch_size, seq_len // m.patch_size
     patch = 2.0 * p * e * e if p > 1 else 0.0
@@ -78,7 +80,7 @@ def encoder_flops(m: ModelConfig, seq_len: int) -> float:
     return per_latent / p
 
 
-def decoder_flops(m: ModelConfig, seq_len: int) -> float:
+def decoder_flops(m: ColaModelConfig, seq_len: int) -> float:
     """Decoder forward FLOPs per token (vocabulary head included)."""
     e, p, n = m.vae_dim, m.patch_size, seq_len // m.patch_size
     unpatch = 2.0 * e * p * e if p > 1 else 0.0
@@ -86,7 +88,7 @@ def decoder_flops(m: ModelConfig, seq_len: int) -> float:
     return per_latent / p + 2.0 * e * m.vocab_size
 
 
-def dit_row_flops(m: ModelConfig, keys: int) -> float:
+def dit_row_flops(m: ColaModelConfig, keys: int) -> float:
     """DiT forward FLOPs of one latent row with `keys` attention keys (timestep MLP and adaLN included)."""
     D, f, d = m.dim, m.backbone_ffn(), m.latent_dim
     weights = d * D + (m.timestep_freq_dim * D + 2 * D * D) + m.n_layers * (4 * D * D + 2 * D * f + 6 * D * D)
@@ -96,14 +98,16 @@ def dit_row_flops(m: ModelConfig, keys: int) -> float:
 
 def _vae_parts(cfg: Config) -> tuple[float, float]:
     """(forward, train) FLOPs per token of the VAE side of the objective."""
-    m, L = cfg.model, cfg.data.seq_len
+    m, L = cola_model_config(cfg), cfg.data.seq_len
     enc, dec = encoder_flops(m, L), decoder_flops(m, L)
-    passes = 2 if cfg.objective.lambda_mask > 0 else 1
-    if cfg.train.stage == 2 and cfg.train.latent_evolution == "fixed_vae":
+    passes = 2 if cola_objective_config(cfg).lambda_mask > 0 else 1
+    if cfg.train.stage == 2 and cola_train_config(cfg).latent_evolution == "fixed_vae":
         return enc + dec, enc + dec  # frozen: one forward of each, no mask pass, no backward
     fwd, train = passes * (enc + dec), 3.0 * passes * (enc + dec)
     stage2_ref = (
-        cfg.train.stage == 2 and cfg.objective.lambda_ref > 0 and cfg.train.latent_evolution in ("joint", "interval")
+        cfg.train.stage == 2
+        and cola_objective_config(cfg).lambda_ref > 0
+        and cola_train_config(cfg).latent_evolution in ("joint", "interval")
     )
     if stage2_ref:
         fwd, train = fwd + enc, train + enc  # the frozen reference encoder: forward only
@@ -112,7 +116,7 @@ def _vae_parts(cfg: Config) -> tuple[float, float]:
 
 def cola_flops_per_token(cfg: Config) -> FlopsPerToken:
     """Forward and training FLOPs per data token of the configured stage's objective."""
-    m, L = cfg.model, cfg.data.seq_len
+    m, L = cola_model_config(cfg), cfg.data.seq_len
     fwd, train = _vae_parts(cfg)
     if cfg.train.stage == 2:
         n = L // m.patch_size
@@ -129,7 +133,7 @@ def sampling_flops_per_token(cfg: Config, with_cfg: bool) -> float:
     block only (block_size keys). The VAE decode and the t = 0 cache update run once per block, not
     per step, and are not included.
     """
-    m = cfg.model
+    m = cola_model_config(cfg)
     n = cfg.data.seq_len // m.patch_size
     blocks = max(1, n // m.block_size)
     per_latent = dit_row_flops(m, round(m.block_size * (blocks + 1) / 2))

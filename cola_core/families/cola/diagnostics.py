@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import torch
 
 from cola_core.config import Config
+from cola_core.families.cola.config import cola_sampler_config
 from cola_core.families.cola.flow import fm_mse, interpolate
 from cola_core.families.cola.masks import two_l_mask
 from cola_core.families.cola.model import ColaModel
@@ -161,7 +162,7 @@ def cola_diagnostics(model: ColaModel, tokens: torch.Tensor, cfg: Config) -> dic
     out = {"fm_ctx": fm_ctx, "fm_noctx": fm_noctx, "context_gain": fm_noctx - fm_ctx, "fm_ideal_free": ideal}
     for sigma in DECODER_SIGMAS:
         out[f"dec_acc_s{sigma:g}"] = decoder_probe(model, zn, tokens, sigma)
-    s, noise = cfg.sampler, torch.randn_like(zn)
+    s, noise = cola_sampler_config(cfg), torch.randn_like(zn)
 
     def probe(context: bool) -> float:
         sampled = prior_sample_teacher_forced(model, zn, s.steps, s.cfg, noise, context=context)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cola_core.config import ModelConfig
+from cola_core.families.cola.config import ColaModelConfig
 from cola_core.nn.attention import Attention, KVCache
 from cola_core.nn.mlp import GeluMLP
 from cola_core.nn.timestep import TimestepEmbedder, sinusoidal_features
@@ -83,7 +83,7 @@ class FinalLayer(nn.Module):
 class BlockCausalDiT(nn.Module):
     """Velocity model v(z_t, t) over normalised latents; masks, positions and caches come from the caller."""
 
-    def __init__(self, m: ModelConfig):
+    def __init__(self, m: ColaModelConfig):
         super().__init__()
         self.in_proj = nn.Linear(m.latent_dim, m.dim)
         self.t_embed = TimestepEmbedder(m.dim, m.timestep_freq_dim)

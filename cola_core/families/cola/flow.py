@@ -12,12 +12,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from cola_core.config import ObjectiveConfig
+from cola_core.families.cola.config import ColaObjectiveConfig
 from cola_core.families.cola.masks import two_l_mask
 
 
 def sample_t(
-    batch: int, ocfg: ObjectiveConfig, generator: torch.Generator | None = None, device: torch.device | None = None
+    batch: int, ocfg: ColaObjectiveConfig, generator: torch.Generator | None = None, device: torch.device | None = None
 ) -> torch.Tensor:
     """One time per sequence, (B,): sigmoid(loc + scale * N(0, 1)) (`logit_normal`) or U(0, 1)."""
     if ocfg.t_sampling == "uniform":
@@ -79,7 +79,11 @@ class FMBranch:
 
 
 def fm_branch(
-    dit: nn.Module, zn: torch.Tensor, ocfg: ObjectiveConfig, block_size: int, generator: torch.Generator | None = None
+    dit: nn.Module,
+    zn: torch.Tensor,
+    ocfg: ColaObjectiveConfig,
+    block_size: int,
+    generator: torch.Generator | None = None,
 ) -> FMBranch:
     """Flow-matching loss of the block-causal DiT on normalised latents `zn` (B, n, C) in the 2L layout.
 

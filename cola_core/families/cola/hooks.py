@@ -7,13 +7,14 @@ from typing import Any
 from torch import nn
 
 from cola_core.config import Config, ConfigError
+from cola_core.families.cola.config import cola_model_config
 from cola_core.families.cola.model import ColaModel
 from cola_core.presets import Preset
 
 
 def check_cola_config(cfg: Config) -> None:
     """Raises ConfigError unless block_size x patch_size divides data.seq_len (whole blocks per sequence)."""
-    m = cfg.model
+    m = cola_model_config(cfg)
     if cfg.data.seq_len % (m.block_size * m.patch_size):
         what = f"model.block_size={m.block_size}" + (f" x model.patch_size={m.patch_size}" if m.patch_size > 1 else "")
         raise ConfigError(f"{what} must divide data.seq_len={cfg.data.seq_len}")

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from cola_core.config import Config
+from cola_core.families.cola.config import cola_objective_config
 from cola_core.families.cola.masks import two_l_mask
 from cola_core.families.cola.flow import fm_branch
 from cola_core.families.cola.model import ColaModel
@@ -105,7 +106,7 @@ def fm_loss_uniform(model: ColaModel, tokens: torch.Tensor, cfg: Config) -> floa
     trained with different `noise_loc`; this one weighs every noise level the same and, under the
     eval loop's fixed RNG, draws the same t and noise for every run: the RQ1 / noise-schedule metric.
     """
-    uniform = dataclasses.replace(cfg.objective, t_sampling="uniform", clean_prefix_prob=0.0)
+    uniform = dataclasses.replace(cola_objective_config(cfg), t_sampling="uniform", clean_prefix_prob=0.0)
     zn = model.normalize(model.vae.encode(tokens).mode())  # (B, n, C)
     assert model.dit is not None  # a Stage-2 model
     return fm_branch(model.dit, zn, uniform, model.block_size).loss.item()

@@ -18,6 +18,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from cola_core.config import Config, ConfigError
+from cola_core.families.cola.config import cola_model_config, cola_objective_config, cola_train_config
 from cola_core.families.cola.dit import BlockCausalDiT
 from cola_core.families.cola.vae import TextVAE, VAEEncoder
 
@@ -52,7 +53,7 @@ class ColaModel(nn.Module):
 
     def __init__(self, cfg: Config, with_dit: bool, with_ref: bool):
         super().__init__()
-        m = cfg.model
+        m = cola_model_config(cfg)
         self.block_size, self.patch_size, self.latent_dim = m.block_size, m.patch_size, m.latent_dim
         self.vae = TextVAE(m)
         self.dit = BlockCausalDiT(m) if with_dit else None
@@ -86,12 +87,16 @@ class ColaModel(nn.Module):
 
 def _has_reference(cfg: Config) -> bool:
     """Stage 2 keeps a frozen reference encoder unless the VAE is frozen, trained from scratch, or lambda_ref = 0."""
-    return cfg.train.stage == 2 and cfg.objective.lambda_ref > 0 and cfg.train.latent_evolution in ("joint", "interval")
+    return (
+        cfg.train.stage == 2
+        and cola_objective_config(cfg).lambda_ref > 0
+        and cola_train_config(cfg).latent_evolution in ("joint", "interval")
+    )
 
 
 def needs_stage1(cfg: Config) -> bool:
     """Whether the run trains on from a Stage-1 VAE (Stage 2, unless the VAE is trained from scratch)."""
-    return cfg.train.stage == 2 and cfg.train.latent_evolution != "scratch"
+    return cfg.train.stage == 2 and cola_train_config(cfg).latent_evolution != "scratch"
 
 
 def check_train_config(cfg: Config) -> None:
@@ -100,7 +105,7 @@ def check_train_config(cfg: Config) -> None:
         return
     if not cfg.run.init_from:
         raise ConfigError(
-            f"train.stage=2 with train.latent_evolution={cfg.train.latent_evolution!r} needs "
+            f"train.stage=2 with train.latent_evolution={cola_train_config(cfg).latent_evolution!r} needs "
             "run.init_from=<Stage-1 run dir> (or latent_evolution=scratch)"
         )
     _stage1_weights(cfg)
@@ -132,7 +137,7 @@ def build_cola_model(cfg: Config, load_stage1: bool = True) -> ColaModel:
         load_stage1_vae(model, cfg)
         if model.ref_encoder is not None:
             model.reset_reference()
-    if stage2 and cfg.train.latent_evolution == "fixed_vae":
+    if stage2 and cola_train_config(cfg).latent_evolution == "fixed_vae":
         model.vae.requires_grad_(False)
     return model
 
@@ -174,11 +179,16 @@ def load_stage1_vae(model: ColaModel, cfg: Config) -> None:
     log.info("loaded the Stage-1 VAE from %s", weights)
 
 
+def latent_stats_batches(cfg: Config) -> int:
+    """How many batches `prepare_latent_stats` draws (`FamilySpec.prepare_batches`)."""
+    return max(1, cola_train_config(cfg).latent_stats_batches)
+
+
 @torch.no_grad()
 def prepare_latent_stats(model: ColaModel, cfg: Config, next_batch: Callable[[], torch.Tensor]) -> None:
     """Estimate the per-channel latent shift (mean) and scale (1 / std) from posterior samples.
 
-    Runs on a fresh Stage-2 run over `cfg.train.latent_stats_batches` batches; a no-op in Stage 1.
+    Runs on a fresh Stage-2 run over `train.latent_stats_batches` batches; a no-op in Stage 1.
     Raises ConfigError when a Stage-2 run that should start from Stage 1 has no `run.init_from`.
     In data-parallel training every rank must end with the same values (broadcast from rank 0).
     """
@@ -191,7 +201,7 @@ def prepare_latent_stats(model: ColaModel, cfg: Config, next_batch: Callable[[],
     total = torch.zeros(model.latent_dim, dtype=torch.float64, device=device)
     total_sq = torch.zeros_like(total)
     count = 0
-    for _ in range(max(1, cfg.train.latent_stats_batches)):
+    for _ in range(latent_stats_batches(cfg)):
         z = model.vae.encode(next_batch().to(device)).sample().double().flatten(0, 1)  # (B*N, d)
         total += z.sum(0)
         total_sq += z.pow(2).sum(0)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cola_core.config import Config
+from cola_core.families.cola.config import cola_model_config, cola_objective_config, cola_train_config
 from cola_core.families.cola.flow import fm_branch
 from cola_core.families.cola.model import ColaModel
 from cola_core.families.cola.vae import Posterior, measure_logsnr
@@ -74,14 +75,14 @@ class ColaObjective:
         return self.stage2(model, tokens)
 
     def _mask_term(self, model: ColaModel, tokens: torch.Tensor) -> torch.Tensor:
-        o = self.cfg.objective
+        o = cola_objective_config(self.cfg)
         if o.lambda_mask <= 0:
             return torch.zeros((), device=tokens.device)
         return mask_loss(model, tokens, o.mask_ratio, self.cfg.model.mask_id)
 
     def stage1(self, model: ColaModel, tokens: torch.Tensor) -> LossOutput:
         """rec CE + beta * KL(q || N(0, I)) + lambda_mask * L_mask."""
-        o, p = self.cfg.objective, self.cfg.model.patch_size
+        o, p = cola_objective_config(self.cfg), cola_model_config(self.cfg).patch_size
         q = model.vae.encode(tokens)
         rec, acc = reconstruction(model, q.sample(), tokens)
         kl = kl_to_standard_normal(q, p)
@@ -98,8 +99,8 @@ class ColaObjective:
 
     def stage2(self, model: ColaModel, tokens: torch.Tensor) -> LossOutput:
         """Joint VAE + prior loss; with `fixed_vae` the VAE runs without gradients and its terms are dropped."""
-        o, p = self.cfg.objective, self.cfg.model.patch_size
-        frozen = self.cfg.train.latent_evolution == "fixed_vae"
+        o, p = cola_objective_config(self.cfg), cola_model_config(self.cfg).patch_size
+        frozen = cola_train_config(self.cfg).latent_evolution == "fixed_vae"
         with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
             q = model.vae.encode(tokens)
             z0 = q.sample()
@@ -148,7 +149,7 @@ def cola_lr_scale(cfg: Config, group: str, step: int) -> float:
     `fixed_vae` gives the VAE 0; `interval` gives it 0 on every other window of `interval_steps`
     steps, starting frozen (window 0: the DiT first adapts to the Stage-1 latents), then trainable.
     """
-    t = cfg.train
+    t = cola_train_config(cfg)
     if group != "vae" or t.stage == 1:
         return 1.0
     if t.latent_evolution == "fixed_vae":

@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 import torch
 
 from cola_core.config import Config, ConfigError
+from cola_core.families.cola.config import cola_sampler_config
 from cola_core.families.cola.masks import key_padding_mask, prefix_mask
 from cola_core.families.cola.model import ColaModel
 from cola_core.nn.attention import KVCache
@@ -113,7 +114,8 @@ class ColaSampler:
     def __init__(self, model: ColaModel, cfg: Config, use_cache: bool = True):
         if getattr(model, "dit", None) is None:
             raise ConfigError("sampling needs a Stage-2 Cola model (train.stage=2): a Stage-1 model has no DiT prior")
-        self.model, self.scfg, self.eos_id, self.use_cache = model, cfg.sampler, cfg.model.eos_id, use_cache
+        self.model, self.eos_id, self.use_cache = model, cfg.model.eos_id, use_cache
+        self.scfg = cola_sampler_config(cfg)
         self.bs, self.p = model.block_size, model.patch_size
         self.guided = self.scfg.cfg != 1.0
         self.last_latents: list[torch.Tensor] = []

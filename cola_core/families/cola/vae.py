@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cola_core.config import ModelConfig
+from cola_core.families.cola.config import ColaModelConfig
 from cola_core.families.cola.masks import key_padding_mask, vae_causal_mask
 from cola_core.nn.attention import KVCache
 from cola_core.nn.transformer import TransformerStack, init_linear_weights
@@ -46,7 +46,7 @@ def measure_logsnr(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 class VAEEncoder(nn.Module):
     """Tokens (B, L) -> Posterior over (B, L/p, d): embed -> patch -> causal stack -> Gaussian head."""
 
-    def __init__(self, m: ModelConfig):
+    def __init__(self, m: ColaModelConfig):
         super().__init__()
         self.patch_size, self.latent_dim = m.patch_size, m.latent_dim
         self.fixed_logsnr = m.fixed_logsnr()
@@ -80,7 +80,7 @@ class VAEEncoder(nn.Module):
 class VAEDecoder(nn.Module):
     """Latents (B, N, d) -> logits (B, N*p, V): Linear -> causal stack (KV cache) -> unpatch -> norm -> head."""
 
-    def __init__(self, m: ModelConfig):
+    def __init__(self, m: ColaModelConfig):
         super().__init__()
         self.patch_size = m.patch_size
         e = m.vae_dim
@@ -141,7 +141,7 @@ class VAEDecoder(nn.Module):
 class TextVAE(nn.Module):
     """Encoder + decoder; GPT-2 style init (normal 0.02, zero biases)."""
 
-    def __init__(self, m: ModelConfig):
+    def __init__(self, m: ColaModelConfig):
         super().__init__()
         self.encoder = VAEEncoder(m)
         self.decoder = VAEDecoder(m)

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cola_core.config import Config
+from cola_core.families.llada.config import llada_objective_config
 from cola_core.families.llada.objective import MaskedDiffusionLoss
 
 EVAL_MC_NUM = 8
@@ -87,7 +88,7 @@ def llada_eval_loss(model: nn.Module, tokens: torch.Tensor, cfg: Config) -> dict
     Both are upper-bound estimates of the NLL per token (nats). Draws come from the torch RNG, which
     the training loop fixes for every evaluation.
     """
-    objective = MaskedDiffusionLoss(cfg.model.mask_id, cfg.objective.llada_eps, random_length_prob=0.0)
+    objective = MaskedDiffusionLoss(cfg.model.mask_id, llada_objective_config(cfg).llada_eps, random_length_prob=0.0)
     out = objective(model, tokens)
     bound = nll_bound_per_token(model, tokens[:EVAL_SEQUENCES], cfg.model.mask_id)
     return {"eval_loss": out.loss.item(), "eval_masked_ce": out.metrics["masked_ce"], "nll_bound_per_token": bound}

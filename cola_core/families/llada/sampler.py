@@ -19,7 +19,7 @@ from functools import partial
 
 import torch
 
-from cola_core.config import SamplerConfig
+from cola_core.families.llada.config import LLaDASamplerConfig
 from cola_core.families.llada.model import LLaDAModel
 from cola_core.sampling import Steps, cut_rows, document_starts, drain, length_groups, new_chunks
 
@@ -74,7 +74,7 @@ class LLaDASampler:
     """Semi-autoregressive masked-diffusion sampler. Prompts of equal length are decoded together as
     one (B, T) batch (`sampler.batch_size` at most); equal lengths need no padding, so batching is exact."""
 
-    def __init__(self, model: LLaDAModel, scfg: SamplerConfig, mask_id: int, eos_id: int):
+    def __init__(self, model: LLaDAModel, scfg: LLaDASamplerConfig, mask_id: int, eos_id: int):
         if scfg.remasking not in ("low_confidence", "random"):
             raise ValueError(f"sampler.remasking={scfg.remasking!r} must be 'low_confidence' or 'random'")
         self.model, self.scfg, self.mask_id, self.eos_id = model, scfg, mask_id, eos_id
