@@ -34,17 +34,17 @@ def stage_configs(data: str, tag: str):
         "train.micro_batch_size": 4,
         "train.workers": 2,
         "train.zero_stage": 2,
-        "model.block_size": 1,
     }
+    cola = {**common, "model.block_size": 1}
     s1, manifest = config_for_data(
-        "cola", "tiny", data, {**common, "train.stage": 1, "train.steps": STAGE1_STEPS, "run.name": f"{tag}-stage1"}
+        "cola", "tiny", data, {**cola, "train.stage": 1, "train.steps": STAGE1_STEPS, "run.name": f"{tag}-stage1"}
     )
     s2, _ = config_for_data(
         "cola",
         "tiny",
         data,
         {
-            **common,
+            **cola,
             "train.stage": 2,
             "train.steps": STAGE2_STEPS,
             "train.ckpt_every": CKPT_EVERY,
