@@ -117,7 +117,7 @@ def test_fm_loss_uniform_does_not_depend_on_the_training_noise_location() -> Non
     for loc in (-1.0, 0.0, 2.5):
         cfg.objective.noise_loc = loc
         torch.manual_seed(3)
-        values.append(fm_loss_uniform(model, tokens, cfg))
+        values.append(fm_loss_uniform(model, tokens, cfg, model.block_size))
     assert values[0] == values[1] == values[2] > 0
     torch.manual_seed(3)
     cfg.objective.t_sampling = "logit_normal"

@@ -113,6 +113,26 @@ class ColaTrainConfig(TrainConfig):
     """`interval`: the VAE alternates frozen / trainable every this many steps."""
     latent_stats_batches: int = 8
     """Batches used to estimate the latent shift/scale at the start of Stage 2."""
+    block_size_probs: str = ""
+    """Stage 2: train the DiT at block sizes drawn per micro-batch, `SIZE:PROB,...` (e.g.
+    `4:0.25,8:0.5,16:0.25`), so one model samples at each of them (`sampler.block_size`); empty: always
+    `model.block_size`."""
+
+    def block_size_choices(self) -> list[tuple[int, float]]:
+        """`block_size_probs` parsed: [(size, probability), ...]; empty when not set."""
+        if not self.block_size_probs.strip():
+            return []
+        out = []
+        for item in self.block_size_probs.split(","):
+            size, sep, prob = item.partition(":")
+            try:
+                out.append((int(size), float(prob)))
+            except ValueError:
+                raise ConfigError(
+                    f"train.block_size_probs={self.block_size_probs!r}: {item.strip()!r} is not SIZE:PROB "
+                    "(e.g. 4:0.25,8:0.5,16:0.25)"
+                ) from None
+        return out
 
     def check(self) -> None:
         super().check()
@@ -120,6 +140,14 @@ class ColaTrainConfig(TrainConfig):
         one_of(self, "train", "latent_evolution", ("joint", "fixed_vae", "scratch", "interval"))
         non_negative(self, "train", ("vae_lr_ratio",))
         positive(self, "train", ("interval_steps", "latent_stats_batches"))
+        choices = self.block_size_choices()
+        key = f"train.block_size_probs={self.block_size_probs!r}"
+        if any(size <= 0 or prob <= 0 for size, prob in choices):
+            raise ConfigError(f"{key}: every size and probability must be positive")
+        if len({size for size, _ in choices}) != len(choices):
+            raise ConfigError(f"{key}: a block size is listed twice")
+        if choices and abs(sum(prob for _, prob in choices) - 1.0) > 1e-6:
+            raise ConfigError(f"{key}: the probabilities must sum to 1")
 
 
 @dataclass
@@ -132,11 +160,14 @@ class ColaSamplerConfig(SamplerConfig):
     """Classifier-free guidance weight: v_u + w (v_c - v_u)."""
     solver: str = "euler"
     """ODE solver: `euler` or `heun`."""
+    block_size: int = 0
+    """Latents per block when sampling and evaluating (ELBO, diagnostics); 0: `model.block_size`. A model
+    trained with `train.block_size_probs` samples at any of those sizes."""
 
     def check(self) -> None:
         super().check()
         positive(self, "sampler", ("steps",))
-        non_negative(self, "sampler", ("cfg",))
+        non_negative(self, "sampler", ("cfg", "block_size"))
         one_of(self, "sampler", "solver", ("euler", "heun"))
 
 

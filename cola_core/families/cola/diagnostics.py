@@ -37,17 +37,20 @@ from cola_core.config import Config
 from cola_core.families.cola.config import cola_sampler_config
 from cola_core.families.cola.flow import fm_mse, interpolate
 from cola_core.families.cola.masks import two_l_mask
-from cola_core.families.cola.model import ColaModel
+from cola_core.families.cola.model import ColaModel, eval_block_size
 
 DECODER_SIGMAS = (0.1, 0.3, 0.5, 1.0)
 
 
-def velocity(model: ColaModel, zn: torch.Tensor, z_t: torch.Tensor, t: torch.Tensor, context: bool) -> torch.Tensor:
-    """DiT velocity (B, n, d) on the noisy half of the 2L layout [zn clean | z_t at per-sequence t (B,)]."""
+def velocity(
+    model: ColaModel, zn: torch.Tensor, z_t: torch.Tensor, t: torch.Tensor, context: bool, block_size: int | None = None
+) -> torch.Tensor:
+    """DiT velocity (B, n, d) on the noisy half of the 2L layout [zn clean | z_t at per-sequence t (B,)], with
+    blocks of `block_size` latents (None: `model.block_size`)."""
     B, n, _ = zn.shape
     pos = torch.arange(n, device=zn.device)
     t_all = torch.cat([torch.zeros(B, n, device=zn.device), t[:, None].expand(B, n)], dim=1)  # (B, 2n)
-    mask = two_l_mask(n, model.block_size, zn.device, context=context)
+    mask = two_l_mask(n, block_size or model.block_size, zn.device, context=context)
     assert model.dit is not None  # a Stage-2 model (callers return early for a Stage-1 one)
     return model.dit(torch.cat([zn, z_t], dim=1), t_all, torch.cat([pos, pos]), mask)[:, n:]  # (B, n, d)
 
@@ -110,6 +113,7 @@ def prior_sample_teacher_forced(
     guidance: float,
     noise: torch.Tensor | None = None,
     context: bool = True,
+    block_size: int | None = None,
 ) -> torch.Tensor:
     """Every block sampled from the prior given the real earlier blocks of `zn` (B, n, d), all at once:
     Euler on a uniform grid from t = 1 to 0, starting at `noise` (default: fresh N(0, I)), with
@@ -119,9 +123,9 @@ def prior_sample_teacher_forced(
     grid = torch.linspace(1.0, 0.0, steps + 1).tolist()
     for t0, t1 in zip(grid[:-1], grid[1:]):
         t = torch.full((B,), t0, device=zn.device)
-        v = velocity(model, zn, z, t, context=context)
+        v = velocity(model, zn, z, t, context, block_size)
         if context and guidance != 1.0:
-            v_u = velocity(model, zn, z, t, context=False)
+            v_u = velocity(model, zn, z, t, False, block_size)
             v = v_u + guidance * (v - v_u)
         z = z + (t1 - t0) * v
     return z
@@ -145,9 +149,11 @@ def unigram_sample_accuracy(tokens: torch.Tensor) -> float:
 
 @torch.no_grad()
 def cola_diagnostics(model: ColaModel, tokens: torch.Tensor, cfg: Config) -> dict[str, float]:
-    """The module docstring's numbers for one batch (B, L); empty for a Stage-1 model (no prior)."""
+    """The module docstring's numbers for one batch (B, L) at the evaluation block size (`eval_block_size`);
+    empty for a Stage-1 model (no prior)."""
     if model.dit is None:
         return {}
+    bs = eval_block_size(model, cfg)
     zn = model.normalize(model.vae.encode(tokens).mode())  # (B, n, d)
     B, n, d = zn.shape
     t = torch.rand(B, device=zn.device)
@@ -155,8 +161,8 @@ def cola_diagnostics(model: ColaModel, tokens: torch.Tensor, cfg: Config) -> dic
     z_t = interpolate(zn, eps, t)
     target = eps - zn
     every = torch.ones(B, n, dtype=torch.bool, device=zn.device)
-    fm_ctx = fm_mse(velocity(model, zn, z_t, t, context=True), target, every).item()
-    fm_noctx = fm_mse(velocity(model, zn, z_t, t, context=False), target, every).item()
+    fm_ctx = fm_mse(velocity(model, zn, z_t, t, True, bs), target, every).item()
+    fm_noctx = fm_mse(velocity(model, zn, z_t, t, False, bs), target, every).item()
     marginal = fit_latent_marginal(zn.reshape(B * n, d), patch_keys(tokens, model.patch_size))
     ideal = fm_mse(ideal_context_free_velocity(z_t, t, marginal), target, every).item()
     out = {"fm_ctx": fm_ctx, "fm_noctx": fm_noctx, "context_gain": fm_noctx - fm_ctx, "fm_ideal_free": ideal}
@@ -165,8 +171,8 @@ def cola_diagnostics(model: ColaModel, tokens: torch.Tensor, cfg: Config) -> dic
     s, noise = cola_sampler_config(cfg), torch.randn_like(zn)
 
     def probe(context: bool) -> float:
-        sampled = prior_sample_teacher_forced(model, zn, s.steps, s.cfg, noise, context=context)
-        logits = model.vae.decoder.decode_blocks(model.denormalize(zn), model.denormalize(sampled), model.block_size)
+        sampled = prior_sample_teacher_forced(model, zn, s.steps, s.cfg, noise, context, bs)
+        logits = model.vae.decoder.decode_blocks(model.denormalize(zn), model.denormalize(sampled), bs)
         return token_accuracy(logits, tokens)
 
     out["prior_probe_acc"], out["prior_free_acc"] = probe(context=True), probe(context=False)

@@ -7,17 +7,26 @@ from typing import Any
 from torch import nn
 
 from cola_core.config import Config, ConfigError
-from cola_core.families.cola.config import cola_model_config
+from cola_core.families.cola.config import cola_model_config, cola_sampler_config, cola_train_config
 from cola_core.families.cola.model import ColaModel
 from cola_core.presets import Preset
 
 
 def check_cola_config(cfg: Config) -> None:
-    """Raises ConfigError unless block_size x patch_size divides data.seq_len (whole blocks per sequence)."""
+    """Raises ConfigError unless every block size the run trains, samples or evaluates at (`model.block_size`,
+    `sampler.block_size`, the sizes of `train.block_size_probs`) times patch_size divides data.seq_len
+    (whole blocks per sequence)."""
     m = cola_model_config(cfg)
-    if cfg.data.seq_len % (m.block_size * m.patch_size):
-        what = f"model.block_size={m.block_size}" + (f" x model.patch_size={m.patch_size}" if m.patch_size > 1 else "")
-        raise ConfigError(f"{what} must divide data.seq_len={cfg.data.seq_len}")
+    sizes = {"model.block_size": m.block_size}
+    if cola_sampler_config(cfg).block_size:
+        sizes["sampler.block_size"] = cola_sampler_config(cfg).block_size
+    for size, _ in cola_train_config(cfg).block_size_choices():
+        sizes.setdefault(f"a train.block_size_probs size ({size})", size)
+    for key, size in sizes.items():
+        if cfg.data.seq_len % (size * m.patch_size):
+            what = f"{key}={size}" if key.endswith("block_size") else key
+            what += f" x model.patch_size={m.patch_size}" if m.patch_size > 1 else ""
+            raise ConfigError(f"{what} must divide data.seq_len={cfg.data.seq_len}")
 
 
 def cola_preset_shape(p: Preset) -> dict[str, Any]:

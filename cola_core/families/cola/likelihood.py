@@ -28,7 +28,7 @@ from cola_core.config import Config
 from cola_core.families.cola.config import cola_objective_config
 from cola_core.families.cola.masks import two_l_mask
 from cola_core.families.cola.flow import fm_branch
-from cola_core.families.cola.model import ColaModel
+from cola_core.families.cola.model import ColaModel, eval_block_size
 from cola_core.families.cola.objective import ColaObjective
 
 
@@ -38,14 +38,20 @@ def _std_normal_logpdf(z: torch.Tensor) -> torch.Tensor:
 
 
 def prior_log_density(
-    model: ColaModel, z0: torch.Tensor, steps: int = 8, probes: int = 1, generator: torch.Generator | None = None
+    model: ColaModel,
+    z0: torch.Tensor,
+    steps: int = 8,
+    probes: int = 1,
+    generator: torch.Generator | None = None,
+    block_size: int | None = None,
 ) -> torch.Tensor:
-    """log p_prior(z0) in the VAE latent space (B,), z0 (B, N, d) un-normalised."""
+    """log p_prior(z0) in the VAE latent space (B,), z0 (B, N, d) un-normalised, with blocks of `block_size`
+    latents (None: `model.block_size`)."""
     assert model.dit is not None  # the prior of a Stage-2 model
     zn = model.normalize(z0).detach()
     B, n, _ = zn.shape
     device = zn.device
-    mask = two_l_mask(n, model.block_size, device)
+    mask = two_l_mask(n, block_size or model.block_size, device)
     pos = torch.arange(n, device=device)
     positions = torch.cat([pos, pos])  # (2n,)
     t_clean = torch.zeros(B, n, device=device)
@@ -69,7 +75,12 @@ def prior_log_density(
 
 
 def negative_elbo_terms(
-    model: ColaModel, tokens: torch.Tensor, steps: int = 8, probes: int = 1, generator: torch.Generator | None = None
+    model: ColaModel,
+    tokens: torch.Tensor,
+    steps: int = 8,
+    probes: int = 1,
+    generator: torch.Generator | None = None,
+    block_size: int | None = None,
 ) -> dict[str, torch.Tensor]:
     """The negative ELBO per token split into `rec` + `rate` + `prior` (each (B,), nats per token).
 
@@ -86,7 +97,7 @@ def negative_elbo_terms(
         logits = model.vae.decode(z0)  # (B, L, V)
         ce = F.cross_entropy(logits.flatten(0, 1).float(), tokens.flatten(), reduction="none")  # (B*L,)
         rec = ce.view(B, L).sum(1)  # (B, L) -> (B,)
-    log_prior = prior_log_density(model, z0, steps, probes, generator)
+    log_prior = prior_log_density(model, z0, steps, probes, generator, block_size)
     return {"rec": rec / L, "rate": rate / L, "prior": (log_q - log_prior - rate) / L}
 
 
@@ -99,7 +110,7 @@ def cola_elbo_per_token(
 
 
 @torch.no_grad()
-def fm_loss_uniform(model: ColaModel, tokens: torch.Tensor, cfg: Config) -> float:
+def fm_loss_uniform(model: ColaModel, tokens: torch.Tensor, cfg: Config, block_size: int) -> float:
     """Flow-matching loss with t ~ U(0, 1) and no pinned prefixes, on posterior-mode latents.
 
     The training FM loss depends on the noise location it samples t from, so it cannot rank runs
@@ -109,7 +120,7 @@ def fm_loss_uniform(model: ColaModel, tokens: torch.Tensor, cfg: Config) -> floa
     uniform = dataclasses.replace(cola_objective_config(cfg), t_sampling="uniform", clean_prefix_prob=0.0)
     zn = model.normalize(model.vae.encode(tokens).mode())  # (B, n, C)
     assert model.dit is not None  # a Stage-2 model
-    return fm_branch(model.dit, zn, uniform, model.block_size).loss.item()
+    return fm_branch(model.dit, zn, uniform, block_size).loss.item()
 
 
 def cola_eval_loss(
@@ -119,14 +130,15 @@ def cola_eval_loss(
     `fm_loss` and `elbo_nats_per_token` = the *negative* ELBO estimate per token (an NLL-style number,
     lower is better, comparable to AR's `nll_per_token`) on the first `elbo_sequences` sequences,
     with `elbo_steps` Euler steps and one Hutchinson probe, and its split `elbo_rec` + `elbo_rate` +
-    `elbo_prior` (see `negative_elbo_terms`)."""
+    `elbo_prior` (see `negative_elbo_terms`). All at the evaluation block size (`eval_block_size`)."""
+    block_size = eval_block_size(model, cfg)
     with torch.no_grad():
-        out = ColaObjective(cfg)(model, tokens, 0)
+        out = ColaObjective(cfg, block_size)(model, tokens, 0)
     metrics = {"eval_loss": out.loss.item(), "rec_ce": out.metrics["rec_ce"], "recon_acc": out.metrics["recon_acc"]}
     if cfg.train.stage == 2:
         metrics["fm_loss"] = out.metrics["fm_loss"]
-        metrics["fm_loss_uniform"] = fm_loss_uniform(model, tokens, cfg)
-        terms = negative_elbo_terms(model, tokens[:elbo_sequences], steps=elbo_steps, probes=1)
+        metrics["fm_loss_uniform"] = fm_loss_uniform(model, tokens, cfg, block_size)
+        terms = negative_elbo_terms(model, tokens[:elbo_sequences], steps=elbo_steps, probes=1, block_size=block_size)
         metrics.update({f"elbo_{k}": v.mean().item() for k, v in terms.items()})
         metrics["elbo_nats_per_token"] = metrics["elbo_rec"] + metrics["elbo_rate"] + metrics["elbo_prior"]
     return metrics

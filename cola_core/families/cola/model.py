@@ -18,7 +18,12 @@ from safetensors.torch import load_file
 from torch import nn
 
 from cola_core.config import Config, ConfigError
-from cola_core.families.cola.config import cola_model_config, cola_objective_config, cola_train_config
+from cola_core.families.cola.config import (
+    cola_model_config,
+    cola_objective_config,
+    cola_sampler_config,
+    cola_train_config,
+)
 from cola_core.families.cola.dit import BlockCausalDiT
 from cola_core.families.cola.vae import TextVAE, VAEEncoder
 
@@ -83,6 +88,11 @@ class ColaModel(nn.Module):
         if self.ref_encoder is not None:
             self.ref_encoder.eval()
         return self
+
+
+def eval_block_size(model: ColaModel, cfg: Config) -> int:
+    """The block size `model` samples and is evaluated at: `sampler.block_size`, else `model.block_size`."""
+    return cola_sampler_config(cfg).block_size or model.block_size
 
 
 def _has_reference(cfg: Config) -> bool:

@@ -66,8 +66,21 @@ def mask_loss(model: ColaModel, tokens: torch.Tensor, mask_ratio: float, mask_id
 class ColaObjective:
     """`objective(model, tokens, step) -> LossOutput` for the configured stage (see the module docstring)."""
 
-    def __init__(self, cfg: Config):
+    def __init__(self, cfg: Config, block_size: int | None = None):
+        """`block_size`: train (or evaluate) the prior at this block size only; None: `model.block_size`, or a
+        size drawn per call from `train.block_size_probs` when it is set."""
         self.cfg = cfg
+        choices = cola_train_config(cfg).block_size_choices()
+        if block_size is not None or not choices:
+            choices = [(block_size or cola_model_config(cfg).block_size, 1.0)]
+        self.block_sizes = [size for size, _ in choices]
+        self.block_probs = torch.tensor([prob for _, prob in choices], dtype=torch.float64)
+
+    def draw_block_size(self) -> int:
+        """The block size of this micro-batch (from the global torch RNG, so seeded runs repeat it)."""
+        if len(self.block_sizes) == 1:
+            return self.block_sizes[0]
+        return self.block_sizes[int(torch.multinomial(self.block_probs, 1).item())]
 
     def __call__(self, model: ColaModel, tokens: torch.Tensor, step: int = 0) -> LossOutput:
         if self.cfg.train.stage == 1:
@@ -105,7 +118,8 @@ class ColaObjective:
             q = model.vae.encode(tokens)
             z0 = q.sample()
         assert model.dit is not None  # a Stage-2 model has its DiT
-        fm = fm_branch(model.dit, model.normalize(z0), o, model.block_size)
+        block_size = self.draw_block_size()
+        fm = fm_branch(model.dit, model.normalize(z0), o, block_size)
         zero = torch.zeros((), device=tokens.device)
         if frozen:
             with torch.no_grad():

@@ -59,7 +59,7 @@ import torch
 from cola_core.config import Config, ConfigError
 from cola_core.families.cola.config import cola_sampler_config
 from cola_core.families.cola.masks import key_padding_mask, prefix_mask
-from cola_core.families.cola.model import ColaModel
+from cola_core.families.cola.model import ColaModel, eval_block_size
 from cola_core.nn.attention import KVCache
 from cola_core.sampling import (
     Snapshot,
@@ -116,7 +116,7 @@ class ColaSampler:
             raise ConfigError("sampling needs a Stage-2 Cola model (train.stage=2): a Stage-1 model has no DiT prior")
         self.model, self.eos_id, self.use_cache = model, cfg.model.eos_id, use_cache
         self.scfg = cola_sampler_config(cfg)
-        self.bs, self.p = model.block_size, model.patch_size
+        self.bs, self.p = eval_block_size(model, cfg), model.patch_size
         self.guided = self.scfg.cfg != 1.0
         self.last_latents: list[torch.Tensor] = []
         """Clean normalised latents (1, n, d) of every prompt of the last call, prompt blocks included,
