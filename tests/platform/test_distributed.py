@@ -22,14 +22,11 @@ import pytest
 import torch
 
 from cola_core.config import Config
-from cola_core.registry import LossOutput
-from cola_core.train.optimizers import adamw
 from cola_core.train.loop import LoopHooks, run_loop
-from cola_core.utils.seeding import rng_state, seed_everything, set_rng_state
-from cola_platform.data.array_stream import ArrayBatchStream, fixed_batches
+from cola_platform.data.array_stream import fixed_batches
 from cola_platform.data.shards import read_split
-from cola_platform.training.setup import build_trainable, config_for_data
-from cola_platform.training.worker import prepare_on_rank0, rank_seed
+from cola_platform.training.setup import config_for_data
+from virtual_ranks import reference_run
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -97,63 +94,6 @@ def matrix_worker(config: dict[str, Any]) -> None:
         Path(config["out"]).write_text(json.dumps(results))
 
 
-class VirtualRanksEngine:
-    """Single-process engine for a W-rank data-parallel step: each micro-batch is split into W parts,
-    part r runs under rank r's RNG stream, gradients average over all parts (as DeepSpeed's do)."""
-
-    def __init__(self, module: torch.nn.Module, groups: list[dict], cfg: Config, rng_states: list[dict]):
-        self.module, self.cfg, self.states = module, cfg, rng_states
-        self.optimizer = adamw(groups, cfg)
-        self.group_names = sorted({g["name"] for g in groups})
-        self._params = [p for g in groups for p in g["params"]]
-
-    def forward_backward(self, tokens: torch.Tensor, step: int) -> LossOutput:
-        outs = []
-        for r, part in enumerate(tokens.chunk(len(self.states))):
-            set_rng_state(self.states[r])
-            out = self.module(part, step)
-            (out.loss / (self.cfg.train.grad_accum * len(self.states))).backward()
-            self.states[r] = rng_state()
-            outs.append(out)
-        metrics = {k: sum(o.metrics[k] for o in outs) / len(outs) for k in outs[0].metrics}
-        return LossOutput(torch.stack([o.loss.detach() for o in outs]).mean(), metrics)
-
-    def step(self, lrs: dict[str, float]) -> float:
-        for group in self.optimizer.param_groups:
-            group["lr"] = lrs[group["name"]]
-        norm = torch.nn.utils.clip_grad_norm_(self._params, self.cfg.optim.grad_clip)
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        return float(norm)
-
-
-def reference_run(cfg: Config, manifest, data: str) -> dict[str, Any]:
-    """The in-process loop on the same global batches and per-rank RNG streams."""
-    seed_everything(cfg.train.seed)
-    trainable = build_trainable(cfg)
-    if trainable.spec.prepare is not None:
-        prepare_on_rank0(trainable, cfg, manifest, rank=0)
-    states = [rng_state()]
-    for r in range(1, WORLD):
-        seed_everything(rank_seed(cfg.train.seed, r))
-        states.append(rng_state())
-    set_rng_state(states[0])
-    engine = VirtualRanksEngine(trainable.module, trainable.groups, cfg, states)
-    stream = ArrayBatchStream(read_split(data, manifest, "train"), MICRO * WORLD, cfg.train.seed, shuffle=False)
-    val = read_split(data, manifest, "validation")
-    records: list[dict] = []
-    loop = run_loop(
-        cfg,
-        trainable.spec,
-        engine,
-        stream,
-        lambda: fixed_batches(val, MICRO, 1),
-        LoopHooks(on_record=[records.append]),
-        world_size=WORLD,
-    )
-    return {"losses": [r["loss"] for r in records if "loss" in r], "eval": loop.eval["eval_loss"]}
-
-
 def test_zero_stages_match_single_process_for_every_family(ray_cluster, deepspeed_warm, train_data, tmp_path):
     import ray.cloudpickle
     from ray.train import RunConfig, ScalingConfig
@@ -180,7 +120,7 @@ def test_zero_stages_match_single_process_for_every_family(ray_cluster, deepspee
     ).fit()
     got = json.loads(out.read_text())
     refs = {
-        family: reference_run(case_config(train_data.path, family, 1), train_data.manifest, train_data.path)
+        family: reference_run(case_config(train_data.path, family, 1), train_data.manifest, train_data.path, WORLD)
         for family in FAMILIES
     }
     for key, result in got.items():

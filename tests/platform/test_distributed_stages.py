@@ -1,11 +1,12 @@
 """Several runs in one Ray Train run give what separate runs give, and resume.
 
-Separate: a 2-worker ZeRO-2 Stage-1 run, then a Stage-2 run with `run.init_from` = its directory,
-and an AR run. Merged: `train_stages` runs all three in one worker group (Stage 2 continues from
-Stage 1's weights, the AR run starts fresh, as a scaling study's points do); it is first stopped on
-purpose in Stage 2 (after Stage 2's checkpoint at step 2, no restarts allowed), then re-run: it skips
-Stage 1 (its summary and export survive), resumes Stage 2 from step 2, trains the AR run, and every
-logged loss of every run equals the separate runs' on the fixed seed.
+Merged: `train_stages` runs a Cola Stage-1 run, its Stage 2 and an AR run in one 2-worker ZeRO-2 group
+with strided ingest (Stage 2 continues from Stage 1's weights, the AR run starts fresh, as a scaling
+study's points do); it is first stopped on purpose in Stage 2 (after Stage 2's checkpoint at step 2, no
+restarts allowed), then re-run: it skips Stage 1 (its summary and export survive), resumes Stage 2 from
+step 2 and trains the AR run. Separate: each run on its own, in process, on the same global batches and
+per-rank RNG streams (`virtual_ranks.reference_run`; Stage 2 from the merged Stage 1's weights, which
+equal the separate Stage 1's): every logged loss of every run equals the separate run's.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from cola_platform.training.export import load_run
 from cola_platform.training.run_dir import read_metrics
 from cola_platform.training.setup import config_for_data
 from cola_platform.faults.fault_plan import FaultPlan
+from virtual_ranks import reference_run
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 STAGE1_STEPS, STAGE2_STEPS, CKPT_EVERY, FAIL_AT, AR_STEPS = 2, 5, 2, 3, 3
@@ -34,6 +36,7 @@ def stage_configs(data: str, tag: str):
         "train.micro_batch_size": 4,
         "train.workers": 2,
         "train.zero_stage": 2,
+        "data.ingest": "strided",
     }
     cola = {**common, "model.block_size": 1}
     s1, manifest = config_for_data(
@@ -62,15 +65,9 @@ def losses(run_dir) -> list[float]:
 
 
 def test_merged_stages_match_separate_runs_and_resume_in_stage2(ray_cluster, deepspeed_warm, train_data, tmp_path):
-    s1, s2, ar, manifest = stage_configs(train_data.path, f"sep-{tmp_path.name}")
-    train_distributed(s1, tmp_path / "sep1", manifest)
-    s2.run.init_from = str(tmp_path / "sep1")
-    separate = train_distributed(s2, tmp_path / "sep2", manifest)
-    train_distributed(ar, tmp_path / "sep-ar", manifest)
-
     outs = [tmp_path / "merged" / "stage1", tmp_path / "merged" / "stage2", tmp_path / "merged" / "ar"]
     continues = [False, True, False]
-    s1, s2, ar, _ = stage_configs(train_data.path, f"merged-{tmp_path.name}")
+    s1, s2, ar, manifest = stage_configs(train_data.path, f"merged-{tmp_path.name}")
     fault = FaultPlan(step=FAIL_AT, rank=0, marker=str(tmp_path / "fault.pid"), action="raise")
     with pytest.raises(UserError, match="re-run the same command"):
         train_stages([s1, s2, ar], outs, manifest, DistributedOptions(max_failures=0, fault=fault), continues=continues)
@@ -81,19 +78,22 @@ def test_merged_stages_match_separate_runs_and_resume_in_stage2(ray_cluster, dee
 
     assert first["steps"] == STAGE1_STEPS and second["steps"] == STAGE2_STEPS and third["steps"] == AR_STEPS
     assert second["resumed_from_step"] == CKPT_EVERY and first["ray_train_stages"] == 3
-    assert losses(outs[0]) == pytest.approx(losses(tmp_path / "sep1"), rel=1e-5)
-    assert losses(outs[1]) == pytest.approx(losses(tmp_path / "sep2"), rel=1e-5)
-    assert losses(outs[2]) == pytest.approx(losses(tmp_path / "sep-ar"), rel=1e-5), "the AR run did not start fresh"
+    assert first["ingest"] == "strided"
+    s1, s2, ar, _ = stage_configs(train_data.path, "separate")
+    s2.run.init_from = str(outs[0])
+    for out, cfg, what in [(outs[0], s1, "stage 1"), (outs[1], s2, "stage 2"), (outs[2], ar, "AR")]:
+        separate = reference_run(cfg, manifest, train_data.path, world=2)["losses"]
+        assert losses(out) == pytest.approx(separate, rel=1e-5), f"{what} differs from its separate run"
     assert json.loads((outs[2] / "config.json").read_text())["run"]["init_from"] == ""
     assert len(losses(outs[1])) == STAGE2_STEPS, "a resumed step was logged twice or lost"
-    assert second["eval"]["eval_loss"] == pytest.approx(separate["eval"]["eval_loss"], rel=1e-5)
     assert load_run(outs[0]).cfg.train.stage == 1
     merged_stage2 = load_run(outs[1])
     assert merged_stage2.cfg.train.stage == 2
     assert json.loads((outs[1] / "config.json").read_text())["run"]["init_from"] == str(outs[0].absolute())
 
-    # where the wall time went (rank 0's phase marks): every phase of a fresh run, none beyond its wall time
-    phases, run_phases = separate["phases"], separate["run_phases"]
+    # where the wall time went (rank 0's phase marks): every phase of the run and of its fresh AR stage, none
+    # beyond the run's wall time
+    phases, run_phases = third["phases"], third["run_phases"]
     assert set(phases) == {"setup", "first_step", "loop", "steps"} and set(run_phases) == {
         "driver_setup",
         "worker_group_start",
@@ -103,7 +103,7 @@ def test_merged_stages_match_separate_runs_and_resume_in_stage2(ray_cluster, dee
     assert all(v >= 0 for v in [*phases.values(), *run_phases.values()])
     assert phases["steps"] <= phases["first_step"] + phases["loop"]
     fit_parts = sum(v for k, v in run_phases.items() if k != "driver_setup")
-    assert fit_parts + sum(phases[k] for k in ("setup", "first_step", "loop")) <= separate["wall_seconds"] + 1.0
+    assert fit_parts + sum(phases[k] for k in ("setup", "first_step", "loop")) <= third["wall_seconds"] + 1.0
     assert "loop" in second["phases"] and "setup" not in first["phases"], "stage 1 finished before the fault"
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cola_core.config import BackboneConfig, Config, ObjectiveConfig, SamplerConfig, TrainConfig, section_as
-from cola_core.config_rules import ConfigError, non_negative, one_of, positive, unit_interval
+from cola_core.config_rules import ConfigError, even_heads, non_negative, one_of, positive, unit_interval
 
 
 @dataclass
@@ -51,11 +51,7 @@ class ColaModelConfig(BackboneConfig):
         super().check()
         positive(self, "model", ("latent_dim", "patch_size", "block_size", "vae_dim", "vae_layers", "vae_heads"))
         non_negative(self, "model", ("vae_ffn_hidden",))
-        if self.vae_dim % self.vae_heads or (self.vae_dim // self.vae_heads) % 2:
-            raise ConfigError(
-                f"model.vae_dim={self.vae_dim} must be divisible by model.vae_heads={self.vae_heads} "
-                "into an even head size"
-            )
+        even_heads("model.vae_dim", self.vae_dim, "model.vae_heads", self.vae_heads)
         if self.vae_logsnr == "learned":
             return
         if not self.vae_logsnr.startswith("fixed:"):
