@@ -9,6 +9,7 @@ from cola_core.config import Config, apply_overrides
 from cola_core.families.ar.sampler import ARSampler
 from cola_core.presets import resolve_config
 from cola_core.registry import get_family
+from token_model_helpers import MIXED_PROMPTS
 
 
 def tiny_cfg(**over) -> Config:
@@ -56,23 +57,6 @@ def test_sampler_with_and_without_cache_agree(model, temperature, top_k, top_p):
     slow = ARSampler(model, cfg.sampler, eos_id=0, use_cache=False).generate(prompts, 16)
     assert fast == slow
     assert all(0 < len(o) <= 16 and all(0 <= t < 97 for t in o) for o in fast)
-
-
-# Mixed lengths (0, 1, 3, 4): several groups, one split by batch_size=2, and the lengths interleaved
-# so that grouping reorders the work; the output must come back in this order.
-MIXED_PROMPTS = [
-    [5, 6, 7, 8],
-    [9],
-    [],
-    [11, 12, 13],
-    [5, 6, 7, 9],
-    [20, 21, 22, 23],
-    [9],
-    [30, 31, 32],
-    [],
-    [40, 41, 42, 43],
-    [7, 7, 7],
-]
 
 
 def sharp_ar_model(cfg: Config, seed: int = 0) -> torch.nn.Module:

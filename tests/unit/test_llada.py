@@ -18,6 +18,7 @@ from cola_core.families.llada.likelihood import llada_eval_loss, mc_nll_bound, s
 from cola_core.families.llada.sampler import UnmaskEvent, num_transfer_tokens, plan_steps
 from cola_core.presets import resolve_config
 from cola_core.registry import get_family
+from token_model_helpers import MIXED_PROMPTS
 
 V, EOS, PAD, MASK = 32, 0, 1, 2
 
@@ -228,23 +229,6 @@ def test_block_logits_equal_the_full_projection() -> None:
     model = random_model(cfg)
     x = torch.randint(0, V, (3, 12), generator=torch.Generator().manual_seed(0))
     assert torch.allclose(model(x, slice(4, 8)), model(x)[:, 4:8], atol=1e-6)
-
-
-# Mixed lengths (0, 1, 3, 4): several groups, one split by batch_size=2, and the lengths interleaved
-# so that grouping reorders the work; outputs and trace must come back in this order.
-MIXED_PROMPTS = [
-    [5, 6, 7, 8],
-    [9],
-    [],
-    [11, 12, 13],
-    [5, 6, 7, 9],
-    [20, 21, 22, 23],
-    [9],
-    [30, 31, 32],
-    [],
-    [40, 41, 42, 43],
-    [7, 7, 7],
-]
 
 
 def preset_sampler(eos_id: int = EOS, **overrides: Any) -> LLaDASampler:

@@ -32,3 +32,20 @@ def tiny_token_model(tok: TextTokenizer, family: str, seq_len: int, **overrides)
     )
     torch.manual_seed(0)
     return cfg, get_family(family).build_model(cfg).eval()
+
+
+# Mixed lengths (0, 1, 3, 4): several groups, one split by batch_size=2, and the lengths interleaved
+# so that grouping reorders the work; the output must come back in this order.
+MIXED_PROMPTS = [
+    [5, 6, 7, 8],
+    [9],
+    [],
+    [11, 12, 13],
+    [5, 6, 7, 9],
+    [20, 21, 22, 23],
+    [9],
+    [30, 31, 32],
+    [],
+    [40, 41, 42, 43],
+    [7, 7, 7],
+]
