@@ -19,11 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 from cola_core.config_history import ADDED_FIELDS, FLAT_ERA_FIELDS
 from cola_core.config_rules import ConfigError, even_heads, non_negative, one_of, positive, unit_interval
-
-__all__ = ["ConfigError"]  # re-exported: every caller imports it from here
 
 
 @dataclass
