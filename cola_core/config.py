@@ -96,7 +96,8 @@ class OptimConfig:
     name: str = "adamw"
     """`adamw`, or `muon`: `torch.optim.Muon` (Newton-Schulz orthogonalised momentum, its update scaled to
     AdamW's RMS so the same lr schedule applies) for every `nn.Linear` weight except the output head,
-    AdamW for embeddings, norms, biases and the head. Muon trains in process only (`train.workers=0`)."""
+    AdamW for embeddings, norms, biases and the head. On Ray Train Muon needs `train.zero_stage=0` (ZeRO-1/2/3
+    partition flattened parameters; Muon orthogonalises each matrix whole)."""
     lr: float = 1e-3
     """Peak learning rate (of the backbone / DiT)."""
     min_lr_ratio: float = 0.1

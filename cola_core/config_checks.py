@@ -23,10 +23,10 @@ def validate(cfg: Config) -> Config:
         check = getattr(getattr(cfg, name), "check", None)
         if check is not None:
             check()
-    if cfg.optim.name == "muon" and cfg.train.workers > 0:
+    if cfg.optim.name == "muon" and cfg.train.workers > 0 and cfg.train.zero_stage > 0:
         raise ConfigError(
-            "optim.name=muon trains in process only (train.workers=0): DeepSpeed flattens the parameters into "
-            "ZeRO partitions, and Muon orthogonalises each weight matrix whole"
+            f"optim.name=muon needs train.zero_stage=0 on Ray Train (got {cfg.train.zero_stage}): ZeRO-1/2/3 "
+            "partition the optimizer over flattened parameters, and Muon orthogonalises each weight matrix whole"
         )
     if spec.check_config is not None:
         spec.check_config(cfg)

@@ -23,9 +23,10 @@ def adamw(groups: list[dict], cfg: Config) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps, weight_decay=o.weight_decay)
 
 
-class MuonWithAdamW:
+class MuonWithAdamW(torch.optim.Optimizer):
     """Muon for the groups marked `muon`, AdamW for the others, stepped together. `param_groups` lists both
-    optimizers' groups (the same dicts), so the loop sets each group's lr by its name as for AdamW alone."""
+    optimizers' groups (the same dicts), so the loop sets each group's lr by its name as for AdamW alone. A
+    `torch.optim.Optimizer`, so DeepSpeed takes it as a client optimizer (ZeRO-0: whole matrices)."""
 
     def __init__(self, groups: list[dict], cfg: Config):
         o = cfg.optim
@@ -33,12 +34,10 @@ class MuonWithAdamW:
             [g for g in groups if g.get("muon")], lr=o.lr, weight_decay=o.weight_decay, adjust_lr_fn="match_rms_adamw"
         )
         self.adamw = adamw([g for g in groups if not g.get("muon")], cfg)
+        super().__init__([p for g in groups for p in g["params"]], {})
+        self.param_groups = [*self.muon.param_groups, *self.adamw.param_groups]
 
-    @property
-    def param_groups(self) -> list[dict[str, Any]]:
-        return [*self.muon.param_groups, *self.adamw.param_groups]
-
-    def step(self) -> None:
+    def step(self, closure: Any = None) -> None:  # type: ignore[override]
         self.muon.step()
         self.adamw.step()
 
@@ -52,6 +51,7 @@ class MuonWithAdamW:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.muon.load_state_dict(state["muon"])
         self.adamw.load_state_dict(state["adamw"])
+        self.param_groups = [*self.muon.param_groups, *self.adamw.param_groups]  # loading made new group dicts
 
 
 def build_optimizer(groups: list[dict], cfg: Config) -> torch.optim.AdamW | MuonWithAdamW:

@@ -4,9 +4,10 @@ The loop calls `forward_backward` `grad_accum` times and then `step(lrs)`; DeepS
 `engine.step()` after *every* micro-batch (it counts micro-steps and only updates at the
 accumulation boundary), so the non-final micro-batches step DeepSpeed inside `forward_backward`.
 
-The optimizer is the loop's own torch AdamW over the family's named parameter groups (kept as a
-client optimizer, hence `zero_allow_untested_optimizer`), so per-group learning rates (Cola's DiT
-vs VAE) work under every ZeRO stage: the wrapped optimizer's `param_groups` keep their `name`.
+The optimizer is the loop's own (`optim.name`: torch AdamW, or Muon + AdamW) over the family's named
+parameter groups (kept as a client optimizer, hence `zero_allow_untested_optimizer`), so per-group
+learning rates (Cola's DiT vs VAE) work under every ZeRO stage: the wrapped optimizer's `param_groups`
+keep their `name`. Muon runs at ZeRO-0 only (it orthogonalises whole matrices; `validate` refuses 1-3).
 
 CPU: `DS_ACCELERATOR=cpu`, gloo (Ray Train's process group), fp32. GPU: nccl, bf16 when
 `train.precision=bf16`.
@@ -27,7 +28,7 @@ import torch
 
 from cola_core.config import Config
 from cola_core.registry import LossOutput
-from cola_core.train.optimizers import adamw
+from cola_core.train.optimizers import build_optimizer
 from cola_core.train.objective_module import ObjectiveModule
 from cola_platform.training.export import save_fp32
 
@@ -180,7 +181,7 @@ class DeepSpeedEngine:
         self.grad_accum = cfg.train.grad_accum
         self.grad_clip = cfg.optim.grad_clip
         self.config = ds_config(cfg, overrides)
-        optimizer = adamw(groups, cfg)
+        optimizer = build_optimizer(groups, cfg)
         self.ds, self.optimizer, _, _ = deepspeed.initialize(model=module, optimizer=optimizer, config=self.config)
         if cfg.train.compile:
             self.ds.compile()

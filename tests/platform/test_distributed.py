@@ -1,6 +1,7 @@
-"""2 Ray Train workers x DeepSpeed ZeRO 1/2/3 x every family vs the single-process loop.
+"""2 Ray Train workers x DeepSpeed ZeRO 1/2/3 x every family (and Muon at ZeRO-0) vs the single-process loop.
 
-All nine (family, stage) cases run inside one TorchTrainer (one worker group: start-up once) with
+All ten cases (nine family x stage, and AR with Muon + AdamW at ZeRO-0) run inside one TorchTrainer (one worker
+group: start-up once) with
 the production pieces: `build_rank` (model, family prepare, per-rank RNG, DeepSpeed engine), the
 strided `RayBatchStream` over the Ray Data shard, `mean_over_ranks` and `run_loop`.
 
@@ -8,7 +9,8 @@ The reference is the in-process loop on the same global batch (rows in manifest 
 `ArrayBatchStream(shuffle=False)` gives them): its engine runs the W ranks' halves of each
 micro-batch one after the other, each under that rank's RNG stream (rank 0 continues the run's
 stream, rank r re-seeds from `rank_seed(seed, r)`, exactly as the workers do), so LLaDA's masks and
-Cola's noise match too. Losses (global means) and the final eval loss must agree to fp tolerance.
+Cola's noise match too (`virtual_ranks.reference_run`). Losses (global means) and the final eval loss must agree
+to fp tolerance.
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ FAMILIES = {
 STAGE3_PARTITION_ALL = {"zero_optimization": {"stage3_param_persistence_threshold": 0}}
 
 
-def case_config(data: str, family: str, zero: int) -> Config:
+def case_config(data: str, family: str, zero: int, optimizer: str = "adamw") -> Config:
     overrides = {
+        "optim.name": optimizer,
         "train.steps": STEPS,
         "train.micro_batch_size": MICRO,
         "train.grad_accum": ACCUM,
@@ -107,6 +110,7 @@ def test_zero_stages_match_single_process_for_every_family(ray_cluster, deepspee
         for family in FAMILIES
         for zero in (1, 2, 3)
     }
+    cases["ar/zero0/muon"] = case_config(train_data.path, "ar", 0, "muon").to_dict()  # whole matrices: ZeRO-0
     datasets, data_config = train_datasets(train_data.path, train_data.manifest, "strided", 0, False)
     out = tmp_path / "losses.json"
     TorchTrainer(
@@ -123,9 +127,11 @@ def test_zero_stages_match_single_process_for_every_family(ray_cluster, deepspee
         family: reference_run(case_config(train_data.path, family, 1), train_data.manifest, train_data.path, WORLD)
         for family in FAMILIES
     }
+    refs["muon"] = reference_run(
+        case_config(train_data.path, "ar", 0, "muon"), train_data.manifest, train_data.path, WORLD
+    )
     for key, result in got.items():
-        family = key.split("/")[0]
-        ref = refs[family]
+        ref = refs["muon" if key.endswith("muon") else key.split("/")[0]]
         assert len(result["losses"]) == STEPS, key
         assert result["losses"] == pytest.approx(ref["losses"], rel=1e-5, abs=1e-6), key
         assert result["eval"] == pytest.approx(ref["eval"], rel=1e-5, abs=1e-6), key

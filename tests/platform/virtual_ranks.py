@@ -16,7 +16,7 @@ import torch
 from cola_core.config import Config
 from cola_core.registry import LossOutput
 from cola_core.train.loop import LoopHooks, run_loop
-from cola_core.train.optimizers import adamw
+from cola_core.train.optimizers import build_optimizer
 from cola_core.utils.seeding import rng_state, seed_everything, set_rng_state
 from cola_platform.data.array_stream import ArrayBatchStream, fixed_batches
 from cola_platform.data.shards import read_split
@@ -30,7 +30,7 @@ class VirtualRanksEngine:
 
     def __init__(self, module: torch.nn.Module, groups: list[dict], cfg: Config, rng_states: list[dict]):
         self.module, self.cfg, self.states = module, cfg, rng_states
-        self.optimizer = adamw(groups, cfg)
+        self.optimizer = build_optimizer(groups, cfg)
         self.group_names = sorted({g["name"] for g in groups})
         self._params = [p for g in groups for p in g["params"]]
 

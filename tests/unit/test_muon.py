@@ -70,8 +70,9 @@ def test_only_hidden_linear_weights_are_muons(tmp_path):
 
 def test_deepspeed_runs_refuse_muon_and_the_default_keeps_old_run_names():
     cfg = muon_cfg()
-    with pytest.raises(ConfigError, match="optim.name=muon trains in process only"):
-        validate(apply_overrides(cfg, {"train.workers": 2}))
+    with pytest.raises(ConfigError, match="optim.name=muon needs train.zero_stage=0 on Ray Train"):
+        validate(apply_overrides(cfg, {"train.workers": 2, "train.zero_stage": 2}))
+    assert validate(apply_overrides(cfg, {"train.workers": 2, "train.zero_stage": 0})).optim.name == "muon"
     with pytest.raises(ConfigError, match="optim.name='lion' must be one of adamw, muon"):
         validate(apply_overrides(cfg, {"optim.name": "lion"}))
     plain = Config()
