@@ -11,10 +11,33 @@ collective). Any other load failure, e.g. a peer that died mid-load, is left to 
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
 from cola_platform.training.checkpoint_manifest import verify_checkpoint
+
+
+@contextlib.contextmanager
+def local_copy(checkpoint: Any) -> Iterator[Path]:
+    """A Ray Train checkpoint as a local directory: its own path on a local filesystem, else a download into a
+    directory of this process's own, removed afterwards. (`Checkpoint.as_directory` shares one download directory
+    between the processes of a node and deletes it when the last reader leaves; two ranks entering and leaving
+    at once could read it half written or half deleted.)"""
+    import pyarrow.fs
+
+    if isinstance(checkpoint.filesystem, pyarrow.fs.LocalFileSystem):
+        yield Path(checkpoint.path)
+        return
+    directory = Path(tempfile.mkdtemp(prefix="cola-checkpoint-"))
+    try:
+        checkpoint.to_directory(str(directory))
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 class CheckpointDamaged(RuntimeError):

@@ -52,7 +52,7 @@ from cola_platform.data.ray_ingest import DataError, IngestPlan, PeerDataError, 
 from cola_platform.data.shards import read_shard, read_split
 from cola_platform.faults.fault_plan import FaultPlan
 from cola_platform.progress import training_progress
-from cola_platform.training.checkpoint_load import load_checkpoint
+from cola_platform.training.checkpoint_load import load_checkpoint, local_copy
 from cola_platform.training.checkpoint_manifest import META_FILE, write_rank_manifest
 from cola_platform.training.deepspeed_engine import DeepSpeedEngine, deep_merge, setup_accelerator
 from cola_platform.training.elastic import UNIVERSAL_LOAD, Layout, needs_universal, reseed_resume_state
@@ -288,7 +288,7 @@ class StageStopped(Exception):
 
 def checkpoint_meta(checkpoint: Any) -> dict[str, Any]:
     """A Ray Train checkpoint's cola_meta.json, read on its own (not the whole checkpoint, which
-    `as_directory` would download from remote storage)."""
+    `local_copy` would download from remote storage)."""
     with checkpoint.filesystem.open_input_stream(f"{checkpoint.path}/{META_FILE}") as f:
         return json.loads(f.read())
 
@@ -340,8 +340,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             first, step = checkpoint_position(checkpoint)
             if step >= cfgs[first].train.steps and first + 1 < len(cfgs):  # a stage's last checkpoint: next stage
                 if args.stages[first + 1].continues:
-                    with checkpoint.as_directory() as directory:
-                        init_from = hand_over(cfgs[first], handoff / str(first), weights=Path(directory) / EXPORT_FILE)
+                    with local_copy(checkpoint) as directory:
+                        init_from = hand_over(cfgs[first], handoff / str(first), weights=directory / EXPORT_FILE)
                 first, checkpoint = first + 1, None
         for stage in range(first, len(cfgs)):
             cfg = cfgs[stage]
@@ -391,7 +391,7 @@ def train_stage(
     trainable, engine = build_rank(cfg, args.manifest, rank, checkpoint is None, overrides)
     resume_state = None
     if checkpoint is not None:
-        with checkpoint.as_directory() as directory:
+        with local_copy(checkpoint) as directory:
             resume_state = load_checkpoint(
                 engine, Path(directory), lambda message: ray.get(args.recorder.stop.remote(stage, message)), universal
             )
