@@ -409,6 +409,11 @@ def apply_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
     return cfg
 
 
+def family_keys(family: str) -> frozenset[str]:
+    """Every dotted key a config of `family` has (its own section fields and the shared ones)."""
+    return frozenset(Config.for_family(family).flat())
+
+
 _S = typing.TypeVar("_S")
 
 

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from cola_core.config import Config, ConfigError, load_toml
+from cola_core.config import Config, ConfigError, family_keys, load_toml
 from cola_core.flops import steps_for_budget
 from cola_core.presets import get_preset, resolve_config
 from cola_core.registry import get_family
@@ -155,7 +155,7 @@ def run_config(
     try:
         return resolve_config(family, preset, over)
     except ConfigError as err:
-        foreign = [k for k in study.overrides if k not in Config.for_family(family).flat()]
+        foreign = [k for k in study.overrides if k not in family_keys(family)]
         if foreign:  # a shared override only some families have
             raise ConfigError(f"{err}: move {', '.join(foreign)} from [overrides] to [overrides.<family>]") from None
         raise

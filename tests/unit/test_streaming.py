@@ -5,6 +5,7 @@ chunk and LLaDA / Cola a block at most; the shared helpers drain and diff steps 
 import pytest
 import torch
 
+from cola_core.config import family_keys
 from cola_core.families.cola.sampler import ColaSampler
 from cola_core.registry import get_family
 from cola_core.sampling import drain, new_chunks
@@ -36,7 +37,7 @@ def test_drain_returns_the_result_and_new_chunks_diffs_the_snapshots():
 def test_token_families_stream_what_they_generate(tok, family, temperature):
     over = {
         "sampler.temperature": temperature,
-        **({"sampler.block_length": 4, "sampler.steps": 8} if family == "llada" else {}),
+        **{k: v for k, v in {"sampler.block_length": 4, "sampler.steps": 8}.items() if k in family_keys(family)},
     }
     cfg, model = tiny_token_model(tok, family, 48, **over)
     sampler = get_family(family).build_sampler(model, cfg)
