@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-ADDED_FIELDS: dict[str, Any] = {"optim.name": "adamw", "train.block_size_probs": "", "sampler.block_size": 0}
+ADDED_FIELDS: dict[str, Any] = {
+    "optim.name": "adamw",
+    "train.block_size_probs": "",
+    "sampler.block_size": 0,
+    "model.boundary": "official",
+}
 """Fields added after run directories were named by `Config.hash`, with the default they are hashed
 away at (a run that leaves them at it keeps its old name)."""
 FLAT_ERA_FIELDS: dict[str, Any] = {

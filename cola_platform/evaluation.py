@@ -19,7 +19,16 @@ from cola_core.eval.harness import TaskResult, check_items, run_task
 from cola_core.eval.quality import run_quality
 from cola_core.eval.ranked import make_loglik_fn, run_ranked_task
 from cola_core.eval.scorers import OFFICIAL_TASKS
-from cola_core.eval.tasks import BUILTIN_TASKS, QUALITY_TASK, TaskItem, item_from_record, load_jsonl_tasks
+from cola_core.eval.continuation import run_continuation
+from cola_core.eval.tasks import (
+    BUILTIN_TASKS,
+    CONTINUATION_TASK,
+    KNOWN_TASKS,
+    QUALITY_TASK,
+    TaskItem,
+    item_from_record,
+    load_jsonl_tasks,
+)
 from cola_core.registry import FamilySpec
 from cola_core.train.loop import mean_dicts
 from cola_platform.errors import UserError
@@ -72,10 +81,10 @@ def paper_task_files(directory: str | Path) -> list[str]:
 
 def check_tasks(req: EvalRequest) -> None:
     """Unknown task names are an error before any generation starts."""
-    unknown = [t for t in req.tasks if t not in BUILTIN_TASKS]
+    unknown = [t for t in req.tasks if t not in KNOWN_TASKS]
     if unknown:
         raise ConfigError(
-            f"unknown task(s) {', '.join(unknown)}: built-in tasks are {', '.join(BUILTIN_TASKS)}; "
+            f"unknown task(s) {', '.join(unknown)}: built-in tasks are {', '.join(KNOWN_TASKS)}; "
             "use --tasks-file for your own JSONL"
         )
     if req.items < 1:
@@ -93,18 +102,37 @@ def objective_eval_loss(objective: Any) -> Any:
     return eval_loss
 
 
+def validation_split(cfg: Any, what: str) -> Any:
+    """The run's validation sequences (N, L) as a numpy array, or None (warning that `what` is skipped)."""
+    from cola_platform.data.manifest import read_manifest
+    from cola_platform.data.shards import read_split
+
+    try:
+        return read_split(cfg.data.path, read_manifest(cfg.data.path), "validation")
+    except UserError as err:
+        log.warning("%s skipped: %s", what, err)
+        return None
+
+
+def heldout_continuation(loaded: LoadedRun, items: int, seed: int) -> dict[str, Any] | None:
+    """The `continuation` task on the first `items` validation sequences (None without a validation split)."""
+    val = validation_split(loaded.cfg, "the continuation task")
+    if val is None:
+        return None
+    sampler = loaded.spec.build_sampler(loaded.model, loaded.cfg)
+    sequences = [row.tolist() for row in val[:items]]
+    log.info("task %s (%d sequences)", CONTINUATION_TASK, len(sequences))
+    return run_continuation(sampler.generate, sequences, loaded.cfg.model.tokens_per_position(), seed)
+
+
 def heldout_metrics(loaded: LoadedRun, batches: int) -> tuple[dict[str, float], dict[str, float]]:
     """(likelihood, diagnostics) averaged over `batches` validation batches of the run's data: the
     family's NLL / ELBO / bound, and its readable diagnostics (FamilySpec.eval_loss / .diagnostics)."""
-    from cola_platform.data.manifest import read_manifest
     from cola_platform.data.array_stream import fixed_batches
-    from cola_platform.data.shards import read_split
 
     cfg, spec = loaded.cfg, loaded.spec
-    try:
-        val = read_split(cfg.data.path, read_manifest(cfg.data.path), "validation")
-    except UserError as err:
-        log.warning("likelihood and diagnostics skipped: %s", err)
+    val = validation_split(cfg, "likelihood and diagnostics")
+    if val is None:
         return {}, {}
     likelihood, diagnostics = [], []
     held_out = spec.eval_loss or objective_eval_loss(spec.build_objective(cfg))
@@ -129,7 +157,11 @@ def evaluate_run(loaded: LoadedRun, req: EvalRequest) -> dict[str, Any]:
     truncated = make_truncation_counter(loaded.cfg, loaded.tokenizer, req.max_new_tokens)
     count = lambda text: len(loaded.tokenizer.encode(text))  # noqa: E731
     start = time.perf_counter()
-    named = [(name, builtin_items(name, req.items, req.seed)) for name in req.tasks if name != QUALITY_TASK]
+    named = [
+        (name, builtin_items(name, req.items, req.seed))
+        for name in req.tasks
+        if name not in (QUALITY_TASK, CONTINUATION_TASK)
+    ]
     named += list(files.items())
     for name, items in named:
         if len({item.type == "ranked" for item in items}) > 1:
@@ -171,6 +203,7 @@ def evaluate_run(loaded: LoadedRun, req: EvalRequest) -> dict[str, Any]:
             **run_quality(sample, req.items, max(req.max_new_tokens, 64), req.seed).to_dict(),
             "temperature": req.quality_temperature,
         }
+    continuation = heldout_continuation(loaded, req.items, req.seed) if CONTINUATION_TASK in req.tasks else None
     seconds = time.perf_counter() - start
     likelihood, diagnostics = heldout_metrics(loaded, req.likelihood_batches)
     generated = sum(results[name]["generated_tokens"] for name in generated_tasks)
@@ -184,6 +217,7 @@ def evaluate_run(loaded: LoadedRun, req: EvalRequest) -> dict[str, Any]:
         "tasks": results,
         "skipped_tasks": skipped,
         "quality": quality,
+        "continuation": continuation,
         "accuracy_mean": sum(accs) / len(accs) if accs else None,
         "likelihood": likelihood,
         "diagnostics": diagnostics,
@@ -233,6 +267,11 @@ def flat_metrics(record: dict[str, Any]) -> dict[str, float]:
                 )
             }
         )
+    if record.get("continuation"):
+        c = record["continuation"]
+        out["continuation_acc"], out["continuation_acc_stderr"] = c["accuracy"], c["stderr"]
+        for rem, s in c["by_remainder"].items():
+            out[f"continuation_mod{rem}_acc"], out[f"continuation_mod{rem}_acc_stderr"] = s["accuracy"], s["stderr"]
     if record.get("accuracy_mean") is not None:
         out["accuracy_mean"] = record["accuracy_mean"]
     out.update({f"likelihood_{k}": v for k, v in record.get("likelihood", {}).items()})

@@ -27,7 +27,7 @@ from typing import Sequence
 
 from cola_core.config import apply_overrides, parse_set_args
 from cola_core.config_checks import validate
-from cola_core.eval.tasks import BUILTIN_TASKS
+from cola_core.eval.tasks import BUILTIN_TASKS, KNOWN_TASKS
 from cola_core.utils.io import atomic_write_json
 from cola_platform.paths import project_path
 from jobs._cli import Parser, positive_int, run_main, setup_logging
@@ -40,8 +40,8 @@ def build_parser() -> Parser:
     p.add_argument("--run", required=True, help="finished run directory")
     p.add_argument(
         "--tasks",
-        help=f"comma list from {', '.join(BUILTIN_TASKS)} ('' for none; default: all of "
-        "them, or none with --paper-tasks)",
+        help=f"comma list from {', '.join(KNOWN_TASKS)} ('' for none; default: {', '.join(BUILTIN_TASKS)}, "
+        "or none with --paper-tasks)",
     )
     p.add_argument(
         "--tasks-file", action="append", default=[], help="JSONL task file (ours or the paper harness's), repeatable"

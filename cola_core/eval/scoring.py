@@ -83,6 +83,16 @@ def score(item: TaskItem, generation: str) -> ItemScore:
     return score_text(item.type, generation, item.answer, item.choices)
 
 
+def mean_with_stderr(values: list[float]) -> tuple[float, float]:
+    """Mean of per-item scores and its standard error (sample standard deviation / sqrt(n))."""
+    n = len(values)
+    if n == 0:
+        return float("nan"), float("nan")
+    mean = sum(values) / n
+    var = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
+    return mean, math.sqrt(var / n)
+
+
 def accuracy_with_stderr(flags: list[bool]) -> tuple[float, float]:
     """Mean accuracy and its binomial standard error sqrt(p(1-p)/n)."""
     n = len(flags)

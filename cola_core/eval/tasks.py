@@ -25,8 +25,12 @@ GENERATIVE_TYPES = ("lambada", "multiple_choice", "qa")
 LETTERS = "ABCDEFGHIJ"
 QUALITY_TASK = "sw-quality"
 """The storyworld generation-quality check (`cola_core/eval/quality.py`), requested like a task."""
+CONTINUATION_TASK = "continuation"
+"""Held-out text continued from prompts of every length remainder (`cola_core/eval/continuation.py`)."""
 BUILTIN_TASKS = (*TASK_BUILDERS, QUALITY_TASK)
-"""Every task `jobs.eval --tasks` knows by name: the storyworld tasks and the quality check."""
+"""The tasks `jobs.eval` runs by default: the storyworld tasks and the quality check."""
+KNOWN_TASKS = (*BUILTIN_TASKS, CONTINUATION_TASK)
+"""Every task `jobs.eval --tasks` knows by name: the defaults and the held-out `continuation` probe."""
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,9 @@ from cola_core.config import BackboneConfig, Config, ObjectiveConfig, SamplerCon
 from cola_core.config_rules import ConfigError, even_heads, non_negative, one_of, positive, unit_interval
 
 
+BOUNDARIES = ("official", "aware")
+
+
 @dataclass
 class ColaModelConfig(BackboneConfig):
     """The DiT backbone (`dim`, `n_layers`, ...) plus the Text VAE and the latent layout."""
@@ -31,6 +34,11 @@ class ColaModelConfig(BackboneConfig):
     """VAE MLP hidden size; 0 means 4 * vae_dim."""
     vae_logsnr: str = "learned"
     """`learned` (free log-variance head) or `fixed:<v>` (sigma^2 = exp(-v))."""
+    boundary: str = "official"
+    """How a prompt that ends inside a patch is sampled (p > 1). `official` (the paper's): its partial patch's
+    latent is generated and the prompt's tokens replace the decoder's first ones. `aware`: training shifts every
+    sequence right by a random 0..p-1 PAD tokens (loss-masked), so the sampler can left-pad a prompt to end on a
+    patch boundary and encode all of it."""
     timestep_freq_dim: int = 256
     """Sinusoidal timestep features fed to the DiT's timestep MLP."""
 
@@ -52,6 +60,7 @@ class ColaModelConfig(BackboneConfig):
         positive(self, "model", ("latent_dim", "patch_size", "block_size", "vae_dim", "vae_layers", "vae_heads"))
         non_negative(self, "model", ("vae_ffn_hidden",))
         even_heads("model.vae_dim", self.vae_dim, "model.vae_heads", self.vae_heads)
+        one_of(self, "model", "boundary", BOUNDARIES)
         if self.vae_logsnr == "learned":
             return
         if not self.vae_logsnr.startswith("fixed:"):

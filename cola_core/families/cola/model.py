@@ -39,6 +39,7 @@ VAE_FIELDS = (
     "vae_heads",
     "vae_ffn_hidden",
     "vae_logsnr",
+    "boundary",
     "rope_theta",
 )
 STAGE1_KEYS = (

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cola_core.config import Config
+from cola_core.families.cola.boundary import random_phase
 from cola_core.families.cola.config import cola_model_config, cola_objective_config, cola_train_config
 from cola_core.families.cola.flow import fm_branch
 from cola_core.families.cola.model import ColaModel
@@ -45,17 +46,27 @@ def kl_gaussians(q: Posterior, ref: Posterior, patch_size: int) -> torch.Tensor:
     return kl.mean() / patch_size
 
 
-def reconstruction(model: ColaModel, z: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean token CE of decoding z, token accuracy of the decoder argmax)."""
+def reconstruction(
+    model: ColaModel, z: torch.Tensor, tokens: torch.Tensor, keep: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean token CE of decoding z, token accuracy of the decoder argmax), over the positions `keep` (B, L)
+    marks (all when None)."""
     logits = model.vae.decode(z)  # (B, L, V)
-    ce = F.cross_entropy(logits.flatten(0, 1).float(), tokens.flatten())  # over (B*L, V)
-    acc = (logits.argmax(-1) == tokens).float().mean()
-    return ce, acc
+    if keep is None:
+        ce = F.cross_entropy(logits.flatten(0, 1).float(), tokens.flatten())  # over (B*L, V)
+        return ce, (logits.argmax(-1) == tokens).float().mean()
+    ce = F.cross_entropy(logits[keep].float(), tokens[keep])  # over (kept, V)
+    return ce, (logits.argmax(-1) == tokens)[keep].float().mean()
 
 
-def mask_loss(model: ColaModel, tokens: torch.Tensor, mask_ratio: float, mask_id: int) -> torch.Tensor:
-    """BERT-style L_mask: encode with `mask_ratio` of tokens replaced by [MASK]; CE of the originals there."""
+def mask_loss(
+    model: ColaModel, tokens: torch.Tensor, mask_ratio: float, mask_id: int, keep: torch.Tensor | None = None
+) -> torch.Tensor:
+    """BERT-style L_mask: encode with `mask_ratio` of tokens replaced by [MASK]; CE of the originals there
+    (only at positions `keep` (B, L) marks, when given)."""
     masked = torch.rand(tokens.shape, device=tokens.device) < mask_ratio  # (B, L)
+    if keep is not None:
+        masked &= keep
     if not bool(masked.any()):
         masked.view(-1)[torch.randint(masked.numel(), (1,), device=tokens.device)] = True  # (B*L,) view: mask one
     corrupted = torch.where(masked, torch.full_like(tokens, mask_id), tokens)
@@ -83,23 +94,26 @@ class ColaObjective:
         return self.block_sizes[int(torch.multinomial(self.block_probs, 1).item())]
 
     def __call__(self, model: ColaModel, tokens: torch.Tensor, step: int = 0) -> LossOutput:
+        m, keep = cola_model_config(self.cfg), None
+        if m.boundary == "aware" and m.patch_size > 1 and model.training:
+            tokens, keep = random_phase(tokens, m.patch_size, self.cfg.model.pad_id)
         if self.cfg.train.stage == 1:
-            return self.stage1(model, tokens)
-        return self.stage2(model, tokens)
+            return self.stage1(model, tokens, keep)
+        return self.stage2(model, tokens, keep)
 
-    def _mask_term(self, model: ColaModel, tokens: torch.Tensor) -> torch.Tensor:
+    def _mask_term(self, model: ColaModel, tokens: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
         o = cola_objective_config(self.cfg)
         if o.lambda_mask <= 0:
             return torch.zeros((), device=tokens.device)
-        return mask_loss(model, tokens, o.mask_ratio, self.cfg.model.mask_id)
+        return mask_loss(model, tokens, o.mask_ratio, self.cfg.model.mask_id, keep)
 
-    def stage1(self, model: ColaModel, tokens: torch.Tensor) -> LossOutput:
-        """rec CE + beta * KL(q || N(0, I)) + lambda_mask * L_mask."""
+    def stage1(self, model: ColaModel, tokens: torch.Tensor, keep: torch.Tensor | None = None) -> LossOutput:
+        """rec CE + beta * KL(q || N(0, I)) + lambda_mask * L_mask; the token terms over `keep` (B, L)."""
         o, p = cola_objective_config(self.cfg), cola_model_config(self.cfg).patch_size
         q = model.vae.encode(tokens)
-        rec, acc = reconstruction(model, q.sample(), tokens)
+        rec, acc = reconstruction(model, q.sample(), tokens, keep)
         kl = kl_to_standard_normal(q, p)
-        mask_ce = self._mask_term(model, tokens)
+        mask_ce = self._mask_term(model, tokens, keep)
         loss = rec + o.beta_kl * kl + o.lambda_mask * mask_ce
         metrics = {
             "rec_ce": rec.item(),
@@ -110,8 +124,9 @@ class ColaObjective:
         }
         return LossOutput(loss=loss, metrics=metrics)
 
-    def stage2(self, model: ColaModel, tokens: torch.Tensor) -> LossOutput:
-        """Joint VAE + prior loss; with `fixed_vae` the VAE runs without gradients and its terms are dropped."""
+    def stage2(self, model: ColaModel, tokens: torch.Tensor, keep: torch.Tensor | None = None) -> LossOutput:
+        """Joint VAE + prior loss; with `fixed_vae` the VAE runs without gradients and its terms are dropped.
+        The token terms are over `keep` (B, L)."""
         o, p = cola_objective_config(self.cfg), cola_model_config(self.cfg).patch_size
         frozen = cola_train_config(self.cfg).latent_evolution == "fixed_vae"
         with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
@@ -123,13 +138,13 @@ class ColaObjective:
         zero = torch.zeros((), device=tokens.device)
         if frozen:
             with torch.no_grad():
-                rec, acc = reconstruction(model, z0, tokens)
+                rec, acc = reconstruction(model, z0, tokens, keep)
             neg_ent, mask_ce, ref_kl = negative_entropy(q, p), zero, zero
             loss = o.lambda_fm * fm.loss
         else:
-            rec, acc = reconstruction(model, z0, tokens)
+            rec, acc = reconstruction(model, z0, tokens, keep)
             neg_ent = negative_entropy(q, p)
-            mask_ce = self._mask_term(model, tokens)
+            mask_ce = self._mask_term(model, tokens, keep)
             ref_kl = zero
             if model.ref_encoder is not None:
                 with torch.no_grad():

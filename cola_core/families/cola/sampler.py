@@ -15,7 +15,8 @@ cache by its attention mask. Sampling and EOS checks are tensor operations once 
 
 With patch size p > 1, a prompt whose length is not a multiple of p leaves a partial patch: that latent
 is generated (not pinned) and the decoder's first tokens for it are replaced by the prompt's own
-(dropped from the output).
+(dropped from the output); with `model.boundary = aware` the prompt is left-padded to whole patches
+instead (`boundary.py`).
 
 Prompts of different lengths share a batch (`sorted_batches`: sorted by length, at most
 `sampler.batch_size`), and each row computes what it would alone:
@@ -57,7 +58,8 @@ from dataclasses import dataclass, field
 import torch
 
 from cola_core.config import Config, ConfigError
-from cola_core.families.cola.config import cola_sampler_config
+from cola_core.families.cola.boundary import align_prompt
+from cola_core.families.cola.config import cola_model_config, cola_sampler_config
 from cola_core.families.cola.masks import key_padding_mask, prefix_mask
 from cola_core.families.cola.model import ColaModel, eval_block_size
 from cola_core.nn.attention import KVCache
@@ -117,6 +119,7 @@ class ColaSampler:
         self.model, self.eos_id, self.use_cache = model, cfg.model.eos_id, use_cache
         self.scfg = cola_sampler_config(cfg)
         self.bs, self.p = eval_block_size(model, cfg), model.patch_size
+        self.align, self.pad_id = cola_model_config(cfg).boundary == "aware" and self.p > 1, cfg.model.pad_id
         self.guided = self.scfg.cfg != 1.0
         self.last_latents: list[torch.Tensor] = []
         """Clean normalised latents (1, n, d) of every prompt of the last call, prompt blocks included,
@@ -131,7 +134,7 @@ class ColaSampler:
         """New token ids per prompt; stops at EOS (not returned) or after `max_new_tokens` tokens."""
         outs: list[list[int]] = [[] for _ in prompts]
         latents: list[torch.Tensor] = [torch.empty(0) for _ in prompts]
-        prompts = document_starts(prompts, self.eos_id)
+        prompts = self._prompts(prompts)
         gens = self._generators(prompts)
         for group in sorted_batches(prompts, self.scfg.batch_size):
             tokens, lat = drain(
@@ -146,9 +149,17 @@ class ColaSampler:
     def stream(self, prompt: list[int], max_new_tokens: int) -> Iterator[list[int]]:
         """The new ids of one prompt block by block, each as soon as the decoder has realised it; they
         concatenate to `generate([prompt], max_new_tokens)[0]`."""
-        prompts = document_starts([prompt], self.eos_id)
+        prompts = self._prompts([prompt])
         steps = self._steps([list(prompts[0])], max_new_tokens, self._generators(prompts))
         yield from new_chunks(_tokens_only(steps))
+
+    def _prompts(self, prompts: list[list[int]]) -> list[list[int]]:
+        """The prompts as sampled: an empty one starts a document; `model.boundary = aware` left-pads each to
+        end on a patch boundary (`align_prompt`; its PAD tokens are prompt tokens, dropped from the output)."""
+        prompts = document_starts(prompts, self.eos_id)
+        if self.align:
+            prompts = [align_prompt(pr, self.p, self.pad_id) for pr in prompts]
+        return prompts
 
     def _generators(self, prompts: list[list[int]]) -> list[torch.Generator]:
         """One random stream per prompt, seeded from (seed, its tokens, its occurrence among equal prompts)."""
