@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from sweeps.scaling_report import LIKELIHOOD, READABLE  # noqa: E402
+from sweeps.values import finite  # noqa: E402
 
 COLORS = {"cola": "tab:red", "ar": "tab:blue", "llada": "tab:green"}
 
@@ -21,10 +22,6 @@ def _log_x(ax) -> None:
     instead of failing)."""
     if ax.has_data() and math.isfinite(ax.dataLim.x0) and ax.dataLim.x0 > 0:
         ax.set_xscale("log")
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def _panel(
@@ -40,9 +37,9 @@ def _panel(
     `relative` divides a family's values by its frontier's value at its smallest budget."""
     for fam, data in analysis["families"].items():
         color = COLORS.get(fam)
-        curve = [c for c in data[curve_key] if _finite(c["value"])]  # a family without the metric has NaNs
+        curve = [c for c in data[curve_key] if finite(c["value"])]  # a family without the metric has NaNs
         scale = 1.0 / curve[0]["value"] if relative and curve and curve[0]["value"] else 1.0
-        every = [p for p in points if p["family"] == fam and _finite(p.get(metric))]
+        every = [p for p in points if p["family"] == fam and finite(p.get(metric))]
         ax.scatter([p["flops"] for p in every], [p[metric] * scale for p in every], s=12, alpha=0.35, color=color)
         label = f"{fam}: {data['readable_name']}" if metric == READABLE and data.get("readable_name") else fam
         if relative and curve:

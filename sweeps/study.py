@@ -34,7 +34,7 @@ from sweeps.space import SearchSpace, parse_space
 SEARCHES = ("grid", "tpe", "random")
 SCHEDULERS = ("none", "asha")
 TIME_ATTRS = ("tokens", "flops")
-ANALYSES = ("", "rq1", "compare")
+ANALYSES = ("", "rq1", "compare", "rate_distortion")
 TOP_LEVEL = ("study", "overrides", "space", "derived", "constants", "prepare")
 
 
@@ -71,9 +71,11 @@ class SweepStudy:
     """Generative tasks run at the end of every trial (their accuracies become result keys)."""
     eval_items: int = 50
     analysis: str = ""
-    """`rq1`: best noise loc per latent dim and its drift; `compare`: a ranked table by a group key."""
+    """`rq1`: best noise loc per latent dim and its drift; `compare`: a ranked table by a group key;
+    `rate_distortion`: D(R) and the total bits per token over the VAE setting in `group_by`."""
     group_by: str = ""
-    """`compare`: the parameter whose values are compared (e.g. train.latent_evolution)."""
+    """`compare`: the parameter whose values are compared (e.g. train.latent_evolution); `rate_distortion`: the
+    swept VAE setting (objective.beta_kl or model.vae_logsnr)."""
     checkpoint: str = ""
     """Evaluation-only study: the finished run every trial evaluates (sampler.* spaces, no training)."""
     seed: int = 0
@@ -129,14 +131,21 @@ def _check_values(s: SweepStudy, where: str) -> None:
         raise ConfigError(f"{where}: steps and num_samples must be >= 1, workers_per_trial and max_failures >= 0")
     if not 0 < s.grace_fraction <= 1:
         raise ConfigError(f"{where}: study.grace_fraction must lie in (0, 1]")
-    if s.analysis == "compare" and not s.group_by:
-        raise ConfigError(f"{where}: analysis = 'compare' needs study.group_by")
+    if s.analysis in ("compare", "rate_distortion") and not s.group_by:
+        raise ConfigError(f"{where}: analysis = {s.analysis!r} needs study.group_by")
 
 
 def _check_reports(base: Config, s: SweepStudy, where: str) -> None:
-    """Every result a distributed trial reports to Tune must carry the objective: a checkpoint step
-    (Ray Train reports it) is an eval step."""
+    """Every result a trial reports to Tune must carry the objective: a checkpoint step (Ray Train reports it)
+    is an eval step, and an objective from the end-of-trial tasks allows no report before the end."""
     t = base.train
+    task_prefixes = tuple(f"{task.replace('-', '_')}_" for task in s.eval_tasks)
+    from_tasks = [o for o in s.objective if o.startswith(task_prefixes) or o == "accuracy_mean"]
+    if from_tasks and not s.checkpoint and (t.eval_every or t.ckpt_every):
+        raise ConfigError(
+            f"{where}: the objective {', '.join(from_tasks)} comes from the end-of-trial tasks, which every "
+            "intermediate report to Tune lacks: set train.eval_every = 0 and train.ckpt_every = 0"
+        )
     if s.checkpoint or not t.ckpt_every or s.workers_per_trial < 1:
         return
     if not t.eval_every or t.ckpt_every % t.eval_every:

@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from sweeps.rate_distortion import rd_plot  # noqa: E402
 from sweeps.study import SweepStudy  # noqa: E402
 
 
@@ -116,4 +117,6 @@ def write_plots(study: SweepStudy, records: list[dict], summary: dict[str, Any],
         paths.append(pc)
     if "dims" in summary.get("rq1", {}):
         paths.append(rq1_plot(summary["rq1"], out / "rq1_best_loc_vs_latent_dim.png"))
+    if "points" in summary.get("rate_distortion", {}):
+        paths.append(rd_plot(summary["rate_distortion"], out / "rate_distortion.png"))
     return paths

@@ -5,35 +5,33 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any
 
 from cola_core.config import Config
+from sweeps.rate_distortion import rd_analysis, rd_markdown
 from sweeps.rq1 import drift_test
 from sweeps.space import GRIDDABLE
 from sweeps.study import SweepStudy
+from sweeps.values import finite
 
 PAPER_RQ1 = {16: 1.0, 64: 1.7, 128: 2.3}
-
-
-def _finite(x: Any) -> TypeGuard[float]:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def full_tokens(record: dict, full_trial_tokens: float) -> float:
     """Tokens a full run of this trial trains on: its own (`full_trial_tokens` in the record, set when
     its point changes the steps or the batch) or the study's."""
     own = record.get("full_trial_tokens")
-    return own if _finite(own) and own > 0 else full_trial_tokens
+    return own if finite(own) and own > 0 else full_trial_tokens
 
 
 def ran_full(record: dict, full_trial_tokens: float) -> bool:
     """Whether a trial saw the tokens of a full trial (a scheduler did not stop it early)."""
-    return _finite(record.get("tokens")) and record["tokens"] >= 0.999 * full_tokens(record, full_trial_tokens)
+    return finite(record.get("tokens")) and record["tokens"] >= 0.999 * full_tokens(record, full_trial_tokens)
 
 
 def best_trial(records: list[dict], metric: str, mode: str) -> dict | None:
     """The finished trial with the best `metric`."""
-    ok = [r for r in records if r["status"] == "ok" and _finite(r.get(metric))]
+    ok = [r for r in records if r["status"] == "ok" and finite(r.get(metric))]
     if not ok:
         return None
     return (min if mode == "min" else max)(ok, key=lambda r: r[metric])
@@ -43,7 +41,7 @@ def compare_groups(records: list[dict], key: str, metric: str, mode: str) -> lis
     """Mean and standard error of `metric` per value of `key`, best first."""
     groups: dict[Any, list[float]] = {}
     for r in records:
-        if r["status"] == "ok" and _finite(r.get(metric)) and key in r:
+        if r["status"] == "ok" and finite(r.get(metric)) and key in r:
             groups.setdefault(r[key], []).append(r[metric])
     rows = []
     for value, xs in groups.items():
@@ -71,13 +69,13 @@ def compute_spent(
         seen = r.get("tokens")
         return (
             r["flops"] * full_tokens(r, full_trial_tokens) / seen
-            if _finite(seen) and seen and _finite(r.get("flops"))
+            if finite(seen) and seen and finite(r.get("flops"))
             else full_trial_flops
         )
 
-    spent = sum(r.get("flops", 0.0) for r in records if _finite(r.get("flops")))
+    spent = sum(r.get("flops", 0.0) for r in records if finite(r.get("flops")))
     grid_size = len(study.space.grid_points()) if all(p.kind in GRIDDABLE for p in study.space.params.values()) else 0
-    stopped = sum(1 for r in records if _finite(r.get("tokens")) and not ran_full(r, full_trial_tokens))
+    stopped = sum(1 for r in records if finite(r.get("tokens")) and not ran_full(r, full_trial_tokens))
     return {
         "flops_spent": spent,
         "flops_all_trials_full": sum(full(r) for r in records),
@@ -119,6 +117,8 @@ def summarize(
         summary["rq1"] = rq1_analysis(records, metric, mode)
     if study.analysis == "compare":
         summary["compare"] = {"key": study.group_by, "rows": compare_groups(records, study.group_by, metric, mode)}
+    if study.analysis == "rate_distortion":
+        summary["rate_distortion"] = rd_analysis(records, study.group_by)
     from sweeps.sweep_plots import write_plots
 
     summary["plots"] = [str(p) for p in write_plots(study, records, summary, out / "plots")]
@@ -131,7 +131,7 @@ def rq1_analysis(records: list[dict], metric: str, mode: str) -> dict[str, Any]:
     rows = [
         r
         for r in records
-        if r["status"] == "ok" and _finite(r.get(metric)) and "model.latent_dim" in r and "objective.noise_loc" in r
+        if r["status"] == "ok" and finite(r.get(metric)) and "model.latent_dim" in r and "objective.noise_loc" in r
     ]
     try:
         result = drift_test(rows, metric=metric, mode=mode).to_dict()
@@ -173,7 +173,7 @@ def markdown(study: SweepStudy, s: dict[str, Any]) -> str:
 
     def trained(r: dict) -> float:
         own = full_tokens(r, full)
-        return r["tokens"] / own if own and _finite(r.get("tokens")) else math.nan
+        return r["tokens"] / own if own and finite(r.get("tokens")) else math.nan
 
     lines += [
         "",
@@ -188,14 +188,14 @@ def markdown(study: SweepStudy, s: dict[str, Any]) -> str:
         s["trials"],
         key=lambda r: (
             r["status"] != "ok",
-            -round(trained(r), 3) if _finite(trained(r)) else 0.0,
-            sign * r.get(metric, math.inf) if _finite(r.get(metric)) else math.inf,
+            -round(trained(r), 3) if finite(trained(r)) else 0.0,
+            sign * r.get(metric, math.inf) if finite(r.get(metric)) else math.inf,
         ),
     ):
         share = trained(r)
         cells = [_fmt(r.get(k)) for k in keys] + [
             _fmt(r.get(metric)),
-            f"{share:.0%}" + ("" if ran_full(r, full) else " (stopped)") if _finite(share) else "",
+            f"{share:.0%}" + ("" if ran_full(r, full) else " (stopped)") if finite(share) else "",
             r["status"],
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -220,6 +220,8 @@ def markdown(study: SweepStudy, s: dict[str, Any]) -> str:
     if "compare" in s:
         lines += ["", f"## {s['compare']['key']}", "", f"| value | mean {metric} | stderr | n |", "|---|---|---|---|"]
         lines += [f"| {r['value']} | {r['mean']:.4g} | {r['stderr']:.2g} | {r['n']} |" for r in s["compare"]["rows"]]
+    if "rate_distortion" in s:
+        lines += rd_markdown(s["rate_distortion"])
     return "\n".join(lines) + "\n"
 
 

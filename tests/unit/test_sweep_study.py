@@ -67,6 +67,15 @@ def test_coupled_space_with_derived_loc_and_bundles(tmp_path):
             '[space]\n"model.latent_dim" = { grid = [16] }\n',
             "must be a multiple of train.eval_every",
         ),
+        (
+            'objective = "continuation_acc"\neval_tasks = ["continuation"]\n[overrides]\n"train.eval_every" = 50\n'
+            '[space]\n"model.latent_dim" = { grid = [16] }\n',
+            "comes from the end-of-trial tasks",
+        ),
+        (
+            'objective = "x"\nanalysis = "rate_distortion"\n[space]\n"objective.beta_kl" = { grid = [1.0] }\n',
+            "needs study.group_by",
+        ),
     ],
 )
 def test_bad_studies_fail_up_front(tmp_path, body, fragment):

@@ -130,11 +130,14 @@ def cola_eval_loss(
     `fm_loss` and `elbo_nats_per_token` = the *negative* ELBO estimate per token (an NLL-style number,
     lower is better, comparable to AR's `nll_per_token`) on the first `elbo_sequences` sequences,
     with `elbo_steps` Euler steps and one Hutchinson probe, and its split `elbo_rec` + `elbo_rate` +
-    `elbo_prior` (see `negative_elbo_terms`). All at the evaluation block size (`eval_block_size`)."""
+    `elbo_prior` (see `negative_elbo_terms`); Stage 1 reports `elbo_rec` and `elbo_rate` (KL(q || N(0, I)))
+    over all its sequences. All at the evaluation block size (`eval_block_size`)."""
     block_size = eval_block_size(model, cfg)
     with torch.no_grad():
         out = ColaObjective(cfg, block_size)(model, tokens, 0)
     metrics = {"eval_loss": out.loss.item(), "rec_ce": out.metrics["rec_ce"], "recon_acc": out.metrics["recon_acc"]}
+    if cfg.train.stage == 1:  # the rate and distortion of the VAE alone (Stage 2 adds the prior's term)
+        metrics.update(elbo_rec=out.metrics["rec_ce"], elbo_rate=out.metrics["kl"])
     if cfg.train.stage == 2:
         metrics["fm_loss"] = out.metrics["fm_loss"]
         metrics["fm_loss_uniform"] = fm_loss_uniform(model, tokens, cfg, block_size)
