@@ -13,7 +13,7 @@ from sweeps.rate_distortion import rd_analysis, rd_markdown, rd_plot
 from test_cola_helpers import tiny_cfg, tiny_model
 
 
-def _stage1_point(beta: float, steps: int = 120) -> dict[str, float]:
+def _stage1_point(beta: float, steps: int = 50) -> dict[str, float]:
     """Train a tiny Stage-1 VAE with `beta` on a fixed seed; its held-out (rate, distortion)."""
     cfg = tiny_cfg(stage=1)
     cfg.objective.beta_kl, cfg.objective.lambda_mask = beta, 0.0
