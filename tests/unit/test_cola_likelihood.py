@@ -104,7 +104,9 @@ def test_elbo_and_eval_loss() -> None:
     assert metrics["elbo_nats_per_token"] > 0, "reported as the negative ELBO (NLL-style)"
     stage1 = tiny_cfg(stage=1)
     m1 = tiny_model(stage1)
-    assert set(cola_eval_loss(m1, tokens, stage1)) == {"eval_loss", "rec_ce", "recon_acc"}
+    s1 = cola_eval_loss(m1, tokens, stage1)
+    assert set(s1) == {"eval_loss", "rec_ce", "recon_acc", "elbo_rec", "elbo_rate"}
+    assert s1["elbo_rec"] == s1["rec_ce"] and s1["elbo_rate"] > 0, "the VAE's distortion and rate (KL to N(0, I))"
 
 
 def test_fm_loss_uniform_does_not_depend_on_the_training_noise_location() -> None:
