@@ -11,7 +11,7 @@ from cola_core.config_checks import validate
 from cola_core.families.cola.boundary import align_prompt, random_phase
 from cola_core.families.cola.objective import ColaObjective
 from cola_core.families.cola.sampler import ColaSampler
-from test_cola_helpers import tiny_cfg, tiny_model
+from test_cola_helpers import tiny_cfg, tiny_model, train_vae
 
 PAD = 1
 
@@ -56,15 +56,7 @@ def _trained_vae(boundary: str, steps: int = 250):
     """A Stage-1 VAE with p = 4 trained on tokens 3..10 until it reconstructs (every training token by step 200)."""
     cfg = tiny_cfg(stage=1, patch_size=4, boundary=boundary, latent_dim=16)
     cfg.objective.lambda_mask = 0.0  # the mask loss slows reconstruction down and is beside the point here
-    model = tiny_model(cfg).train()
-    opt, objective, gen = torch.optim.AdamW(model.parameters(), lr=3e-3), ColaObjective(cfg), torch.Generator()
-    gen.manual_seed(0)
-    torch.manual_seed(0)
-    for _ in range(steps):
-        opt.zero_grad()
-        objective(model, torch.randint(3, 11, (32, 16), generator=gen), 0).loss.backward()
-        opt.step()
-    return model.eval()
+    return train_vae(cfg, steps, 32, 11, torch.Generator().manual_seed(0))
 
 
 @torch.no_grad()

@@ -38,3 +38,18 @@ def tiny_model(cfg: Config, seed: int = 0) -> ColaModel:
     if model.dit is not None:
         randomize_adaln(model.dit, seed=seed)
     return model.eval()
+
+
+def train_vae(cfg: Config, steps: int, batch: int, vocab_high: int, gen: torch.Generator) -> ColaModel:
+    """A Stage-1 model trained `steps` AdamW steps (lr 3e-3, seed 0) on random tokens in [3, vocab_high) drawn
+    from `gen`; returned in eval mode."""
+    from cola_core.families.cola.objective import ColaObjective
+
+    model = tiny_model(cfg).train()
+    opt, objective = torch.optim.AdamW(model.parameters(), lr=3e-3), ColaObjective(cfg)
+    torch.manual_seed(0)
+    for _ in range(steps):
+        opt.zero_grad()
+        objective(model, torch.randint(3, vocab_high, (batch, cfg.data.seq_len), generator=gen), 0).loss.backward()
+        opt.step()
+    return model.eval()

@@ -8,25 +8,18 @@ import math
 import torch
 
 from cola_core.families.cola.likelihood import cola_eval_loss
-from cola_core.families.cola.objective import ColaObjective
 from sweeps.rate_distortion import rd_analysis, rd_markdown, rd_plot
-from test_cola_helpers import tiny_cfg, tiny_model
+from test_cola_helpers import tiny_cfg, train_vae
 
 
 def _stage1_point(beta: float, steps: int = 50) -> dict[str, float]:
     """Train a tiny Stage-1 VAE with `beta` on a fixed seed; its held-out (rate, distortion)."""
     cfg = tiny_cfg(stage=1)
     cfg.objective.beta_kl, cfg.objective.lambda_mask = beta, 0.0
-    model = tiny_model(cfg).train()
-    opt, objective, gen = torch.optim.AdamW(model.parameters(), lr=3e-3), ColaObjective(cfg), torch.Generator()
-    gen.manual_seed(0)
-    torch.manual_seed(0)
-    for _ in range(steps):
-        opt.zero_grad()
-        objective(model, torch.randint(3, 40, (16, 16), generator=gen), 0).loss.backward()
-        opt.step()
+    gen = torch.Generator().manual_seed(0)
+    model = train_vae(cfg, steps, 16, 40, gen)
     torch.manual_seed(1)
-    return cola_eval_loss(model.eval(), torch.randint(3, 40, (64, 16), generator=gen), cfg)
+    return cola_eval_loss(model, torch.randint(3, 40, (64, 16), generator=gen), cfg)
 
 
 def test_rate_falls_and_distortion_rises_with_beta_on_a_fixed_seed():
