@@ -92,6 +92,13 @@ def print_table(record: dict) -> None:
             f"consistent {q['consistent']:.3f}  "
             f"distinct-2 {q['distinct_2']:.3f}  self-BLEU {q['self_bleu']:.3f}"
         )
+    if record.get("continuation"):
+        c = record["continuation"]
+        print(
+            f"  {'continuation':14} acc {c['accuracy']:.3f} ± {c['stderr']:.3f}  (n={c['n']}, next {c['new_tokens']} tokens)"
+        )
+        for rem, s in c["by_remainder"].items():
+            print(f"  {'continuation_mod' + rem:14} acc {s['accuracy']:.3f} ± {s['stderr']:.3f}  (n={s['n']})")
     for k, v in record.get("likelihood", {}).items():
         print(f"  {k:28} {v:.4f}")
     if record.get("diagnostics"):

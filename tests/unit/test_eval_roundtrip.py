@@ -1,6 +1,8 @@
 """evaluate_run (what `jobs.eval` runs) on a tiny patch-size-2 Cola model writes its generations in the
 official layout, with the prompt-length remainder per item; `jobs.score` on them reproduces its accuracies."""
 
+import copy
+import dataclasses
 import json
 from pathlib import Path
 
@@ -141,3 +143,17 @@ def test_paper_tasks_run_all_eight_and_count_truncated_prompts(loaded, tmp_path,
     assert "race: 1 of 2 prompts are longer than the model's context allows" in caplog.text
     assert flat_metrics({**record, "tokens_per_second": 0.0})["race_truncated_prompts"] == 1
     assert sorted(p.stem for p in (tmp_path / "gens").glob("*.jsonl")) == sorted(OFFICIAL_TASKS)
+
+
+def test_the_continuation_task_scores_every_remainder_of_held_out_sequences(loaded, tmp_path):
+    from cola_platform.data.synthetic import prepare_synthetic
+
+    prepare_synthetic(str(tmp_path / "data"), num_docs=60)
+    run = dataclasses.replace(loaded, cfg=copy.deepcopy(loaded.cfg))
+    run.cfg.data.path = str(tmp_path / "data")
+    record = evaluate_run(run, EvalRequest(tasks=["continuation"], items=5, likelihood_batches=0))
+    c = record["continuation"]
+    assert c["n"] == 10 and c["new_tokens"] == 2 and record["tasks"] == {}
+    assert {r: s["n"] for r, s in c["by_remainder"].items()} == {"0": 5, "1": 5}
+    assert 0.0 <= c["accuracy"] <= 1.0
+    assert flat_metrics(record)["continuation_mod1_acc"] == c["by_remainder"]["1"]["accuracy"]
