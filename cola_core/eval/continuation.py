@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 from typing import Callable
 
+from cola_core.config_rules import ConfigError
 from cola_core.eval.scoring import mean_with_stderr
 
 GenerateIds = Callable[[list[list[int]], int], list[list[int]]]
@@ -35,7 +36,10 @@ def run_continuation(generate: GenerateIds, sequences: list[list[int]], patch_si
     for seq in sequences:
         base = continuation_cuts(len(seq), p, rng)
         if base + 2 * p - 1 > len(seq):
-            raise ValueError(f"a held-out sequence of {len(seq)} tokens is too short for patch size {p}")
+            raise ConfigError(
+                f"the continuation task needs held-out sequences of at least {4 * p} tokens for {p} tokens per "
+                f"position; this data has {len(seq)}"
+            )
         for r in range(p):
             prompts.append(seq[: base + r])
             targets.append(seq[base + r : base + r + p])

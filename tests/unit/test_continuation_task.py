@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from cola_core.config_rules import ConfigError
 from cola_core.eval.continuation import continuation_cuts, run_continuation
 from cola_platform.evaluation import flat_metrics
 
@@ -56,5 +57,5 @@ def test_a_continuer_that_misreads_partial_patches_shows_the_gap_per_remainder()
 
 
 def test_a_sequence_too_short_for_the_patch_size_is_an_error():
-    with pytest.raises(ValueError, match="too short for patch size 4"):
+    with pytest.raises(ConfigError, match="at least 16 tokens for 4 tokens per position; this data has 5"):
         run_continuation(oracle(SEQUENCES), [[5, 6, 7, 8, 9]], 4, seed=0)
