@@ -25,7 +25,8 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
-from cola_core.config import apply_overrides, parse_set_args
+from cola_core.config import apply_overrides
+from cola_core.config_text import parse_set_args
 from cola_core.config_checks import validate
 from cola_core.eval.tasks import BUILTIN_TASKS, KNOWN_TASKS
 from cola_core.utils.io import atomic_write_json

@@ -16,7 +16,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Sequence
 
-from cola_core.config import apply_overrides, parse_set_args
+from cola_core.config import apply_overrides
+from cola_core.config_text import parse_set_args
 from cola_core.config_checks import validate
 from cola_platform.paths import project_path
 from jobs._cli import Parser, positive_int, run_main, setup_logging

@@ -16,7 +16,7 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
-from cola_core.config import parse_set_args
+from cola_core.config_text import parse_set_args
 from cola_core.registry import family_names
 from cola_platform.paths import project_path
 from jobs._cli import Parser, run_main, setup_logging

@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from cola_core.config import Config, ConfigError, family_keys, load_toml
+from cola_core.config import Config, ConfigError, family_keys
+from cola_core.config_text import load_toml
 from cola_core.flops import steps_for_budget
 from cola_core.presets import get_preset, resolve_config
 from cola_core.registry import get_family

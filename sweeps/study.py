@@ -27,7 +27,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from cola_core.config import Config, ConfigError, load_toml
+from cola_core.config import Config, ConfigError
+from cola_core.config_text import load_toml
 from cola_core.presets import resolve_config
 from sweeps.space import SearchSpace, parse_space
 

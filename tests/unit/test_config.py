@@ -2,7 +2,8 @@
 
 import pytest
 
-from cola_core.config import Config, ConfigError, apply_overrides, load_toml, parse_set_args, set_key
+from cola_core.config import Config, ConfigError, apply_overrides, set_key
+from cola_core.config_text import load_toml, parse_set_args
 from cola_core.config_checks import validate
 
 
