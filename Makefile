@@ -38,8 +38,10 @@ lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# The platform and end-to-end tests wait on servers while the unit tests use the CPU: tests/run_suite.py runs
+# the two beside each other (a "no tests collected" exit counts as success).
 test: lint
-	$(PY) -m pytest --durations=20 tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+	$(PY) tests/run_suite.py --durations=15
 
 test-fast: $(TEST_STAMP)
 	$(PY) -m pytest -m "not slow and not ray" tests

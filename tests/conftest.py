@@ -95,3 +95,27 @@ def ray_cluster(s3_server):
     )
     yield ray
     ray.shutdown()
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--part",
+        choices=("all", "ray", "rest"),
+        default="all",
+        help="run only the tests on the session's Ray cluster (ray) or only the others (rest); "
+        "tests/run_suite.py runs the two parts side by side",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """`--part ray|rest`: keep the tests that use the `ray_cluster` fixture (directly or through another), or the rest."""
+    part = config.getoption("part")
+    if part == "all":
+        return
+    keep, drop = [], []
+    for item in items:
+        on_ray = "ray_cluster" in getattr(item, "fixturenames", ())
+        (keep if on_ray == (part == "ray") else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
