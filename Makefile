@@ -38,8 +38,8 @@ lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-# The platform and end-to-end tests wait on servers while the unit tests use the CPU: tests/run_suite.py runs
-# the two beside each other (a "no tests collected" exit counts as success).
+# The tests on the session's Ray cluster mostly wait on start-ups while the others use the CPU: tests/run_suite.py
+# runs the two parts side by side (a "no tests collected" exit counts as success).
 test: lint
 	$(PY) tests/run_suite.py --durations=15
 

@@ -40,9 +40,9 @@ def main(extra: list[str]) -> int:
         )
         try:
             ray_code = subprocess.run([*pytest, "--part", "ray", "tests"], cwd=REPO).returncode
-        finally:
-            if rest.poll() is None and sys.exc_info()[0] is not None:
-                rest.kill()  # interrupted: leave no second pytest behind
+        except BaseException:  # interrupted: leave no second pytest behind
+            rest.kill()
+            raise
         ray_s = time.monotonic() - started
         rest_code = rest.wait()
         rest_s = time.monotonic() - started
