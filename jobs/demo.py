@@ -23,6 +23,7 @@ from cola_platform.cluster import ClusterSpec, free_port, port_is_free, read_env
 from cola_platform.errors import UserError
 from jobs._cli import Parser, run_main, setup_logging
 from sweeps.scaling_plan import load_scaling_study
+from sweeps.values import points_of
 
 log = logging.getLogger("jobs.demo")
 PROMPT = "Once upon a time, there was a brave fox named"
@@ -67,8 +68,7 @@ def submit(env: dict[str, str], *entrypoint: str) -> None:
 def show_samples(points: list[dict]) -> None:
     """Sample from each family's largest-budget run (no Ray needed: the exported model suffices)."""
     for family in dict.fromkeys(p["family"] for p in points):  # the study's families, in its order
-        mine = [p for p in points if p["family"] == family]
-        best = max(mine, key=lambda p: p["budget"])
+        best = max(points_of(points, family), key=lambda p: p["budget"])
         run = best.get("run_dir", "")
         out = subprocess.run(
             [sys.executable, "-m", "jobs.sample", "--run", run, "--prompt", PROMPT, "--max-new-tokens", "40", "--json"],

@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from sweeps.scaling_report import LIKELIHOOD, READABLE  # noqa: E402
-from sweeps.values import finite  # noqa: E402
+from sweeps.values import finite, points_of  # noqa: E402
 
 COLORS = {"cola": "tab:red", "ar": "tab:blue", "llada": "tab:green"}
 
@@ -39,7 +39,7 @@ def _panel(
         color = COLORS.get(fam)
         curve = [c for c in data[curve_key] if finite(c["value"])]  # a family without the metric has NaNs
         scale = 1.0 / curve[0]["value"] if relative and curve and curve[0]["value"] else 1.0
-        every = [p for p in points if p["family"] == fam and finite(p.get(metric))]
+        every = points_of(points, fam, metric=metric)
         ax.scatter([p["flops"] for p in every], [p[metric] * scale for p in every], s=12, alpha=0.35, color=color)
         label = f"{fam}: {data['readable_name']}" if metric == READABLE and data.get("readable_name") else fam
         if relative and curve:
@@ -96,15 +96,8 @@ def isoflop_plot(points: list[dict], loss: str, path: Path) -> Path:
     fams = sorted({p["family"] for p in points})
     fig, axes = plt.subplots(1, len(fams), figsize=(4 * len(fams), 3.4), squeeze=False)
     for ax, fam in zip(axes[0], fams):
-        for budget in sorted({p["budget"] for p in points if p["family"] == fam}):
-            rows = sorted(
-                (
-                    p
-                    for p in points
-                    if p["family"] == fam and p["budget"] == budget and isinstance(p.get(loss), (int, float))
-                ),
-                key=lambda p: p["params_backbone"],
-            )
+        for budget in sorted({p["budget"] for p in points_of(points, fam)}):
+            rows = sorted(points_of(points, fam, budget, loss), key=lambda p: p["params_backbone"])
             ax.plot([p["params_backbone"] for p in rows], [p[loss] for p in rows], "o-", label=f"{budget:.2g} FLOPs")
         _log_x(ax)
         ax.set_title(fam, fontsize=9)

@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from sweeps.fits import crossover, fit_isoflop, fit_optimal_size, fit_power_law
+from sweeps.values import finite, points_of
 
 LIKELIHOOD = "nll_nats_per_token"
 """Cross-family likelihood number (AR: exact NLL; LLaDA: MC bound; Cola: negative-ELBO estimate)."""
@@ -21,16 +22,10 @@ READABLE = "readable_metric"
 each point carries as `readable_name`."""
 
 
-def _ok(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
 def frontier(points: list[dict], family: str, metric: str, higher_is_better: bool) -> list[dict]:
     """Per budget, the family's best point on `metric` (the compute-efficient frontier)."""
     best: dict[float, dict] = {}
-    for p in points:
-        if p["family"] != family or not _ok(p.get(metric)):
-            continue
+    for p in points_of(points, family, metric=metric):
         cur = best.get(p["budget"])
         better = p[metric] != cur[metric] and (p[metric] > cur[metric]) == higher_is_better if cur else True
         if better:
@@ -51,8 +46,8 @@ def _fit(front: list[dict], metric: str) -> dict | None:
 def isoflops(points: list[dict], family: str, loss: str) -> dict[str, Any]:
     """IsoFLOP parabola per budget (needs >= 3 sizes) and the optimal-size law across budgets."""
     fits = []
-    for budget in sorted({p["budget"] for p in points if p["family"] == family}):
-        rows = [p for p in points if p["family"] == family and p["budget"] == budget and _ok(p.get(loss))]
+    for budget in sorted({p["budget"] for p in points_of(points, family)}):
+        rows = points_of(points, family, budget, loss)
         fits.append(fit_isoflop(budget, [p["params_backbone"] for p in rows], [p[loss] for p in rows]))
     law = fit_optimal_size(fits)
     return {"per_budget": [vars(f) for f in fits if f is not None], "optimal_size_law": law.to_dict() if law else None}
@@ -115,10 +110,10 @@ def comparison_table(points: list[dict], metrics: list[str], quality_metric: str
     rows = []
     for budget in sorted({p["budget"] for p in points}):
         for fam in sorted({p["family"] for p in points}):
-            cands = [p for p in points if p["family"] == fam and p["budget"] == budget]
+            cands = points_of(points, fam, budget)
             if not cands:
                 continue
-            best = max(cands, key=lambda p: p[quality_metric] if _ok(p.get(quality_metric)) else -math.inf)
+            best = max(cands, key=lambda p: p[quality_metric] if finite(p.get(quality_metric)) else -math.inf)
             rows.append(
                 {
                     "budget": budget,
@@ -139,8 +134,8 @@ def first_reached(
     climb stopped (the budget gate's reason for the first skipped budget, if any)."""
     rows = []
     for fam in families:
-        mine = sorted((p for p in points if p["family"] == fam and _ok(p.get(metric))), key=lambda p: p["budget"])
-        stops = sorted((s for s in skipped or [] if s["family"] == fam), key=lambda s: s["budget"])
+        mine = sorted(points_of(points, fam, metric=metric), key=lambda p: p["budget"])
+        stops = sorted(points_of(skipped or [], fam), key=lambda s: s["budget"])
         for q in thresholds:
             hit = next((p for p in mine if p[metric] >= q), None)
             rows.append(

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sweeps.values import points_of
+
 
 @dataclass(frozen=True)
 class BudgetGate:
@@ -33,7 +35,7 @@ class BudgetGate:
 
     def skip_reason(self, family: str, budget: float, finished: list[dict[str, Any]]) -> str:
         """Why the point (`family`, `budget`) should not run given the finished points ("" to run it)."""
-        mine = [p for p in finished if p["family"] == family and p["budget"] < budget]
+        mine = [p for p in points_of(finished, family) if p["budget"] < budget]
         if self.stop_quality > 0:
             reached = [p["budget"] for p in mine if _value(p, self.quality_metric) >= self.stop_quality]
             if reached:

@@ -6,6 +6,7 @@ import pytest
 from sweeps.expr import ExprError, evaluate, names
 from sweeps.fits import crossover, fit_isoflop, fit_optimal_size, fit_power_law
 from sweeps.rq1 import drift_test
+from sweeps.values import points_of
 
 
 def test_expressions_are_safe_and_dotted():
@@ -18,6 +19,20 @@ def test_expressions_are_safe_and_dotted():
             evaluate(bad, env)
     with pytest.raises(ExprError, match="unknown name"):
         evaluate("gamma + 1", env)
+
+
+def test_points_of_filters_family_budget_and_finite_metric():
+    pts = [
+        {"family": "ar", "budget": 1e12, "nll": 3.0},
+        {"family": "ar", "budget": 2e12, "nll": float("nan")},
+        {"family": "ar", "budget": 2e12, "nll": True},
+        {"family": "cola", "budget": 1e12, "nll": 4.0},
+        {"family": "ar", "budget": 2e12},
+    ]
+    assert points_of(pts, "ar") == [pts[0], pts[1], pts[2], pts[4]]
+    assert points_of(pts, "ar", 2e12) == [pts[1], pts[2], pts[4]]
+    assert points_of(pts, "ar", metric="nll") == [pts[0]]
+    assert points_of(pts, "ar", 2e12, "nll") == [] and points_of(pts, "llada") == []
 
 
 def synthetic_rq1(drift: float, seed: int):
