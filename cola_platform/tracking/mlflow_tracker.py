@@ -12,9 +12,11 @@
 - `finish(result, run)`: `result.json`, `config.json`, `metrics.jsonl`, the model file and
   tokenizer as artifacts, and the run marked FINISHED.
 
-If the server is unreachable or a call fails, one warning is logged, the tracker turns itself off
-(or `open_tracker` returns a `NullTracker`: every `Tracker` method, doing nothing) and training
-continues (metrics still go to metrics.jsonl). HTTP calls fail fast
+If the server is unreachable or a call fails, one warning is logged and training continues (metrics
+still go to metrics.jsonl): `open_tracker` returns a `NullTracker` (every `Tracker` method, doing
+nothing); a failed metric log (a server slowed down by a busy machine) pauses metric logging for
+`RETRY_AFTER_S`, and `finish` logs every (metric, step) of metrics.jsonl that the run does not hold yet,
+so a finished run's curves are whole; any other failed call turns the tracker off. HTTP calls fail fast
 (`MLFLOW_HTTP_REQUEST_MAX_RETRIES=0`, `MLFLOW_HTTP_REQUEST_TIMEOUT=5` unless already set).
 """
 
@@ -34,6 +36,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from cola_core.config import Config
 from cola_core.utils.io import atomic_write_json
+from cola_platform.training.run_dir import read_metrics
 from cola_platform.tracking.redact import redact_uri, safe_value, scrub
 from cola_platform.tracking.stale_runs import RUN_DIR_TAG, end_stale_runs, run_dir_tag
 
@@ -45,6 +48,8 @@ log = logging.getLogger(__name__)
 RUN_FILE = "mlflow_run.json"
 PROBE_TIMEOUT_S = 5.0
 ARTIFACT_TIMEOUT_S = "600"
+RETRY_AFTER_S = 60.0
+BATCH = 1000  # metrics per log_batch call (MLflow's limit)
 _warned: set[str] = set()
 
 
@@ -154,17 +159,28 @@ class MlflowTracker(Tracker):
         self.client = mlflow_client(info.uri)
         self.enabled = True
         self.last_step: dict[str, int] = {}
+        self.paused_until = 0.0  # metric logging failed: retried after this time.monotonic()
 
     @contextlib.contextmanager
-    def _guard(self, what: str) -> Iterator[None]:
+    def _guard(self, what: str, pause: bool = False) -> Iterator[None]:
+        """Any MLflow / network failure inside: warn once and keep training; `pause` retries after
+        RETRY_AFTER_S (metric logging), otherwise the tracker turns off."""
         try:
             yield
-        except Exception as err:  # any MLflow / network failure: warn once, stop tracking, keep training
-            self.enabled = False
+        except Exception as err:
+            if pause:
+                self.paused_until = time.monotonic() + RETRY_AFTER_S
+            else:
+                self.enabled = False
             warn_once(
-                f"mlflow-failed:{self.info.uri}",
+                f"mlflow-failed:{self.info.uri}:{pause}",
                 f"MLflow {what} failed at {redact_uri(self.info.uri)} ({type(err).__name__}: {err}); "
-                "training continues without MLflow, metrics still go to metrics.jsonl",
+                + (
+                    f"retrying every {RETRY_AFTER_S:.0f} s, metrics still go to metrics.jsonl and the run's end "
+                    "logs the steps MLflow missed"
+                    if pause
+                    else "training continues without MLflow, metrics still go to metrics.jsonl"
+                ),
             )
 
     @classmethod
@@ -184,26 +200,45 @@ class MlflowTracker(Tracker):
 
     def log_record(self, record: dict[str, Any]) -> None:
         """Log a metrics record's numeric fields at `record['step']`, skipping steps already logged."""
-        if not self.enabled or "step" not in record:
+        if not self.enabled or "step" not in record or time.monotonic() < self.paused_until:
             return
         from mlflow.entities import Metric
 
         step, now = int(record["step"]), int(time.time() * 1000)
-        metrics = [
-            Metric(k, float(v), now, step)
-            for k, v in sorted(record.items())
-            if k != "step"
-            and isinstance(v, (int, float))
-            and not isinstance(v, bool)
-            and step > self.last_step.get(k, -1)
-        ]
+        metrics = [Metric(k, v, now, step) for k, v in _numbers(record) if step > self.last_step.get(k, -1)]
         if not metrics:
             return
-        with self._guard("metric logging"):
-            for i in range(0, len(metrics), 1000):
-                self.client.log_batch(self.info.run_id, metrics=metrics[i : i + 1000])
+        with self._guard("metric logging", pause=True):
+            self._log_metrics(metrics)
             for m in metrics:
                 self.last_step[m.key] = step
+
+    def _log_metrics(self, metrics: list[Any]) -> None:
+        for i in range(0, len(metrics), BATCH):
+            self.client.log_batch(self.info.run_id, metrics=metrics[i : i + BATCH])
+
+    def backfill(self, records: list[dict[str, Any]]) -> int:
+        """Log every numeric (metric, step) of `records` (a metrics.jsonl) that the MLflow run lacks -> how many."""
+        if not self.enabled:
+            return 0
+        from mlflow.entities import Metric
+
+        with self._guard("backfilling metrics"):
+            held = {
+                key: {m.step for m in self.client.get_metric_history(self.info.run_id, key)}
+                for key in self.client.get_run(self.info.run_id).data.metrics
+            }
+            now = int(time.time() * 1000)
+            missing = [
+                Metric(k, v, now, int(r["step"]))
+                for r in records
+                if "step" in r
+                for k, v in _numbers(r)
+                if int(r["step"]) not in held.get(k, ())
+            ]
+            self._log_metrics(missing)
+            return len(missing)
+        return 0
 
     def log_params_and_tags(self, cfg: Config, extra_tags: dict[str, str] | None = None) -> None:
         """The flattened config (secrets dropped, values already in the run kept) and the standard tags."""
@@ -251,6 +286,10 @@ class MlflowTracker(Tracker):
             for k, v in result.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
         }
+        filled = self.backfill(read_metrics(run_dir / "metrics.jsonl"))
+        if filled:
+            log.info("MLflow run %s: logged %d metric values it had missed", self.info.run_id, filled)
+        self.paused_until = 0.0
         self.log_record({"step": int(result.get("steps", 0)), **numbers})
         self.log_artifacts(
             [
@@ -268,6 +307,15 @@ class MlflowTracker(Tracker):
         if self.enabled:
             with self._guard("ending the run"):
                 self.client.set_terminated(self.info.run_id, status)
+
+
+def _numbers(record: dict[str, Any]) -> list[tuple[str, float]]:
+    """A metrics record's numeric fields but its step, sorted by name."""
+    return [
+        (k, float(v))
+        for k, v in sorted(record.items())
+        if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)
+    ]
 
 
 def _saved_run_id(run_dir: Path, uri: str) -> str:

@@ -131,3 +131,35 @@ def test_a_run_trained_again_ends_the_mlflow_run_a_killed_process_left_running(t
     assert client.search_runs([experiment], filter_string="attributes.status = 'RUNNING'") == []
     tagged = client.search_runs([experiment], filter_string=f"tags.`cola.run_dir` = '{run_dir.absolute()}'")
     assert sorted(r.info.run_id for r in tagged) == sorted([killed.info.run_id, new_id])
+
+
+def test_a_failed_metric_log_pauses_and_the_runs_end_logs_the_missed_steps(train_data, mlflow_server, tmp_path):
+    """A metric log that fails (here: the server unreachable for one call) must not end tracking for the rest of
+    the run: logging pauses, and `finish` logs every (metric, step) of metrics.jsonl the MLflow run lacks."""
+    from mlflow.tracking import MlflowClient
+
+    from cola_platform.tracking.mlflow_tracker import mlflow_client
+
+    run_dir = tmp_path / "run"
+    cfg, _ = tiny_config(train_data.path, **{"run.tracking_uri": mlflow_server, "run.experiment": "paused"})
+    tracker = open_tracker(cfg, run_dir)
+    assert isinstance(tracker, MlflowTracker)
+    records = [{"step": s, "loss": 5.0 - s, "lr": 0.1} for s in (1, 2, 3)] + [{"step": 3, "eval_loss": 2.5}]
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    tracker.log_record(records[0])
+    server = tracker.client
+    tracker.client = mlflow_client(f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    tracker.log_record(records[1])
+    tracker.client = server
+    assert tracker.enabled and tracker.paused_until > 0
+    tracker.log_record(records[2])  # still paused: not sent
+    client = MlflowClient(mlflow_server)
+    run_id = tracker.info.run_id
+    assert [m.step for m in client.get_metric_history(run_id, "loss")] == [1]
+
+    tracker.finish({"steps": 3, "final_loss": 2.0}, run_dir)
+    assert [(m.step, m.value) for m in client.get_metric_history(run_id, "loss")] == [(1, 4.0), (2, 3.0), (3, 2.0)]
+    assert [m.step for m in client.get_metric_history(run_id, "lr")] == [1, 2, 3]
+    assert [m.step for m in client.get_metric_history(run_id, "eval_loss")] == [3]
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.metrics["result/final_loss"] == 2.0
