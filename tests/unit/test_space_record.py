@@ -1,6 +1,8 @@
-"""A re-submitted sweep whose search space changed is refused with one line (Tune would restore the old
-space and run nothing new); the same space, or a study started before spaces were recorded, passes."""
+"""A re-submitted sweep whose search space or trial settings changed is refused with one line (Tune would
+restore the old trials: run nothing new, or report them as results of the new settings); the same study, one
+that changed only its summary fields, or a study started before records were kept, passes."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ STUDY = """[study]
 name = "t"
 family = "ar"
 data = "d"
-steps = 10
+steps = {steps}
 search = "grid"
 objective = ["eval_loss"]
 [space]
@@ -21,9 +23,9 @@ objective = ["eval_loss"]
 """
 
 
-def study(tmp_path: Path, grid: str):
-    path = tmp_path / f"s{abs(hash(grid))}.toml"
-    path.write_text(STUDY.format(grid=grid))
+def study(tmp_path: Path, grid: str, steps: int = 10, extra: str = ""):
+    path = tmp_path / f"s{abs(hash((grid, steps, extra)))}.toml"
+    path.write_text(STUDY.format(grid=grid, steps=steps).replace("[space]", extra + "\n[space]"))
     return load_sweep_study(path)
 
 
@@ -37,3 +39,20 @@ def test_a_changed_space_is_refused_and_the_same_one_passes(tmp_path):
     assert space_fingerprint(first) != space_fingerprint(study(tmp_path, "[1e-3, 1e-2, 2e-2]"))
     with pytest.raises(UserError, match="search space, search or trial count changed"):
         check_space_unchanged(out, study(tmp_path, "[1e-3, 1e-2, 2e-2]"))
+
+
+def test_changed_trial_settings_are_refused_and_summary_fields_pass(tmp_path):
+    out = tmp_path / "out"
+    record_space(out, study(tmp_path, "[1e-3]"))
+    check_space_unchanged(out, study(tmp_path, "[1e-3]", extra='description = "now described"\nmax_concurrent = 1'))
+    with pytest.raises(UserError, match=r"trial settings \(steps"):
+        check_space_unchanged(out, study(tmp_path, "[1e-3]", steps=20))
+    with pytest.raises(UserError, match="trial settings"):
+        check_space_unchanged(out, study(tmp_path, "[1e-3]", extra="eval_items = 9"))
+
+
+def test_a_record_without_settings_checks_only_the_space(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / RECORD).write_text(json.dumps({"study": "t", "fingerprint": space_fingerprint(study(tmp_path, "[1e-3]"))}))
+    check_space_unchanged(out, study(tmp_path, "[1e-3]", steps=20))
