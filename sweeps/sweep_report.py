@@ -9,6 +9,7 @@ from typing import Any
 
 from cola_core.config import Config
 from sweeps.rate_distortion import rd_analysis, rd_markdown
+from sweeps.remainder_report import remainder_markdown, remainder_rows
 from sweeps.rq1 import drift_test
 from sweeps.space import GRIDDABLE
 from sweeps.study import SweepStudy
@@ -119,6 +120,9 @@ def summarize(
         summary["compare"] = {"key": study.group_by, "rows": compare_groups(records, study.group_by, metric, mode)}
     if study.analysis == "rate_distortion":
         summary["rate_distortion"] = rd_analysis(records, study.group_by)
+    remainders = remainder_rows(records, sorted(study.space.params))
+    if remainders:
+        summary["remainders"] = remainders
     from sweeps.sweep_plots import write_plots
 
     summary["plots"] = [str(p) for p in write_plots(study, records, summary, out / "plots")]
@@ -222,6 +226,7 @@ def markdown(study: SweepStudy, s: dict[str, Any]) -> str:
         lines += [f"| {r['value']} | {r['mean']:.4g} | {r['stderr']:.2g} | {r['n']} |" for r in s["compare"]["rows"]]
     if "rate_distortion" in s:
         lines += rd_markdown(s["rate_distortion"])
+    lines += remainder_markdown(s.get("remainders", []), sorted(study.space.params))
     return "\n".join(lines) + "\n"
 
 
