@@ -124,7 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     loaded = load_run(project_path(args.run))
     args.out = project_path(args.out)
     generations = default_generations_dir(args.out) if args.generations is None else args.generations
-    loaded.cfg = validate(apply_overrides(loaded.cfg, {"sampler.temperature": 0.0, **parse_set_args(args.set)}))
+    overrides = parse_set_args(args.set)
+    loaded.cfg = validate(apply_overrides(loaded.cfg, {"sampler.temperature": 0.0, **overrides}))
     req = EvalRequest(
         tasks=[t for t in tasks.split(",") if t],
         task_files=files,
@@ -140,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     atomic_write_json(Path(args.out), record)
     from cola_platform.tracking.eval_logging import log_eval_to_mlflow
 
-    log_eval_to_mlflow(loaded, record, args.out)
+    log_eval_to_mlflow(loaded, record, args.out, overrides)
     print_table(record)
     print(f"eval: {args.out}")
     if record.get("generations"):

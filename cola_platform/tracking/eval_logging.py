@@ -41,9 +41,14 @@ def _log(loaded: LoadedRun, metrics: dict[str, Any], tags: dict[str, str], artif
         warn_once(f"eval-log:{uri}", f"MLflow logging of evaluation failed ({type(err).__name__}: {err})")
 
 
-def log_eval_to_mlflow(loaded: LoadedRun, record: dict[str, Any], path: str = "") -> None:
-    """`jobs.eval`: the flat metrics (task accuracies, quality, likelihood) and the eval JSON."""
-    _log(loaded, record.get("metrics", {}), {}, path)
+def log_eval_to_mlflow(
+    loaded: LoadedRun, record: dict[str, Any], path: str = "", overrides: dict[str, Any] | None = None
+) -> None:
+    """`jobs.eval`: the flat metrics (task accuracies, quality, likelihood) and the eval JSON. Numbers measured
+    with `--set` sampler overrides are logged under a prefix that names them (`sampler.steps:8/sw_qa_acc`), so
+    they never stand in for the run's own settings' numbers."""
+    prefix = "".join(f"{k}:{v}/" for k, v in sorted((overrides or {}).items()))
+    _log(loaded, {prefix + k: v for k, v in record.get("metrics", {}).items()}, {}, path)
 
 
 POINT_PREFIX = "point/"

@@ -11,6 +11,7 @@ from cola_core.config_checks import validate
 from cola_core.families.cola.boundary import align_prompt, random_phase
 from cola_core.families.cola.objective import ColaObjective
 from cola_core.families.cola.sampler import ColaSampler
+from cola_core.sampling import drain
 from test_cola_helpers import tiny_cfg, tiny_model, train_vae
 
 PAD = 1
@@ -88,3 +89,23 @@ def test_an_aware_sampler_continues_prompts_of_every_remainder_with_cached_equal
     assert all(len(out) == 6 for out in cached)
     streamed = [sum(ColaSampler(model, cfg).stream(p, 6), []) for p in prompts]
     assert streamed == cached
+
+
+def test_partial_patch_candidates_keep_the_copy_whose_decoder_fits_the_prompt_best():
+    cfg = tiny_cfg(patch_size=2, block_size=2)
+    cfg.sampler.steps, cfg.model.eos_id = 3, 99
+    model = tiny_model(cfg)
+    single = ColaSampler(model, cfg)
+    cfg4 = apply_overrides(cfg, {"sampler.partial_patch_candidates": 4})
+    prompts = [[5, 6, 7], [3, 4, 5, 6], [8, 9, 10, 11, 12]]
+    best = ColaSampler(model, cfg4).generate(prompts, 6)
+    assert best == ColaSampler(model, cfg4, use_cache=False).generate(prompts, 6)
+    assert best[1] == single.generate([prompts[1]], 6)[0], "a prompt on a patch boundary is sampled once"
+    for prompt, out in zip(prompts[::2], best[::2]):  # odd lengths: 4 copies, as 4 equal prompts get them
+        copies = [list(prompt)] * 4
+        tokens, _, fit = drain(single._steps(copies, 6, single._generators(copies)))
+        assert out == tokens[max(range(4), key=lambda k: (fit[k], -k))]
+        assert all(f < 0 for f in fit) and len(set(fit)) > 1, "the copies' partial patches differ"
+    assert [sum(ColaSampler(model, cfg4).stream(p, 6), []) for p in prompts] == best
+    with pytest.raises(ConfigError, match="partial_patch_candidates"):
+        validate(apply_overrides(cfg, {"sampler.partial_patch_candidates": 0}))

@@ -168,10 +168,14 @@ class ColaSamplerConfig(SamplerConfig):
     block_size: int = 0
     """Latents per block when sampling and evaluating (ELBO, diagnostics); 0: `model.block_size`. A model
     trained with `train.block_size_probs` samples at any of those sizes."""
+    partial_patch_candidates: int = 1
+    """A prompt that ends inside a patch (`model.boundary = official`) is sampled this many times, and the
+    candidate whose partial-patch latent gives the prompt's own tokens in it the highest decoder likelihood is
+    kept (1: the paper's single draw; costs N x the prompt's generation)."""
 
     def check(self) -> None:
         super().check()
-        positive(self, "sampler", ("steps",))
+        positive(self, "sampler", ("steps", "partial_patch_candidates"))
         non_negative(self, "sampler", ("cfg", "block_size"))
         one_of(self, "sampler", "solver", ("euler", "heun"))
 

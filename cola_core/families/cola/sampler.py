@@ -16,7 +16,10 @@ cache by its attention mask. Sampling and EOS checks are tensor operations once 
 With patch size p > 1, a prompt whose length is not a multiple of p leaves a partial patch: that latent
 is generated (not pinned) and the decoder's first tokens for it are replaced by the prompt's own
 (dropped from the output); with `model.boundary = aware` the prompt is left-padded to whole patches
-instead (`boundary.py`).
+instead (`boundary.py`). With `sampler.partial_patch_candidates = N > 1` such a prompt is sampled N times
+(its N copies get different noise, the first the noise it gets alone) and the copy whose first generated
+block gives the prompt's own tokens the highest decoder log-likelihood is kept: a best-of-N draw of the
+partial patch's latent given the tokens it must hold.
 
 Prompts of different lengths share a batch (`sorted_batches`: sorted by length, at most
 `sampler.batch_size`), and each row computes what it would alone:
@@ -132,24 +135,40 @@ class ColaSampler:
     @torch.no_grad()
     def generate(self, prompts: list[list[int]], max_new_tokens: int) -> list[list[int]]:
         """New token ids per prompt; stops at EOS (not returned) or after `max_new_tokens` tokens."""
-        outs: list[list[int]] = [[] for _ in prompts]
-        latents: list[torch.Tensor] = [torch.empty(0) for _ in prompts]
         prompts = self._prompts(prompts)
-        gens = self._generators(prompts)
-        for group in sorted_batches(prompts, self.scfg.batch_size):
-            tokens, lat = drain(
-                self._steps([list(prompts[i]) for i in group], max_new_tokens, [gens[i] for i in group])
+        copies = [self._copies(pr) for pr in prompts]
+        owner = [i for i, c in enumerate(copies) for _ in range(c)]  # prompt of each sampled copy
+        runs = [prompts[i] for i in owner]
+        gens = self._generators(runs)
+        outs: list[list[int]] = [[] for _ in runs]
+        latents: list[torch.Tensor] = [torch.empty(0) for _ in runs]
+        scores = [0.0 for _ in runs]
+        for group in sorted_batches(runs, self.scfg.batch_size):
+            tokens, lat, fit = drain(
+                self._steps([list(runs[i]) for i in group], max_new_tokens, [gens[i] for i in group])
             )
             for j, i in enumerate(group):
-                outs[i], latents[i] = tokens[j], lat[j]
-        self.last_latents = latents
-        return outs
+                outs[i], latents[i], scores[i] = tokens[j], lat[j], fit[j]
+        best: dict[int, int] = {}  # prompt -> its copy whose partial patch fits the prompt best (the first on ties)
+        for k, i in enumerate(owner):
+            if i not in best or scores[k] > scores[best[i]]:
+                best[i] = k
+        self.last_latents = [latents[best[i]] for i in range(len(prompts))]
+        return [outs[best[i]] for i in range(len(prompts))]
+
+    def _copies(self, prompt: list[int]) -> int:
+        """How many times `prompt` is sampled: `sampler.partial_patch_candidates` if it ends inside a patch."""
+        return self.scfg.partial_patch_candidates if len(prompt) % self.p else 1
 
     @torch.no_grad()
     def stream(self, prompt: list[int], max_new_tokens: int) -> Iterator[list[int]]:
         """The new ids of one prompt block by block, each as soon as the decoder has realised it; they
-        concatenate to `generate([prompt], max_new_tokens)[0]`."""
+        concatenate to `generate([prompt], max_new_tokens)[0]`. A prompt sampled as several candidates
+        (`sampler.partial_patch_candidates`) arrives in one piece, once the best is known."""
         prompts = self._prompts([prompt])
+        if self._copies(prompts[0]) > 1:
+            yield self.generate([prompt], max_new_tokens)[0]
+            return
         steps = self._steps([list(prompts[0])], max_new_tokens, self._generators(prompts))
         yield from new_chunks(_tokens_only(steps))
 
@@ -174,9 +193,10 @@ class ColaSampler:
 
     def _steps(
         self, prompts: list[list[int]], max_new_tokens: int, gens: list[torch.Generator]
-    ) -> Generator[Snapshot, None, tuple[list[list[int]], list[torch.Tensor]]]:
+    ) -> Generator[Snapshot, None, tuple[list[list[int]], list[torch.Tensor], list[float]]]:
         """Generate for B prompts of any lengths, a snapshot after every decoded block -> (token lists,
-        clean latents (1, n_i, d) per prompt)."""
+        clean latents (1, n_i, d) per prompt, the decoder log-likelihood of each prompt's tokens inside its
+        first generated block)."""
         B, bs, p, d = len(prompts), self.bs, self.p, self.model.latent_dim
         n_patches = [len(pr) // p for pr in prompts]  # complete patches = prompt latents per row
         n_prefix = max(n // bs for n in n_patches) * bs  # latents in the batch's complete prompt blocks
@@ -202,9 +222,12 @@ class ColaSampler:
         finished_at = torch.zeros(
             B, dtype=torch.long, device=self.device
         )  # latents in ctx when a row finished (0: running)
+        fit = [0.0] * B
         while max_new_tokens > 0:
             zn = self._integrate(state, gens)
-            tokens = self._decode(state, zn, gens)  # (B, width)
+            tokens, logits = self._decode(state, zn, gens)  # (B, width), (B, width, V)
+            if not blocks:
+                fit = self._prompt_fit(logits, [pr[len(pr) - s :] for pr, s in zip(prompts, skip)])
             self._commit(state, zn)
             state.pinned = state.pins = None
             blocks.append(tokens)
@@ -221,7 +244,20 @@ class ColaSampler:
         finished_at = torch.where(finished_at == 0, state.n, finished_at)
         ids = torch.cat(blocks, dim=1).tolist() if blocks else [[] for _ in range(B)]
         outs = [cut_at_eos(row[s : s + max_new_tokens], self.eos_id) for row, s in zip(ids, skip)]
-        return outs, [state.ctx[i : i + 1, pad : int(end)] for i, (pad, end) in enumerate(zip(pads, finished_at))]
+        lat = [state.ctx[i : i + 1, pad : int(end)] for i, (pad, end) in enumerate(zip(pads, finished_at))]
+        return outs, lat, fit
+
+    def _prompt_fit(self, logits: torch.Tensor, known: list[list[int]]) -> list[float]:
+        """Decoder log-likelihood of each row's prompt tokens at the start of its first generated block:
+        logits (B, width, V), `known` the prompt's tokens there per row -> (B,) floats."""
+        B, width, _ = logits.shape
+        ids = torch.zeros(B, width, dtype=torch.long, device=self.device)
+        held = torch.zeros(B, width, dtype=torch.bool, device=self.device)
+        for i, row in enumerate(known):
+            ids[i, : len(row)] = torch.tensor(row, dtype=torch.long, device=self.device)
+            held[i, : len(row)] = True
+        logp = logits.float().log_softmax(-1).gather(-1, ids[..., None]).squeeze(-1)  # (B, width)
+        return (logp * held).sum(dim=1).tolist()
 
     def _encode(self, prompts: list[list[int]]) -> torch.Tensor:
         """B prompts (lengths multiples of p) -> normalised posterior-mode latents (B, max n, d).
@@ -354,8 +390,10 @@ class ColaSampler:
             z = pin(z + (t1 - t0) * v)
         return z
 
-    def _decode(self, state: _State, zn: torch.Tensor, gens: list[torch.Generator]) -> torch.Tensor:
-        """Decode a finished block (B, bs, d) in parallel -> token ids (B, bs * p)."""
+    def _decode(
+        self, state: _State, zn: torch.Tensor, gens: list[torch.Generator]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode a finished block (B, bs, d) in parallel -> (token ids (B, bs * p), logits (B, bs * p, V))."""
         valid = state.keys_valid(self.bs)
         if self.use_cache:
             logits = self._decoder(self.model.denormalize(zn), state.dec_caches, valid)  # (B, bs*p, V)
@@ -364,8 +402,9 @@ class ColaSampler:
             logits = self._decoder(self.model.denormalize(history), None, valid)[:, state.n * self.p :]  # (B, bs*p, V)
         s = self.scfg
         if s.temperature <= 0:
-            return sample_logits(logits)  # greedy
-        return torch.stack([sample_logits(row, s.temperature, s.top_k, s.top_p, g) for row, g in zip(logits, gens)])
+            return sample_logits(logits), logits  # greedy
+        ids = [sample_logits(row, s.temperature, s.top_k, s.top_p, g) for row, g in zip(logits, gens)]
+        return torch.stack(ids), logits
 
     def _decoder(self, z: torch.Tensor, caches: list[KVCache] | None, valid: torch.Tensor | None) -> torch.Tensor:
         """VAE decoder: latents z (B, N, d) after any cached ones -> logits (B, N*p, V); with caches, z is
@@ -381,9 +420,9 @@ class ColaSampler:
         state.ctx = torch.cat([state.ctx, zn], dim=1)  # (B, n + bs, d)
 
 
-def _tokens_only(steps: Generator[Snapshot, None, tuple[list[list[int]], list[torch.Tensor]]]) -> Steps:
-    """The sampler's steps with only the token lists as their result (the latents dropped)."""
-    tokens, _ = yield from steps
+def _tokens_only(steps: Generator[Snapshot, None, tuple[list[list[int]], list[torch.Tensor], list[float]]]) -> Steps:
+    """The sampler's steps with only the token lists as their result (the latents and fits dropped)."""
+    tokens, _, _ = yield from steps
     return tokens
 
 
