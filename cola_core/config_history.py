@@ -10,6 +10,7 @@ ADDED_FIELDS: dict[str, Any] = {
     "train.block_size_probs": "",
     "sampler.block_size": 0,
     "model.boundary": "official",
+    "sampler.partial_patch_candidates": 1,
 }
 """Fields added after run directories were named by `Config.hash`, with the default they are hashed
 away at (a run that leaves them at it keeps its old name)."""
