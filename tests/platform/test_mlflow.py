@@ -163,3 +163,21 @@ def test_a_failed_metric_log_pauses_and_the_runs_end_logs_the_missed_steps(train
     assert [m.step for m in client.get_metric_history(run_id, "eval_loss")] == [3]
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.metrics["result/final_loss"] == 2.0
+
+
+def test_eval_numbers_go_to_the_runs_mlflow_run_and_overrides_name_theirs(train_data, mlflow_server, tmp_path):
+    """`jobs.eval` logs into the run's own MLflow run; numbers measured with `--set` sampler overrides carry a
+    prefix naming them, so the run's own-settings numbers are never overwritten by them."""
+    from mlflow.tracking import MlflowClient
+
+    from cola_platform.tracking.eval_logging import log_eval_to_mlflow
+    from cola_platform.training.export import load_run
+
+    cfg, manifest = tiny_config(train_data.path, **{"run.tracking_uri": mlflow_server, "run.experiment": "evals"})
+    train_in_process(cfg, tmp_path / "run", manifest)
+    loaded = load_run(tmp_path / "run")
+    log_eval_to_mlflow(loaded, {"metrics": {"sw_qa_acc": 0.25}})
+    log_eval_to_mlflow(loaded, {"metrics": {"sw_qa_acc": 0.5}}, overrides={"sampler.top_k": 5, "sampler.seed": 3})
+    run_id = json.loads((tmp_path / "run" / "mlflow_run.json").read_text())["run_id"]
+    metrics = MlflowClient(mlflow_server).get_run(run_id).data.metrics
+    assert metrics["sw_qa_acc"] == 0.25 and metrics["sampler.seed:3/sampler.top_k:5/sw_qa_acc"] == 0.5
