@@ -8,8 +8,8 @@ not know. `aware` moves the patch grid instead: the sampler left-pads the prompt
 it ends on a patch boundary and every prompt token is encoded. Training makes that padding familiar: every
 sequence is shifted right by k ~ U{0, .., p-1} PAD tokens (its last k tokens dropped) and the PAD positions are
 left out of every token loss, so the first patch of a sequence holds 0..p-1 PADs, exactly as a padded prompt's
-does, and the decoder learns to ignore them. Only the first patch changes; k = 0 is the unshifted sequence, so
-held-out likelihoods are measured as before.
+does, and the decoder learns to ignore them. The text itself is unchanged (but for its last k tokens); the patch
+grid's phase over it varies. k = 0 is the unshifted sequence, so held-out likelihoods are measured as before.
 """
 
 from __future__ import annotations
