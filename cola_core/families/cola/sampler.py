@@ -226,7 +226,7 @@ class ColaSampler:
         while max_new_tokens > 0:
             zn = self._integrate(state, gens)
             tokens, logits = self._decode(state, zn, gens)  # (B, width), (B, width, V)
-            if not blocks:
+            if not blocks and self.scfg.partial_patch_candidates > 1:  # only candidates are compared
                 fit = self._prompt_fit(logits, [pr[len(pr) - s :] for pr, s in zip(prompts, skip)])
             self._commit(state, zn)
             state.pinned = state.pins = None
