@@ -103,7 +103,8 @@ def test_partial_patch_candidates_keep_the_copy_whose_decoder_fits_the_prompt_be
     assert best[1] == single.generate([prompts[1]], 6)[0], "a prompt on a patch boundary is sampled once"
     for prompt, out in zip(prompts[::2], best[::2]):  # odd lengths: 4 copies, as 4 equal prompts get them
         copies = [list(prompt)] * 4
-        tokens, _, fit = drain(single._steps(copies, 6, single._generators(copies)))
+        sampler = ColaSampler(model, cfg4)
+        tokens, _, fit = drain(sampler._steps(copies, 6, sampler._generators(copies)))
         assert out == tokens[max(range(4), key=lambda k: (fit[k], -k))]
         assert all(f < 0 for f in fit) and len(set(fit)) > 1, "the copies' partial patches differ"
     assert [sum(ColaSampler(model, cfg4).stream(p, 6), []) for p in prompts] == best
