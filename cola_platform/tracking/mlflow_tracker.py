@@ -133,6 +133,10 @@ class Tracker:
     def log_params_and_tags(self, cfg: Config, extra_tags: dict[str, str] | None = None) -> None:
         """The flattened config (secrets dropped, values already in the run kept) and the standard tags."""
 
+    def backfill(self, records: list[dict[str, Any]]) -> int:
+        """Log every numeric (metric, step) of `records` (a metrics.jsonl) that the MLflow run lacks -> how many."""
+        return 0
+
     def log_artifacts(self, files: list[tuple[str, Path]]) -> None:
         """Upload the files that exist: [(artifact_dir, path)] ('' = the run's artifact root)."""
 
