@@ -232,14 +232,12 @@ class MlflowTracker(Tracker):
                 key: {m.step for m in self.client.get_metric_history(self.info.run_id, key)}
                 for key in self.client.get_run(self.info.run_id).data.metrics
             }
-            now = int(time.time() * 1000)
-            missing = [
-                Metric(k, v, now, int(r["step"]))
-                for r in records
-                if "step" in r
-                for k, v in _numbers(r)
-                if int(r["step"]) not in held.get(k, ())
-            ]
+            now, missing = int(time.time() * 1000), []
+            for r in (r for r in records if "step" in r):
+                for k, v in _numbers(r):
+                    if int(r["step"]) not in held.setdefault(k, set()):
+                        held[k].add(int(r["step"]))  # a (metric, step) twice in the file is logged once
+                        missing.append(Metric(k, v, now, int(r["step"])))
             self._log_metrics(missing)
             return len(missing)
         return 0

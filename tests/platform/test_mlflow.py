@@ -145,7 +145,8 @@ def test_a_failed_metric_log_pauses_and_the_runs_end_logs_the_missed_steps(train
     tracker = open_tracker(cfg, run_dir)
     assert isinstance(tracker, MlflowTracker)
     records = [{"step": s, "loss": 5.0 - s, "lr": 0.1} for s in (1, 2, 3)] + [{"step": 3, "eval_loss": 2.5}]
-    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    twice = [{"step": 2, "lr": 0.1}]  # a (metric, step) the file holds twice is logged once
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records + twice))
     tracker.log_record(records[0])
     server = tracker.client
     tracker.client = mlflow_client(f"http://127.0.0.1:{free_port()}")  # nothing listens there
